@@ -123,6 +123,8 @@ struct Tally {
     last_response: Option<Instant>,
     timed_out: bool,
     first_error: Option<String>,
+    /// failure reason (status or error text) -> count, for stderr diagnostics
+    reasons: std::collections::BTreeMap<String, u64>,
 }
 
 fn main() {
@@ -154,6 +156,7 @@ fn main() {
             last_response: None,
             timed_out: false,
             first_error: None,
+            reasons: Default::default(),
         };
         while !reader_started.load(Ordering::Acquire) {
             thread::sleep(Duration::from_millis(1));
@@ -170,6 +173,18 @@ fn main() {
                         tally.delivered += 1;
                     } else {
                         tally.failed += 1;
+                        let reason = match (&r.error, status) {
+                            (Some(e), _) => {
+                                // drop the URL so that reasons group
+                                let e = match (e.find(" for url ("), e.find("): ")) {
+                                    (Some(a), Some(b)) if a < b => format!("{}{}", &e[..a], &e[b + 1..]),
+                                    _ => e.clone(),
+                                };
+                                format!("error: {}", e)
+                            }
+                            (None, s) => format!("status: {:?}", s),
+                        };
+                        *tally.reasons.entry(reason).or_insert(0) += 1;
                         if tally.first_error.is_none() {
                             tally.first_error =
                                 Some(format!("status={:?} error={:?} body={:?}", status, r.error, r.body));
@@ -244,6 +259,9 @@ fn main() {
         .unwrap_or(0.0);
     if let Some(e) = &tally.first_error {
         eprintln!("first failed response: {}", e);
+    }
+    for (reason, count) in &tally.reasons {
+        eprintln!("failed x{}: {}", count, reason);
     }
     if send_errors > 0 {
         eprintln!("{} events rejected by Event::send", send_errors);
