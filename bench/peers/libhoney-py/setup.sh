@@ -14,6 +14,6 @@ if [ -x "$venv/bin/python" ] && \
 fi
 
 "$py" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check 'libhoney==2.4.0'
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -c "$here/constraints.txt" 'libhoney==2.4.0'
 "$venv/bin/python" -c 'import libhoney.version as v; assert v.VERSION == "2.4.0", v.VERSION' 
 echo "installed libhoney 2.4.0 into $venv" >&2
