@@ -1,0 +1,173 @@
+//! `libhoney-receiver`: run the local Honeycomb-compatible receiver.
+//!
+//! Prints `listening on http://IP:PORT` as its first stdout line, then (unless
+//! `--quiet`) one line per accepted event. Stops on SIGINT or SIGTERM.
+#![forbid(unsafe_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use libhoney_receiver::{Print, Receiver};
+
+const USAGE: &str = "\
+usage: libhoney-receiver [options]
+
+  --listen ADDR         address to listen on (default 127.0.0.1:8086; port 0 = any)
+  --api-key KEY         accepted API key (repeatable; none = any non-empty key)
+  --jsonl PATH          write accepted events as JSON lines to PATH
+  --quiet               do not print events to stdout
+  --record              keep events in memory (default: off)
+  --no-record           do not keep events in memory (default)
+  --track-unique FIELD  count distinct/duplicate integer values of data field FIELD
+  --threads N           server worker threads (default 2)
+  --max-body-bytes N    largest decompressed body (default 5000000)
+  -h, --help            this help
+
+Control endpoints: GET /_receiver/stats, POST /_receiver/reset.";
+
+struct Args {
+    listen: String,
+    api_keys: Vec<String>,
+    jsonl: Option<PathBuf>,
+    quiet: bool,
+    record: bool,
+    track: Option<String>,
+    threads: usize,
+    max_body: Option<usize>,
+}
+
+fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut a = Args {
+        listen: "127.0.0.1:8086".to_owned(),
+        api_keys: Vec::new(),
+        jsonl: None,
+        quiet: false,
+        record: false,
+        track: None,
+        threads: 2,
+        max_body: None,
+    };
+    while let Some(arg) = it.next() {
+        // Accept both `--opt value` and `--opt=value`.
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or_else(|| format!("{name} needs {what}"))
+        };
+        match name.as_str() {
+            "--listen" => a.listen = value("an address")?,
+            "--api-key" => a.api_keys.push(value("a key")?),
+            "--jsonl" => a.jsonl = Some(PathBuf::from(value("a path")?)),
+            "--quiet" | "-q" => a.quiet = true,
+            "--record" => a.record = true,
+            "--no-record" => a.record = false,
+            "--track-unique" => a.track = Some(value("a field name")?),
+            "--threads" => {
+                a.threads = value("a number")?
+                    .parse()
+                    .map_err(|_| "--threads needs a positive number".to_owned())?
+            }
+            "--max-body-bytes" => {
+                a.max_body = Some(
+                    value("a number")?
+                        .parse()
+                        .map_err(|_| "--max-body-bytes needs a number".to_owned())?,
+                )
+            }
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown argument: {other}")),
+        }
+    }
+    Ok(Some(a))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("libhoney-receiver: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut b = Receiver::builder()
+        .addr(args.listen.as_str())
+        .record(args.record)
+        .threads(args.threads);
+    if !args.quiet {
+        b = b.print(Print::Pretty);
+    }
+    if let Some(p) = &args.jsonl {
+        b = b.print(Print::JsonLines(p.clone()));
+    }
+    for k in &args.api_keys {
+        b = b.api_key(k.clone());
+    }
+    if let Some(t) = &args.track {
+        b = b.track_unique_u64(t.clone());
+    }
+    if let Some(m) = args.max_body {
+        b = b.max_body_bytes(m);
+    }
+    let rx = match b.start() {
+        Ok(rx) => rx,
+        Err(e) => {
+            eprintln!("libhoney-receiver: cannot listen on {}: {e}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "listening on {}", rx.url());
+        let _ = out.flush();
+    }
+
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("libhoney-receiver: cannot start signal handling: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(wait_for_signal());
+    let stats = rx.stats();
+    rx.shutdown();
+    eprintln!(
+        "libhoney-receiver: stopped; {}",
+        serde_json::to_string(&stats).unwrap_or_default()
+    );
+    ExitCode::SUCCESS
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
