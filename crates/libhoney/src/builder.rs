@@ -1,0 +1,226 @@
+//! Builders: templates for events that share fields, dynamic fields and settings.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::client::Client;
+use crate::destination::Destination;
+use crate::error::FieldError;
+use crate::event::Event;
+use crate::fields::{Fields, LayeredFields};
+use crate::value::{FieldName, Value};
+
+/// A dynamic field: a name and a function called each time an event is created.
+#[derive(Clone)]
+pub(crate) struct DynField {
+    pub(crate) name: FieldName,
+    pub(crate) func: Arc<dyn Fn() -> Value + Send + Sync>,
+}
+
+/// What a builder (or a client's global scope) hands to each new event.
+/// Every part is behind a reference count, so making an event copies pointers,
+/// not fields; changing a template copies its fields once (copy on write) and
+/// never affects events or clones made before.
+#[derive(Clone)]
+pub(crate) struct Template {
+    pub(crate) fields: Arc<Fields>,
+    pub(crate) dyn_fields: Arc<Vec<DynField>>,
+    pub(crate) dest: Destination,
+    pub(crate) sample_rate: u32,
+}
+
+impl Template {
+    pub(crate) fn add_field(&mut self, name: FieldName, value: Value) {
+        Arc::make_mut(&mut self.fields).insert(name, value);
+    }
+
+    pub(crate) fn add_object(&mut self, value: Value) -> Result<(), FieldError> {
+        match value {
+            Value::Object(entries) => {
+                Arc::make_mut(&mut self.fields).extend(entries);
+                Ok(())
+            }
+            other => Err(FieldError::NotAnObject {
+                found: crate::ser::kind_of(&other),
+            }),
+        }
+    }
+
+    pub(crate) fn add_dynamic_field(
+        &mut self,
+        name: FieldName,
+        func: Arc<dyn Fn() -> Value + Send + Sync>,
+    ) {
+        let dyns = Arc::make_mut(&mut self.dyn_fields);
+        if let Some(existing) = dyns.iter_mut().find(|d| d.name == name) {
+            existing.func = func;
+        } else {
+            dyns.push(DynField { name, func });
+        }
+    }
+
+    /// A new event: shares the static fields, evaluates the dynamic ones now.
+    pub(crate) fn make_event(&self, client: Client) -> Event {
+        let mut own = Fields::with_capacity(8 + self.dyn_fields.len());
+        for d in self.dyn_fields.iter() {
+            own.insert(d.name.clone(), (d.func)());
+        }
+        let base = if self.fields.is_empty() {
+            None
+        } else {
+            Some(Arc::clone(&self.fields))
+        };
+        Event {
+            client,
+            fields: LayeredFields { base, own },
+            dest: self.dest.clone(),
+            sample_rate: self.sample_rate,
+            timestamp: SystemTime::now(),
+            metadata: None,
+        }
+    }
+}
+
+/// A template for events: fields, dynamic fields, and per-builder API key,
+/// dataset, API host and sample rate, inherited by every event it creates.
+///
+/// A builder starts as a snapshot of its client's global fields and settings
+/// (later changes to the client do not reach it). [`Clone`] gives an
+/// independent copy: fields added to one never show in the other.
+///
+/// Cheap: creating an event from a builder copies no fields (they are shared),
+/// but calls each dynamic field's function.
+///
+/// ```
+/// use libhoney::{Client, Config, transmission::Mock};
+/// let mock = Mock::new();
+/// let client = Client::new(Config::new().api_key("k").dataset("d").transmission(mock.clone())).unwrap();
+/// client.add_field("service.name", "checkout");
+///
+/// let mut db = client.new_builder();
+/// db.add_field("component", "db");
+/// db.set_dataset("db-events");
+/// let mut shard = db.clone();
+/// shard.add_field("shard", 3);
+///
+/// let mut ev = shard.new_event();
+/// ev.add_field("duration_ms", 1.5);
+/// ev.send().unwrap();
+/// client.flush().unwrap();
+///
+/// let sent = &mock.events()[0];
+/// assert_eq!(sent.dataset(), "db-events");
+/// assert_eq!(sent.get("service.name").unwrap().as_str(), Some("checkout"));
+/// assert_eq!(sent.get("shard").unwrap().as_i64(), Some(3));
+/// assert!(db.new_event().get("shard").is_none(), "the clone's field stays in the clone");
+/// ```
+#[derive(Clone)]
+pub struct Builder {
+    pub(crate) client: Client,
+    pub(crate) template: Template,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("dest", &self.template.dest)
+            .field("sample_rate", &self.template.sample_rate)
+            .field("fields", &self.template.fields.len())
+            .field(
+                "dynamic_fields",
+                &self
+                    .template
+                    .dyn_fields
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Adds a field to every event this builder creates from now on. The last
+    /// write of a key wins.
+    pub fn add_field(&mut self, name: impl Into<FieldName>, value: impl Into<Value>) -> &mut Self {
+        self.template.add_field(name.into(), value.into());
+        self
+    }
+
+    /// Adds every top-level key of a struct or map as a field.
+    ///
+    /// # Errors
+    /// [`FieldError::NotAnObject`] if `data` is not a struct or map,
+    /// [`FieldError::Serialize`] if it cannot be serialized. Nothing is added then.
+    pub fn add<T: serde::Serialize + ?Sized>(&mut self, data: &T) -> Result<&mut Self, FieldError> {
+        self.template.add_object(Value::from_serialize(data)?)?;
+        Ok(self)
+    }
+
+    /// Adds a field whose value `func` computes each time an event is created
+    /// (for example the number of threads, or memory in use). A dynamic field
+    /// overrides a static field of the same name; adding one with an existing
+    /// name replaces it.
+    pub fn add_dynamic_field<F, V>(&mut self, name: impl Into<FieldName>, func: F) -> &mut Self
+    where
+        F: Fn() -> V + Send + Sync + 'static,
+        V: Into<Value>,
+    {
+        self.template
+            .add_dynamic_field(name.into(), Arc::new(move || func().into()));
+        self
+    }
+
+    /// Creates an event with this builder's fields, evaluated dynamic fields and
+    /// settings, timestamped now.
+    pub fn new_event(&self) -> Event {
+        self.template.make_event(self.client.clone())
+    }
+
+    /// Sets the API key of events from this builder.
+    pub fn set_api_key(&mut self, key: impl AsRef<str>) -> &mut Self {
+        self.template.dest = self.template.dest.with_api_key(key.as_ref());
+        self
+    }
+
+    /// Sets the dataset of events from this builder (the dataset rules of
+    /// [`Config::dataset`](crate::Config::dataset) apply).
+    pub fn set_dataset(&mut self, dataset: impl AsRef<str>) -> &mut Self {
+        self.template.dest = self.template.dest.with_dataset(dataset.as_ref());
+        self
+    }
+
+    /// Sets the API host of events from this builder. An invalid host makes
+    /// their `send` fail with [`SendError::InvalidApiHost`](crate::SendError::InvalidApiHost).
+    pub fn set_api_host(&mut self, host: impl AsRef<str>) -> &mut Self {
+        self.template.dest = self.template.dest.with_api_host(host.as_ref());
+        self
+    }
+
+    /// Sets the sample rate of events from this builder.
+    pub fn set_sample_rate(&mut self, rate: u32) -> &mut Self {
+        self.template.sample_rate = rate;
+        self
+    }
+
+    /// The dataset events from this builder go to.
+    pub fn dataset(&self) -> &str {
+        self.template.dest.dataset()
+    }
+
+    /// The API host events from this builder go to.
+    pub fn api_host(&self) -> &str {
+        self.template.dest.api_host()
+    }
+
+    /// The sample rate of events from this builder.
+    pub fn sample_rate(&self) -> u32 {
+        self.template.sample_rate
+    }
+
+    /// The value of a static field of this builder.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.template.fields.get(name)
+    }
+}

@@ -1,0 +1,389 @@
+//! The client: global fields, event creation, sampling, and the lifecycle.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use crate::builder::{Builder, Template};
+use crate::config::Config;
+use crate::destination::Destination;
+use crate::error::{CloseError, ConfigError, FieldError, FlushError, SendError};
+use crate::event::Event;
+use crate::fields::Fields;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::response::{response_queue, Responder, Response, ResponseError, Responses};
+use crate::transmission::{Context, Http, QueuedEvent, Transmission};
+use crate::value::{FieldName, Value};
+
+/// A handle to one libhoney client: its global fields, its transmission and its
+/// response queue.
+///
+/// `Client` is `Clone + Send + Sync`; clones are cheap (a reference count) and
+/// share everything. Every method takes `&self`. When the last handle (including
+/// those held by builders and unsent events) is dropped, the client closes
+/// itself, waiting at most [`Config::shutdown_timeout`] for events in flight.
+///
+/// ```
+/// use libhoney::{Client, Config, transmission::Mock};
+/// let client = Client::new(
+///     Config::new().api_key("my-key").dataset("my-service").transmission(Mock::new()),
+/// )?;
+/// client.add_field("build_id", "abc123"); // on every event from now on
+/// let mut ev = client.new_event();
+/// ev.add_field("duration_ms", 153.12);
+/// ev.send()?;
+/// client.close()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: RwLock<Template>,
+    transmission: Arc<dyn Transmission>,
+    responder: Responder,
+    responses: Responses,
+    end: Mutex<Option<Sender<()>>>,
+    closed: AtomicBool,
+    metrics: Arc<Metrics>,
+    config: Config,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Builds a client and starts its transmission (the default HTTP one unless
+    /// [`Config::transmission`] names another). API key, dataset and host not set
+    /// in code are read from the environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for any invalid setting, or if the transmission cannot start.
+    pub fn new(config: Config) -> Result<Client, ConfigError> {
+        let config = config.resolve()?;
+        let metrics = Arc::new(Metrics::default());
+        let (responder, responses, end) = response_queue(
+            config.get_response_queue_capacity(),
+            config.block_on_response,
+            Arc::clone(&metrics),
+        );
+        let transmission: Arc<dyn Transmission> = match &config.transmission {
+            Some(t) => Arc::clone(t),
+            None => Arc::new(Http::new()),
+        };
+        transmission.start(Context {
+            responder: responder.clone(),
+            config: config.clone(),
+        })?;
+        let dest = Destination::new(
+            config.get_api_host(),
+            config.api_key.as_deref().unwrap_or(""),
+            config.dataset.as_deref().unwrap_or(""),
+        );
+        log::debug!(target: "libhoney", "client started: {config:?}");
+        let root = Template {
+            fields: Arc::new(Fields::default()),
+            dyn_fields: Arc::new(Vec::new()),
+            dest,
+            sample_rate: config.sample_rate,
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                root: RwLock::new(root),
+                transmission,
+                responder,
+                responses,
+                end: Mutex::new(Some(end)),
+                closed: AtomicBool::new(false),
+                metrics,
+                config,
+            }),
+        })
+    }
+
+    fn with_root<R>(&self, f: impl FnOnce(&mut Template) -> R) -> R {
+        let mut root = self.inner.root.write().unwrap_or_else(|e| e.into_inner());
+        f(&mut root)
+    }
+
+    fn root(&self) -> Template {
+        self.inner
+            .root
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Adds a field to every event and builder created from now on (a global
+    /// field). The last write of a key wins.
+    pub fn add_field(&self, name: impl Into<FieldName>, value: impl Into<Value>) {
+        let (name, value) = (name.into(), value.into());
+        self.with_root(|r| r.add_field(name, value));
+    }
+
+    /// Adds every top-level key of a struct or map as a global field.
+    ///
+    /// # Errors
+    /// [`FieldError::NotAnObject`] if `data` is not a struct or map,
+    /// [`FieldError::Serialize`] if it cannot be serialized.
+    pub fn add<T: serde::Serialize + ?Sized>(&self, data: &T) -> Result<(), FieldError> {
+        let value = Value::from_serialize(data)?;
+        self.with_root(|r| r.add_object(value))
+    }
+
+    /// Adds a global dynamic field: `func` is called each time an event is
+    /// created, and its value is added under `name`.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Discard};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Discard::new())).unwrap();
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// static IN_FLIGHT: AtomicU64 = AtomicU64::new(0);
+    /// client.add_dynamic_field("requests_in_flight", || IN_FLIGHT.load(Ordering::Relaxed));
+    /// IN_FLIGHT.store(3, Ordering::Relaxed);
+    /// assert_eq!(client.new_event().get("requests_in_flight").unwrap().as_u64(), Some(3));
+    /// ```
+    pub fn add_dynamic_field<F, V>(&self, name: impl Into<FieldName>, func: F)
+    where
+        F: Fn() -> V + Send + Sync + 'static,
+        V: Into<Value>,
+    {
+        let name = name.into();
+        self.with_root(|r| r.add_dynamic_field(name, Arc::new(move || func().into())));
+    }
+
+    /// Creates an event carrying the global fields (shared, not copied) and the
+    /// values of the global dynamic fields, timestamped now.
+    pub fn new_event(&self) -> Event {
+        self.root().make_event(self.clone())
+    }
+
+    /// Creates a builder: a snapshot of the global fields, dynamic fields and
+    /// settings, to which more can be added.
+    pub fn new_builder(&self) -> Builder {
+        Builder {
+            client: self.clone(),
+            template: self.root(),
+        }
+    }
+
+    /// The response queue. Every call returns a handle to the same queue.
+    pub fn responses(&self) -> Responses {
+        self.inner.responses.clone()
+    }
+
+    /// A copy of the self-metrics.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner
+            .metrics
+            .snapshot(self.inner.transmission.queue_len())
+    }
+
+    /// The resolved configuration (environment values applied).
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Has [`close`](Client::close) been called?
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
+    /// Sends everything queued and waits until every event accepted before the
+    /// call has its response, up to [`Config::shutdown_timeout`]. The response
+    /// stream stays open. Blocks the calling thread; from async code use
+    /// [`flush_async`](Client::flush_async).
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] if the time runs out (delivery goes on in the
+    /// background); [`FlushError::Closed`] after `close`.
+    pub fn flush(&self) -> Result<(), FlushError> {
+        self.flush_within(self.inner.config.shutdown_timeout)
+    }
+
+    /// [`flush`](Client::flush) with an explicit time limit.
+    ///
+    /// # Errors
+    /// As [`flush`](Client::flush).
+    pub fn flush_within(&self, timeout: Duration) -> Result<(), FlushError> {
+        if self.is_closed() {
+            return Err(FlushError::Closed);
+        }
+        self.inner.transmission.flush(timeout)
+    }
+
+    /// Flushes, then stops the client: later sends fail with
+    /// [`SendError::Closed`], and the response stream ends once its last
+    /// response is read. Waits up to [`Config::shutdown_timeout`]. Calling it
+    /// again does nothing. Blocks the calling thread; from async code use
+    /// [`close_async`](Client::close_async).
+    ///
+    /// # Errors
+    /// [`CloseError::Timeout`] if events were still in flight when the time ran
+    /// out; the client is closed anyway.
+    pub fn close(&self) -> Result<(), CloseError> {
+        self.close_within(self.inner.config.shutdown_timeout)
+    }
+
+    /// [`close`](Client::close) with an explicit time limit.
+    ///
+    /// # Errors
+    /// As [`close`](Client::close).
+    pub fn close_within(&self, timeout: Duration) -> Result<(), CloseError> {
+        self.inner.close(timeout)
+    }
+
+    /// [`flush_within`](Client::flush_within) for async code: the wait happens
+    /// on a short-lived helper thread, so no executor thread is blocked. Works
+    /// with any async runtime.
+    ///
+    /// # Errors
+    /// As [`flush`](Client::flush).
+    pub fn flush_async(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), FlushError>> + Send + 'static {
+        let client = self.clone();
+        OffThread::spawn(move || client.flush_within(timeout))
+    }
+
+    /// [`close_within`](Client::close_within) for async code, without blocking
+    /// an executor thread.
+    ///
+    /// # Errors
+    /// As [`close`](Client::close).
+    pub fn close_async(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<(), CloseError>> + Send + 'static {
+        let client = self.clone();
+        OffThread::spawn(move || client.close_within(timeout))
+    }
+
+    /// The send path shared by `Event::send` and `Event::send_presampled`.
+    pub(crate) fn dispatch(ev: Event, sample: bool) -> Result<(), SendError> {
+        let Event {
+            client,
+            fields,
+            dest,
+            sample_rate,
+            timestamp,
+            metadata,
+        } = ev;
+        let inner = &client.inner;
+        if inner.closed.load(Ordering::Acquire) {
+            return Err(SendError::Closed);
+        }
+        if fields.is_empty() {
+            return Err(SendError::EmptyEvent);
+        }
+        if let Some(problem) = dest.problem() {
+            return Err(problem.clone());
+        }
+        if sample_rate == 0 {
+            return Err(SendError::ZeroSampleRate);
+        }
+        if sample && sample_rate > 1 && fastrand::u32(0..sample_rate) != 0 {
+            log::trace!(target: "libhoney", "event dropped due to sampling (rate {sample_rate})");
+            inner
+                .responder
+                .respond(Response::failure(metadata, ResponseError::Sampled));
+            return Ok(());
+        }
+        inner.metrics.record_queued();
+        inner.transmission.send(QueuedEvent {
+            fields,
+            dest,
+            sample_rate,
+            timestamp,
+            metadata,
+        });
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn close(&self, timeout: Duration) -> Result<(), CloseError> {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let result = self.transmission.close(timeout);
+        if let Err(e) = &result {
+            log::warn!(target: "libhoney", "{e}");
+        }
+        self.responder.end();
+        drop(self.end.lock().unwrap_or_else(|e| e.into_inner()).take());
+        log::debug!(target: "libhoney", "client closed");
+        result
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.closed.load(Ordering::Acquire) {
+            let _ = self.close(self.config.shutdown_timeout);
+        }
+    }
+}
+
+/// A future whose work runs on its own thread; it completes when the work does.
+struct OffThread<T> {
+    state: Arc<Mutex<(Option<T>, Option<Waker>)>>,
+}
+
+impl<T: Send + 'static> OffThread<T> {
+    fn spawn(work: impl FnOnce() -> T + Send + 'static) -> Self {
+        let state: Arc<Mutex<(Option<T>, Option<Waker>)>> = Arc::new(Mutex::new((None, None)));
+        let work = Arc::new(Mutex::new(Some(work)));
+        let (shared, job) = (Arc::clone(&state), Arc::clone(&work));
+        let run = move || {
+            let Some(work) = job.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+                return;
+            };
+            let out = work();
+            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            s.0 = Some(out);
+            if let Some(w) = s.1.take() {
+                w.wake();
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("libhoney-wait".into())
+            .spawn(run);
+        if spawned.is_err() {
+            // No thread could be made: do the work here rather than never finish.
+            if let Some(work) = work.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                state.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(work());
+            }
+        }
+        OffThread { state }
+    }
+}
+
+impl<T> Future for OffThread<T> {
+    type Output = T;
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<T> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match s.0.take() {
+            Some(out) => Poll::Ready(out),
+            None => {
+                s.1 = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}

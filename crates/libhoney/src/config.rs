@@ -1,0 +1,860 @@
+//! Configuration: every option of libhoney-py and libhoney-go, builder style.
+//!
+//! Every option takes effect, whatever the transmission (libhoney-py ignores
+//! `max_batch_size` and `send_frequency` unless you build its transmission
+//! yourself). Invalid settings are a [`ConfigError`] when the client is built.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::transmission::Transmission;
+
+/// The Honeycomb API host used when none is configured.
+pub const DEFAULT_API_HOST: &str = "https://api.honeycomb.io";
+/// The dataset used for environment (non-classic) keys when none is set.
+pub const DEFAULT_DATASET: &str = "unknown_dataset";
+/// The largest event the Events API accepts, in bytes of JSON.
+pub const API_MAX_EVENT_BYTES: usize = 1_000_000;
+/// The largest batch body the Events API accepts, in bytes before compression.
+pub const API_MAX_BATCH_BYTES: usize = 5_000_000;
+
+/// How batch bodies are compressed. `Content-Encoding` says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Compression {
+    /// zstd (the default, as libhoney-go): the best ratio for the CPU spent.
+    #[default]
+    Zstd,
+    /// gzip, for proxies or receivers that do not take zstd.
+    Gzip,
+    /// No compression.
+    None,
+}
+
+/// How batch bodies are encoded. `Content-Type` says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// `application/json` (the default).
+    #[default]
+    Json,
+    /// `application/msgpack`: smaller and cheaper to encode; same shape.
+    Msgpack,
+}
+
+/// What to do with float values JSON cannot hold (`NaN`, `+inf`, `-inf`).
+///
+/// libhoney-py writes bare `NaN`, which is invalid JSON, and the API rejects the
+/// whole batch; libhoney-go silently drops the field. The default here keeps the
+/// information and stays valid: the value is sent as a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NonFiniteFloats {
+    /// Send the strings `"NaN"`, `"Infinity"`, `"-Infinity"` (the default).
+    #[default]
+    String,
+    /// Send `null`.
+    Null,
+    /// Leave the field out of the event.
+    Omit,
+}
+
+/// Client configuration. Start from [`Config::new`] and chain setters; nothing
+/// is checked until [`Client::new`](crate::Client::new) (or
+/// [`init`](crate::init)), which returns a [`ConfigError`] for invalid values.
+///
+/// API key, dataset and API host not set in code are read from the environment
+/// when the client is built: `HONEYCOMB_API_KEY` (or the older
+/// `HONEYCOMB_WRITEKEY`), `HONEYCOMB_DATASET`, `HONEYCOMB_API_ENDPOINT`.
+/// [`Config::read_env`]`(false)` turns that off.
+///
+/// `Debug` output masks the API key.
+///
+/// ```
+/// use std::time::Duration;
+/// use libhoney::{Compression, Config};
+/// let config = Config::new()
+///     .api_key("my-key")
+///     .dataset("my-service")
+///     .sample_rate(4)
+///     .max_batch_size(200)
+///     .send_frequency(Duration::from_millis(50))
+///     .compression(Compression::Gzip);
+/// assert!(!format!("{config:?}").contains("my-key"));
+/// ```
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) api_key: Option<String>,
+    pub(crate) dataset: Option<String>,
+    pub(crate) api_host: Option<String>,
+    pub(crate) sample_rate: u32,
+    pub(crate) max_batch_size: usize,
+    pub(crate) send_frequency: Duration,
+    pub(crate) max_concurrent_batches: usize,
+    pub(crate) pending_work_capacity: usize,
+    pub(crate) response_queue_capacity: Option<usize>,
+    pub(crate) block_on_send: bool,
+    pub(crate) block_on_response: bool,
+    pub(crate) user_agent_addition: Option<String>,
+    pub(crate) transmission: Option<Arc<dyn Transmission>>,
+    pub(crate) proxy: Option<String>,
+    pub(crate) proxy_from_env: bool,
+    pub(crate) request_timeout: Duration,
+    pub(crate) compression: Compression,
+    pub(crate) compression_level: Option<i32>,
+    pub(crate) encoding: Encoding,
+    pub(crate) max_attempts: u32,
+    pub(crate) retry_deadline: Duration,
+    pub(crate) retry_base_delay: Duration,
+    pub(crate) retry_max_delay: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) non_finite_floats: NonFiniteFloats,
+    pub(crate) max_event_bytes: usize,
+    pub(crate) max_batch_bytes: usize,
+    pub(crate) read_env: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("api_key", &self.api_key.as_deref().map(mask_key))
+            .field("dataset", &self.dataset)
+            .field("api_host", &self.api_host)
+            .field("sample_rate", &self.sample_rate)
+            .field("max_batch_size", &self.max_batch_size)
+            .field("send_frequency", &self.send_frequency)
+            .field("max_concurrent_batches", &self.max_concurrent_batches)
+            .field("pending_work_capacity", &self.pending_work_capacity)
+            .field(
+                "response_queue_capacity",
+                &self.get_response_queue_capacity(),
+            )
+            .field("block_on_send", &self.block_on_send)
+            .field("block_on_response", &self.block_on_response)
+            .field("user_agent_addition", &self.user_agent_addition)
+            .field("transmission", &self.transmission.as_ref().map(|_| ".."))
+            .field("proxy", &self.proxy.as_ref().map(|_| "(set)"))
+            .field("proxy_from_env", &self.proxy_from_env)
+            .field("request_timeout", &self.request_timeout)
+            .field("compression", &self.compression)
+            .field("compression_level", &self.compression_level)
+            .field("encoding", &self.encoding)
+            .field("max_attempts", &self.max_attempts)
+            .field("retry_deadline", &self.retry_deadline)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("non_finite_floats", &self.non_finite_floats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Masks an API key for display: all but the last four characters become `X`
+/// (as libhoney-go does); keys of four characters or fewer are fully masked.
+pub fn mask_key(key: &str) -> String {
+    let n = key.chars().count();
+    if n <= 4 {
+        return "X".repeat(n);
+    }
+    let tail: String = key.chars().skip(n - 4).collect();
+    format!("{}{}", "X".repeat(n - 4), tail)
+}
+
+impl Config {
+    /// A configuration with every default:
+    ///
+    /// | option | default |
+    /// |---|---|
+    /// | api_host | `https://api.honeycomb.io` |
+    /// | sample_rate | 1 (keep every event) |
+    /// | max_batch_size | 100 events |
+    /// | send_frequency | 100 ms after a batch's first event |
+    /// | max_concurrent_batches | 10 requests in flight |
+    /// | pending_work_capacity | 10,000 events |
+    /// | response_queue_capacity | 2 × pending_work_capacity |
+    /// | block_on_send / block_on_response | false / false |
+    /// | request_timeout | 10 s per attempt |
+    /// | max_attempts / retry_deadline | 3 / 30 s |
+    /// | compression / encoding | zstd / JSON |
+    /// | shutdown_timeout | 10 s (used by `flush`, `close` and drop) |
+    pub fn new() -> Self {
+        Config {
+            api_key: None,
+            dataset: None,
+            api_host: None,
+            sample_rate: 1,
+            max_batch_size: 100,
+            send_frequency: Duration::from_millis(100),
+            max_concurrent_batches: 10,
+            pending_work_capacity: 10_000,
+            response_queue_capacity: None,
+            block_on_send: false,
+            block_on_response: false,
+            user_agent_addition: None,
+            transmission: None,
+            proxy: None,
+            proxy_from_env: true,
+            request_timeout: Duration::from_secs(10),
+            compression: Compression::Zstd,
+            compression_level: None,
+            encoding: Encoding::Json,
+            max_attempts: 3,
+            retry_deadline: Duration::from_secs(30),
+            retry_base_delay: Duration::from_millis(100),
+            retry_max_delay: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+            non_finite_floats: NonFiniteFloats::String,
+            max_event_bytes: API_MAX_EVENT_BYTES,
+            max_batch_bytes: API_MAX_BATCH_BYTES,
+            read_env: true,
+        }
+    }
+
+    /// The API key (Honeycomb's "write key" for classic teams): an ingest key is
+    /// recommended. Sent in `X-Honeycomb-Team`; never logged or shown by `Debug`.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Alias of [`api_key`](Config::api_key), under libhoney-py's name.
+    pub fn writekey(self, key: impl Into<String>) -> Self {
+        self.api_key(key)
+    }
+
+    /// The default dataset. With an environment (non-classic) key, surrounding
+    /// whitespace is trimmed and an empty dataset becomes `unknown_dataset`; with
+    /// a classic key it is kept as given and must not be empty.
+    pub fn dataset(mut self, dataset: impl Into<String>) -> Self {
+        self.dataset = Some(dataset.into());
+        self
+    }
+
+    /// The API host, `https://api.honeycomb.io` by default (EU:
+    /// `https://api.eu1.honeycomb.io`). A path prefix is kept
+    /// (`http://proxy/honeycomb` posts to `http://proxy/honeycomb/1/batch/...`).
+    pub fn api_host(mut self, host: impl Into<String>) -> Self {
+        self.api_host = Some(host.into());
+        self
+    }
+
+    /// Keep one event in `rate` when sending with [`Event::send`](crate::Event::send);
+    /// each kept event carries the rate so Honeycomb can weight it. 0 is invalid.
+    pub fn sample_rate(mut self, rate: u32) -> Self {
+        self.sample_rate = rate;
+        self
+    }
+
+    /// Send a batch as soon as this many events wait for one destination.
+    pub fn max_batch_size(mut self, n: usize) -> Self {
+        self.max_batch_size = n;
+        self
+    }
+
+    /// Send a batch at the latest this long after its first event arrived.
+    pub fn send_frequency(mut self, d: Duration) -> Self {
+        self.send_frequency = d;
+        self
+    }
+
+    /// How many HTTP requests may be in flight at once.
+    pub fn max_concurrent_batches(mut self, n: usize) -> Self {
+        self.max_concurrent_batches = n;
+        self
+    }
+
+    /// How many events may wait for the transmission. When full, `send` drops
+    /// the event with a [`QueueOverflow`](crate::ResponseError::QueueOverflow)
+    /// response, or waits if [`block_on_send`](Config::block_on_send) is on.
+    pub fn pending_work_capacity(mut self, n: usize) -> Self {
+        self.pending_work_capacity = n;
+        self
+    }
+
+    /// How many responses may wait to be read (default: twice the pending work
+    /// capacity).
+    pub fn response_queue_capacity(mut self, n: usize) -> Self {
+        self.response_queue_capacity = Some(n);
+        self
+    }
+
+    /// Make `send` wait for room in the pending queue instead of dropping the
+    /// event. Use it in batch jobs where every event matters more than latency.
+    pub fn block_on_send(mut self, block: bool) -> Self {
+        self.block_on_send = block;
+        self
+    }
+
+    /// Make the transmission wait for room in the response queue instead of
+    /// dropping responses. Only turn this on if you read [`responses`](crate::Client::responses)
+    /// continuously: otherwise sending stalls once the queue is full.
+    pub fn block_on_response(mut self, block: bool) -> Self {
+        self.block_on_response = block;
+        self
+    }
+
+    /// Text added to the `User-Agent` header, such as `my-integration/1.2`.
+    pub fn user_agent_addition(mut self, addition: impl Into<String>) -> Self {
+        self.user_agent_addition = Some(addition.into());
+        self
+    }
+
+    /// Use this transmission instead of the default HTTP one. The transmission
+    /// still receives this configuration when it starts, so batching and queue
+    /// options keep their effect.
+    pub fn transmission<T: Transmission>(mut self, transmission: T) -> Self {
+        self.transmission = Some(Arc::new(transmission));
+        self
+    }
+
+    /// Use an already shared transmission.
+    pub fn transmission_arc(mut self, transmission: Arc<dyn Transmission>) -> Self {
+        self.transmission = Some(transmission);
+        self
+    }
+
+    /// An HTTP(S) proxy for the default transmission, such as
+    /// `http://user:password@proxy:3128`. Without one, `HTTPS_PROXY`/`HTTP_PROXY`
+    /// and `NO_PROXY` are read from the environment unless
+    /// [`proxy_from_env`](Config::proxy_from_env) is off.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(url.into());
+        self
+    }
+
+    /// Read proxy settings from the environment (default: true).
+    pub fn proxy_from_env(mut self, read: bool) -> Self {
+        self.proxy_from_env = read;
+        self
+    }
+
+    /// The time limit of one HTTP attempt (connect, send, answer).
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+
+    /// How batch bodies are compressed (zstd by default).
+    pub fn compression(mut self, c: Compression) -> Self {
+        self.compression = c;
+        self
+    }
+
+    /// The compression level: zstd 1..=22 (default 1), gzip 0..=9 (default 1).
+    pub fn compression_level(mut self, level: i32) -> Self {
+        self.compression_level = Some(level);
+        self
+    }
+
+    /// Encode batches as msgpack (`true`) or JSON (`false`, the default).
+    pub fn msgpack(mut self, on: bool) -> Self {
+        self.encoding = if on {
+            Encoding::Msgpack
+        } else {
+            Encoding::Json
+        };
+        self
+    }
+
+    /// How batch bodies are encoded.
+    pub fn encoding(mut self, e: Encoding) -> Self {
+        self.encoding = e;
+        self
+    }
+
+    /// How many times a batch may be tried in all, for transient failures
+    /// (connection errors, timeouts, 408, 429, 500, 502, 503, 504). 1 disables retries.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n;
+        self
+    }
+
+    /// The total time a batch may spend in retries before its events fail.
+    pub fn retry_deadline(mut self, d: Duration) -> Self {
+        self.retry_deadline = d;
+        self
+    }
+
+    /// The first retry delay; each retry doubles it (with jitter), up to
+    /// `retry_max_delay`. A `Retry-After` header overrides it.
+    pub fn retry_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.retry_base_delay = base;
+        self.retry_max_delay = max;
+        self
+    }
+
+    /// The default time limit of [`flush`](crate::Client::flush),
+    /// [`close`](crate::Client::close), and of the close done when the last
+    /// client handle is dropped.
+    pub fn shutdown_timeout(mut self, d: Duration) -> Self {
+        self.shutdown_timeout = d;
+        self
+    }
+
+    /// What to send for `NaN` and infinite floats (see [`NonFiniteFloats`]).
+    pub fn non_finite_floats(mut self, policy: NonFiniteFloats) -> Self {
+        self.non_finite_floats = policy;
+        self
+    }
+
+    /// The largest event sent, in bytes of JSON (default and maximum: the API's
+    /// 1,000,000). Larger events get a [`TooLarge`](crate::ResponseError::TooLarge) response.
+    pub fn max_event_bytes(mut self, n: usize) -> Self {
+        self.max_event_bytes = n;
+        self
+    }
+
+    /// The largest batch body before compression (default: the API's 5,000,000
+    /// bytes). Fuller batches are split, never dropped.
+    pub fn max_batch_bytes(mut self, n: usize) -> Self {
+        self.max_batch_bytes = n;
+        self
+    }
+
+    /// Read `HONEYCOMB_API_KEY`, `HONEYCOMB_WRITEKEY`, `HONEYCOMB_DATASET` and
+    /// `HONEYCOMB_API_ENDPOINT` for options not set in code (default: true).
+    pub fn read_env(mut self, read: bool) -> Self {
+        self.read_env = read;
+        self
+    }
+
+    // ----- getters, for transmissions -----
+
+    /// The configured API key, if any.
+    pub fn get_api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+    /// The configured dataset, if any.
+    pub fn get_dataset(&self) -> Option<&str> {
+        self.dataset.as_deref()
+    }
+    /// The API host.
+    pub fn get_api_host(&self) -> &str {
+        self.api_host.as_deref().unwrap_or(DEFAULT_API_HOST)
+    }
+    /// The sample rate.
+    pub fn get_sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+    /// Events per batch.
+    pub fn get_max_batch_size(&self) -> usize {
+        self.max_batch_size
+    }
+    /// Longest wait of a batch's first event.
+    pub fn get_send_frequency(&self) -> Duration {
+        self.send_frequency
+    }
+    /// Requests in flight at most.
+    pub fn get_max_concurrent_batches(&self) -> usize {
+        self.max_concurrent_batches
+    }
+    /// Pending queue capacity.
+    pub fn get_pending_work_capacity(&self) -> usize {
+        self.pending_work_capacity
+    }
+    /// Response queue capacity.
+    pub fn get_response_queue_capacity(&self) -> usize {
+        self.response_queue_capacity
+            .unwrap_or(self.pending_work_capacity.saturating_mul(2))
+    }
+    /// Whether `send` waits for room.
+    pub fn get_block_on_send(&self) -> bool {
+        self.block_on_send
+    }
+    /// Whether responses wait for room.
+    pub fn get_block_on_response(&self) -> bool {
+        self.block_on_response
+    }
+    /// The proxy URL, if set in code.
+    pub fn get_proxy(&self) -> Option<&str> {
+        self.proxy.as_deref()
+    }
+    /// Whether proxy settings come from the environment.
+    pub fn get_proxy_from_env(&self) -> bool {
+        self.proxy_from_env
+    }
+    /// Time limit of one HTTP attempt.
+    pub fn get_request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+    /// Compression algorithm.
+    pub fn get_compression(&self) -> Compression {
+        self.compression
+    }
+    /// Compression level (the algorithm's default when not set).
+    pub fn get_compression_level(&self) -> i32 {
+        self.compression_level.unwrap_or(1)
+    }
+    /// Body encoding.
+    pub fn get_encoding(&self) -> Encoding {
+        self.encoding
+    }
+    /// Attempts per batch.
+    pub fn get_max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+    /// Total retry time per batch.
+    pub fn get_retry_deadline(&self) -> Duration {
+        self.retry_deadline
+    }
+    /// First and largest retry delays.
+    pub fn get_retry_backoff(&self) -> (Duration, Duration) {
+        (self.retry_base_delay, self.retry_max_delay)
+    }
+    /// Default flush/close time limit.
+    pub fn get_shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+    /// Non-finite float policy.
+    pub fn get_non_finite_floats(&self) -> NonFiniteFloats {
+        self.non_finite_floats
+    }
+    /// Largest event, in bytes.
+    pub fn get_max_event_bytes(&self) -> usize {
+        self.max_event_bytes
+    }
+    /// Largest batch body, in bytes.
+    pub fn get_max_batch_bytes(&self) -> usize {
+        self.max_batch_bytes
+    }
+
+    /// The `User-Agent` this configuration sends:
+    /// `libhoney-rust/<version> [<addition> ](<os>/<arch>)`.
+    pub fn user_agent(&self) -> String {
+        let base = concat!("libhoney-rust/", env!("CARGO_PKG_VERSION"));
+        let platform = format!("({}/{})", std::env::consts::OS, std::env::consts::ARCH);
+        match self.user_agent_addition.as_deref().map(str::trim) {
+            Some(add) if !add.is_empty() => format!("{base} {add} {platform}"),
+            _ => format!("{base} {platform}"),
+        }
+    }
+
+    /// Fills unset options from the environment and checks every value.
+    pub(crate) fn resolve(mut self) -> Result<Config, ConfigError> {
+        if self.read_env {
+            if self.api_key.is_none() {
+                self.api_key = env_nonempty("HONEYCOMB_API_KEY")
+                    .or_else(|| env_nonempty("HONEYCOMB_WRITEKEY"));
+            }
+            if self.dataset.is_none() {
+                self.dataset = env_nonempty("HONEYCOMB_DATASET");
+            }
+            if self.api_host.is_none() {
+                self.api_host = env_nonempty("HONEYCOMB_API_ENDPOINT");
+            }
+        }
+        if self.sample_rate == 0 {
+            return Err(ConfigError::ZeroSampleRate);
+        }
+        for (option, v) in [
+            ("max_batch_size", self.max_batch_size),
+            ("max_concurrent_batches", self.max_concurrent_batches),
+            ("pending_work_capacity", self.pending_work_capacity),
+            (
+                "response_queue_capacity",
+                self.get_response_queue_capacity(),
+            ),
+            ("max_event_bytes", self.max_event_bytes),
+            ("max_batch_bytes", self.max_batch_bytes),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::Zero { option });
+            }
+        }
+        if self.max_attempts == 0 {
+            return Err(ConfigError::Zero {
+                option: "max_attempts",
+            });
+        }
+        for (option, d) in [
+            ("send_frequency", self.send_frequency),
+            ("request_timeout", self.request_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::ZeroDuration { option });
+            }
+        }
+        if let Some(level) = self.compression_level {
+            let range = match self.compression {
+                Compression::Zstd => (1, 22),
+                Compression::Gzip => (0, 9),
+                Compression::None => (level, level),
+            };
+            if level < range.0 || level > range.1 {
+                return Err(ConfigError::InvalidCompressionLevel { level, range });
+            }
+        }
+        let host = self
+            .api_host
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API_HOST.to_string());
+        check_api_host(&host).map_err(|reason| ConfigError::InvalidApiHost {
+            host: host.clone(),
+            reason,
+        })?;
+        if let Some(proxy) = &self.proxy {
+            check_api_host(proxy).map_err(|reason| ConfigError::InvalidProxy {
+                reason: reason.to_string(),
+            })?;
+        }
+        let key = self.api_key.as_deref().unwrap_or("");
+        let dataset = self.dataset.as_deref().unwrap_or("");
+        let resolved = resolve_dataset(key, dataset);
+        if resolved != dataset {
+            if dataset.trim().is_empty() {
+                log::warn!(target: "libhoney", "dataset is empty; using {DEFAULT_DATASET:?}");
+            } else {
+                log::warn!(target: "libhoney", "dataset has surrounding whitespace; using {resolved:?}");
+            }
+        }
+        if self.dataset.is_some() || !resolved.is_empty() {
+            self.dataset = Some(resolved);
+        }
+        Ok(self)
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Is this a classic (pre-environments) key? True for an empty key, 32 lowercase
+/// hex characters, or a 64-character classic ingest key (`hc?ic_` + 58 of
+/// `[a-z0-9]`), as in libhoney-go and libhoney-py.
+///
+/// ```
+/// assert!(libhoney::is_classic_key("c1a551c000d68f9ed1e96432ac1a3380"));
+/// assert!(!libhoney::is_classic_key("d68f9ed1e96432ac1a3380"));
+/// ```
+pub fn is_classic_key(key: &str) -> bool {
+    let b = key.as_bytes();
+    match b.len() {
+        0 => true,
+        32 => b
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c)),
+        64 => {
+            b.starts_with(b"hc")
+                && b[2].is_ascii_lowercase()
+                && &b[3..6] == b"ic_"
+                && b[6..]
+                    .iter()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+        }
+        _ => false,
+    }
+}
+
+/// The dataset rules of the official SDKs: with an environment key, trim and
+/// map empty to `unknown_dataset`; with a classic key, keep as given.
+pub(crate) fn resolve_dataset(key: &str, dataset: &str) -> String {
+    if is_classic_key(key) {
+        dataset.to_string()
+    } else {
+        let t = dataset.trim();
+        if t.is_empty() {
+            DEFAULT_DATASET.to_string()
+        } else {
+            t.to_string()
+        }
+    }
+}
+
+/// Checks an `http://` or `https://` URL with a host; returns why not.
+pub(crate) fn check_api_host(url: &str) -> Result<(), &'static str> {
+    if url.is_empty() {
+        return Err("it is empty");
+    }
+    let rest = if let Some(r) = url.strip_prefix("https://") {
+        r
+    } else if let Some(r) = url.strip_prefix("http://") {
+        r
+    } else {
+        return Err("it must start with http:// or https://");
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("it contains whitespace or control characters");
+    }
+    if url.contains(['?', '#']) {
+        return Err("it must not have a query or fragment");
+    }
+    let authority = rest.split('/').next().unwrap_or("");
+    let hostport = authority.rsplit('@').next().unwrap_or("");
+    let host = if hostport.starts_with('[') {
+        match hostport.find(']') {
+            Some(i) => &hostport[..=i],
+            None => return Err("it has an unterminated IPv6 address"),
+        }
+    } else {
+        hostport.split(':').next().unwrap_or("")
+    };
+    if host.is_empty() || host == "[]" {
+        return Err("it has no host name");
+    }
+    let port = &hostport[host.len()..];
+    if let Some(p) = port.strip_prefix(':') {
+        if p.is_empty() || p.parse::<u16>().is_err() {
+            return Err("it has an invalid port");
+        }
+    } else if !port.is_empty() {
+        return Err("it has an invalid port");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classic_keys() {
+        assert!(is_classic_key(""));
+        assert!(is_classic_key("c1a551c000d68f9ed1e96432ac1a3380"));
+        assert!(!is_classic_key("C1A551C000D68F9ED1E96432AC1A3380"));
+        let ingest = format!("hcxic_{}", "a1".repeat(29));
+        assert_eq!(ingest.len(), 64);
+        assert!(is_classic_key(&ingest));
+        assert!(!is_classic_key(&format!("hcxik_{}", "a1".repeat(29))));
+        assert!(!is_classic_key("hcaik_01hqk4k20zjjkq7ysa4m5sgjpj"));
+    }
+
+    #[test]
+    fn dataset_rules() {
+        let classic = "c1a551c000d68f9ed1e96432ac1a3380";
+        let env = "hcaik_01hqk4k20zjjkq7ysa4m5sgjpj";
+        assert_eq!(resolve_dataset(classic, " my ds "), " my ds ");
+        assert_eq!(resolve_dataset(classic, ""), "");
+        assert_eq!(resolve_dataset(env, " my ds "), "my ds");
+        assert_eq!(resolve_dataset(env, "   "), "unknown_dataset");
+        assert_eq!(resolve_dataset(env, ""), "unknown_dataset");
+    }
+
+    #[test]
+    fn api_hosts() {
+        for ok in [
+            "https://api.honeycomb.io",
+            "https://api.honeycomb.io/",
+            "http://127.0.0.1:8080",
+            "http://localhost:1/prefix/path",
+            "http://[::1]:9000",
+            "http://user:pw@proxy:3128",
+        ] {
+            assert_eq!(check_api_host(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "api.honeycomb.io",
+            "ftp://x",
+            "http://",
+            "http:///path",
+            "http://host:notaport",
+            "http://host:",
+            "http://ho st",
+            "http://host?x=1",
+            "http://[::1",
+        ] {
+            assert!(check_api_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask_key("fibble"), "XXbble");
+        assert_eq!(mask_key("abc"), "XXX");
+        assert_eq!(mask_key(""), "");
+    }
+
+    #[test]
+    fn resolve_rejects_invalid_settings() {
+        let base = || Config::new().read_env(false).api_key("k");
+        assert_eq!(
+            base().sample_rate(0).resolve().unwrap_err(),
+            ConfigError::ZeroSampleRate
+        );
+        assert_eq!(
+            base().pending_work_capacity(0).resolve().unwrap_err(),
+            ConfigError::Zero {
+                option: "pending_work_capacity"
+            }
+        );
+        assert_eq!(
+            base().max_batch_size(0).resolve().unwrap_err(),
+            ConfigError::Zero {
+                option: "max_batch_size"
+            }
+        );
+        assert_eq!(
+            base().max_concurrent_batches(0).resolve().unwrap_err(),
+            ConfigError::Zero {
+                option: "max_concurrent_batches"
+            }
+        );
+        assert_eq!(
+            base().response_queue_capacity(0).resolve().unwrap_err(),
+            ConfigError::Zero {
+                option: "response_queue_capacity"
+            }
+        );
+        assert_eq!(
+            base().max_attempts(0).resolve().unwrap_err(),
+            ConfigError::Zero {
+                option: "max_attempts"
+            }
+        );
+        assert_eq!(
+            base().send_frequency(Duration::ZERO).resolve().unwrap_err(),
+            ConfigError::ZeroDuration {
+                option: "send_frequency"
+            }
+        );
+        assert!(matches!(
+            base().api_host("api.honeycomb.io").resolve().unwrap_err(),
+            ConfigError::InvalidApiHost { .. }
+        ));
+        assert!(matches!(
+            base().proxy("socks://x").resolve().unwrap_err(),
+            ConfigError::InvalidProxy { .. }
+        ));
+        assert!(matches!(
+            base().compression_level(30).resolve().unwrap_err(),
+            ConfigError::InvalidCompressionLevel {
+                level: 30,
+                range: (1, 22)
+            }
+        ));
+        assert!(matches!(
+            base()
+                .compression(Compression::Gzip)
+                .compression_level(10)
+                .resolve()
+                .unwrap_err(),
+            ConfigError::InvalidCompressionLevel {
+                level: 10,
+                range: (0, 9)
+            }
+        ));
+        let err = base().api_host("nope").resolve().unwrap_err().to_string();
+        assert!(err.contains("https://"), "{err}");
+    }
+
+    #[test]
+    fn user_agent_format() {
+        let ua = Config::new().user_agent();
+        assert!(ua.starts_with("libhoney-rust/"), "{ua}");
+        assert!(ua.ends_with(&format!(
+            "({}/{})",
+            std::env::consts::OS,
+            std::env::consts::ARCH
+        )));
+        let ua = Config::new()
+            .user_agent_addition("  my-app/2 ")
+            .user_agent();
+        assert!(ua.contains(" my-app/2 ("), "{ua}");
+    }
+}

@@ -1,0 +1,119 @@
+//! The msgpack encoder: the same shape as JSON, `time` as a timestamp extension.
+
+use rmp::encode;
+
+use super::json::{for_each_last_wins, is_non_finite, non_finite_name};
+use super::time::unix_parts;
+use crate::config::NonFiniteFloats;
+use crate::transmission::QueuedEvent;
+use crate::value::Value;
+
+// Writing to a Vec<u8> cannot fail, so the io::Results of rmp are ignored.
+
+/// Appends `{"data":{...},"samplerate":N,"time":<timestamp ext>}`.
+pub(crate) fn write_event(out: &mut Vec<u8>, ev: &QueuedEvent, nf: NonFiniteFloats) {
+    let _ = encode::write_map_len(out, if ev.sample_rate > 1 { 3 } else { 2 });
+    let _ = encode::write_str(out, "data");
+    let at = write_map32_placeholder(out);
+    let mut n = 0usize;
+    for (k, v) in ev.fields.iter() {
+        if nf == NonFiniteFloats::Omit && is_non_finite(v) {
+            continue;
+        }
+        let _ = encode::write_str(out, k);
+        write_value(out, v, nf);
+        n += 1;
+    }
+    patch_map32(out, at, n);
+    if ev.sample_rate > 1 {
+        let _ = encode::write_str(out, "samplerate");
+        let _ = encode::write_uint(out, u64::from(ev.sample_rate));
+    }
+    let _ = encode::write_str(out, "time");
+    write_timestamp(out, ev.timestamp);
+}
+
+/// The msgpack timestamp extension (type -1), in its 64-bit form when it fits.
+pub(crate) fn write_timestamp(out: &mut Vec<u8>, t: std::time::SystemTime) {
+    let (secs, nanos) = unix_parts(t);
+    if (0..(1i64 << 34)).contains(&secs) {
+        let _ = encode::write_ext_meta(out, 8, -1);
+        let v = (u64::from(nanos) << 34) | secs as u64;
+        out.extend_from_slice(&v.to_be_bytes());
+    } else {
+        let _ = encode::write_ext_meta(out, 12, -1);
+        out.extend_from_slice(&nanos.to_be_bytes());
+        out.extend_from_slice(&secs.to_be_bytes());
+    }
+}
+
+fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
+    match v {
+        Value::Null => {
+            let _ = encode::write_nil(out);
+        }
+        Value::Bool(b) => {
+            let _ = encode::write_bool(out, *b);
+        }
+        Value::Int(i) => {
+            let _ = encode::write_sint(out, *i);
+        }
+        Value::UInt(u) => {
+            let _ = encode::write_uint(out, *u);
+        }
+        Value::Float(f) => {
+            if f.is_finite() {
+                let _ = encode::write_f64(out, *f);
+            } else {
+                match nf {
+                    NonFiniteFloats::String => {
+                        let _ = encode::write_str(out, non_finite_name(*f));
+                    }
+                    NonFiniteFloats::Null | NonFiniteFloats::Omit => {
+                        let _ = encode::write_nil(out);
+                    }
+                }
+            }
+        }
+        Value::String(s) => {
+            let _ = encode::write_str(out, s);
+        }
+        Value::Array(items) => {
+            let _ = encode::write_array_len(out, items.len() as u32);
+            for item in items {
+                write_value(out, item, nf);
+            }
+        }
+        Value::Object(entries) => {
+            let at = write_map32_placeholder(out);
+            let mut n = 0usize;
+            for_each_last_wins(entries, |k, v| {
+                if nf == NonFiniteFloats::Omit && is_non_finite(v) {
+                    return;
+                }
+                let _ = encode::write_str(out, k);
+                write_value(out, v, nf);
+                n += 1;
+            });
+            patch_map32(out, at, n);
+        }
+    }
+}
+
+fn write_map32_placeholder(out: &mut Vec<u8>) -> usize {
+    let at = out.len();
+    out.extend_from_slice(&[0xdf, 0, 0, 0, 0]);
+    at
+}
+
+fn patch_map32(out: &mut [u8], at: usize, n: usize) {
+    out[at + 1..at + 5].copy_from_slice(&(n as u32).to_be_bytes());
+}
+
+pub(crate) fn write_array32_placeholder(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0xdd, 0, 0, 0, 0]);
+}
+
+pub(crate) fn patch_array32(out: &mut [u8], at: usize, n: usize) {
+    out[at + 1..at + 5].copy_from_slice(&(n as u32).to_be_bytes());
+}

@@ -1,0 +1,142 @@
+//! RFC 3339 timestamps in UTC, without a date-time dependency.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds and nanoseconds since the Unix epoch (negative seconds before it).
+pub(crate) fn unix_parts(t: SystemTime) -> (i64, u32) {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() as i64, d.subsec_nanos()),
+        Err(e) => {
+            let d = e.duration();
+            let (s, n) = (d.as_secs() as i64, d.subsec_nanos());
+            if n == 0 {
+                (-s, 0)
+            } else {
+                (-s - 1, 1_000_000_000 - n)
+            }
+        }
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn push2(out: &mut Vec<u8>, v: u32) {
+    out.push(b'0' + (v / 10) as u8);
+    out.push(b'0' + (v % 10) as u8);
+}
+
+/// Appends `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+pub(crate) fn write_rfc3339(out: &mut Vec<u8>, t: SystemTime) {
+    let (secs, nanos) = unix_parts(t);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
+    let (y, m, d) = civil_from_days(days);
+    if (0..=9999).contains(&y) {
+        let y = y as u32;
+        push2(out, y / 100);
+        push2(out, y % 100);
+    } else {
+        let mut b = itoa::Buffer::new();
+        out.extend_from_slice(b.format(y).as_bytes());
+    }
+    out.push(b'-');
+    push2(out, m);
+    out.push(b'-');
+    push2(out, d);
+    out.push(b'T');
+    push2(out, sod / 3600);
+    out.push(b':');
+    push2(out, sod / 60 % 60);
+    out.push(b':');
+    push2(out, sod % 60);
+    out.push(b'.');
+    let mut n = nanos;
+    let mut digits = [b'0'; 9];
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits);
+    out.push(b'Z');
+}
+
+/// The RFC 3339 form as a `String`.
+#[cfg(test)]
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    let mut v = Vec::with_capacity(30);
+    write_rfc3339(&mut v, t);
+    String::from_utf8(v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn known_instants() {
+        let at = |s: u64, n: u32| UNIX_EPOCH + Duration::new(s, n);
+        assert_eq!(rfc3339(at(0, 0)), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(at(1_357_038_671, 0)),
+            "2013-01-01T11:11:11.000000000Z"
+        );
+        assert_eq!(
+            rfc3339(at(951_782_400, 5)),
+            "2000-02-29T00:00:00.000000005Z"
+        );
+        assert_eq!(
+            rfc3339(at(4_102_444_799, 999_999_999)),
+            "2099-12-31T23:59:59.999999999Z"
+        );
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::new(1, 500_000_000)),
+            "1969-12-31T23:59:58.500000000Z"
+        );
+    }
+
+    #[test]
+    fn agrees_with_a_day_by_day_walk() {
+        // Walk every day from 1900 to 2200 and check the calendar arithmetic.
+        let mut y = 1900i64;
+        let (mut m, mut d) = (1u32, 1u32);
+        let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+        let start = -25_567i64; // 1900-01-01
+        for days in start..start + 300 * 366 {
+            assert_eq!(civil_from_days(days), (y, m, d), "day {days}");
+            let len = match m {
+                1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+                4 | 6 | 9 | 11 => 30,
+                _ => {
+                    if leap(y) {
+                        29
+                    } else {
+                        28
+                    }
+                }
+            };
+            d += 1;
+            if d > len {
+                d = 1;
+                m += 1;
+                if m > 12 {
+                    m = 1;
+                    y += 1;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Typed errors. Each operation returns an error type that lists only what that
+//! operation can produce; every message says what to do about it.
+//!
+//! Problems with an event *after* `send` accepted it (sampling, overflow, size,
+//! encoding, network, API rejections) are not errors of `send`: they arrive as a
+//! [`Response`](crate::Response) carrying a [`ResponseError`](crate::ResponseError).
+
+use std::fmt;
+use std::time::Duration;
+
+/// An invalid setting, reported when a [`Client`](crate::Client) is built (never
+/// later, and never as a panic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A sample rate of 0. A rate of N keeps one event in N; use 1 to keep all.
+    ZeroSampleRate,
+    /// A capacity, size or count option was 0.
+    Zero {
+        /// The option's name, as its setter is called.
+        option: &'static str,
+    },
+    /// A duration option was zero.
+    ZeroDuration {
+        /// The option's name, as its setter is called.
+        option: &'static str,
+    },
+    /// The API host is not an `http://` or `https://` URL with a host name.
+    InvalidApiHost {
+        /// The rejected value.
+        host: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The proxy setting is not a usable proxy URL.
+    InvalidProxy {
+        /// What is wrong with it (the URL itself is not repeated: it may hold a password).
+        reason: String,
+    },
+    /// The compression level is out of range for the chosen algorithm.
+    InvalidCompressionLevel {
+        /// The rejected level.
+        level: i32,
+        /// The accepted range.
+        range: (i32, i32),
+    },
+    /// The transmission could not start (for example, it was already started by another client).
+    Transmission(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroSampleRate => f.write_str(
+                "sample rate 0 is invalid: a rate of N keeps 1 event in N, use 1 to keep every event",
+            ),
+            ConfigError::Zero { option } => {
+                write!(f, "`{option}` must be at least 1")
+            }
+            ConfigError::ZeroDuration { option } => {
+                write!(f, "`{option}` must be longer than zero")
+            }
+            ConfigError::InvalidApiHost { host, reason } => write!(
+                f,
+                "invalid api_host {host:?}: {reason}; expected a URL such as https://api.honeycomb.io"
+            ),
+            ConfigError::InvalidProxy { reason } => write!(
+                f,
+                "invalid proxy: {reason}; expected a URL such as http://user:password@proxy:3128"
+            ),
+            ConfigError::InvalidCompressionLevel { level, range } => write!(
+                f,
+                "compression level {level} is out of range; use {}..={}",
+                range.0, range.1
+            ),
+            ConfigError::Transmission(msg) => write!(f, "the transmission could not start: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why [`Event::send`](crate::Event::send) refused an event. A refused event gets
+/// no response: the error is the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The event has no fields.
+    EmptyEvent,
+    /// No API key: set one on the config, builder or event, or in `HONEYCOMB_API_KEY`.
+    MissingApiKey,
+    /// No dataset: set one on the config, builder or event, or in `HONEYCOMB_DATASET`.
+    MissingDataset,
+    /// The API host is empty.
+    MissingApiHost,
+    /// The API host set on the builder or event is not a valid URL.
+    InvalidApiHost {
+        /// The rejected value.
+        host: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The sample rate set on the builder or event is 0.
+    ZeroSampleRate,
+    /// The client was closed; events can no longer be sent through it.
+    Closed,
+    /// The event came from the global client before [`init`](crate::init) was called.
+    NotInitialized,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::EmptyEvent => f.write_str("the event has no fields; add at least one field before sending"),
+            SendError::MissingApiKey => f.write_str(
+                "no API key: set Config::api_key, a builder or event api key, or HONEYCOMB_API_KEY",
+            ),
+            SendError::MissingDataset => f.write_str(
+                "no dataset: set Config::dataset, a builder or event dataset, or HONEYCOMB_DATASET",
+            ),
+            SendError::MissingApiHost => f.write_str(
+                "the API host is empty: set one such as https://api.honeycomb.io",
+            ),
+            SendError::InvalidApiHost { host, reason } => write!(
+                f,
+                "invalid API host {host:?}: {reason}; expected a URL such as https://api.honeycomb.io"
+            ),
+            SendError::ZeroSampleRate => f.write_str(
+                "sample rate 0 is invalid: a rate of N keeps 1 event in N, use 1 to keep every event",
+            ),
+            SendError::Closed => f.write_str("the client is closed; create a new client to send more events"),
+            SendError::NotInitialized => f.write_str(
+                "the global client is not initialized: call libhoney::init first",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Why fields could not be added with `add` or converted with
+/// [`Value::from_serialize`](crate::Value::from_serialize).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FieldError {
+    /// `add` takes a struct or a map; its top-level keys become fields.
+    NotAnObject {
+        /// What the value serialized as instead ("a sequence", "a string", ...).
+        found: &'static str,
+    },
+    /// The value's `Serialize` implementation failed, or a map key was not a scalar.
+    Serialize(String),
+    /// A global function was used before [`init`](crate::init).
+    NotInitialized,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FieldError::NotAnObject { found } => write!(
+                f,
+                "add() needs a struct or map whose keys become fields, but got {found}; use add_field for a single value"
+            ),
+            FieldError::Serialize(msg) => write!(f, "could not serialize the fields: {msg}"),
+            FieldError::NotInitialized => {
+                f.write_str("the global client is not initialized: call libhoney::init first")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Why a flush did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FlushError {
+    /// The timeout passed before every event accepted before the flush had its
+    /// outcome. Delivery goes on in the background; responses still arrive.
+    Timeout {
+        /// The timeout that passed.
+        timeout: Duration,
+        /// Events still without an outcome when it passed (0 if unknown).
+        pending: usize,
+    },
+    /// The client is closed; there is nothing left to flush.
+    Closed,
+    /// The global client was never initialized.
+    NotInitialized,
+}
+
+impl fmt::Display for FlushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FlushError::Timeout { timeout, pending } => write!(
+                f,
+                "flush timed out after {timeout:?} with {pending} events still in flight; they are still being delivered, use a longer timeout to wait for them"
+            ),
+            FlushError::Closed => f.write_str("the client is closed; nothing is left to flush"),
+            FlushError::NotInitialized => {
+                f.write_str("the global client is not initialized: call libhoney::init first")
+            }
+        }
+    }
+}
+
+impl std::error::Error for FlushError {}
+
+/// Why a close did not drain everything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseError {
+    /// The timeout passed before every event had its outcome. The client is closed
+    /// anyway; events still in flight were abandoned, and their responses are
+    /// counted as dropped.
+    Timeout {
+        /// The timeout that passed.
+        timeout: Duration,
+        /// Events still without an outcome when it passed (0 if unknown).
+        pending: usize,
+    },
+}
+
+impl fmt::Display for CloseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseError::Timeout { timeout, pending } => write!(
+                f,
+                "close timed out after {timeout:?} with {pending} events undelivered; use a longer timeout to let them drain"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CloseError {}
+
+/// A global function was used before [`init`](crate::init).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotInitialized;
+
+impl fmt::Display for NotInitialized {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the global client is not initialized: call libhoney::init first")
+    }
+}
+
+impl std::error::Error for NotInitialized {}

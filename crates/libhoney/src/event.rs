@@ -1,0 +1,219 @@
+//! Events: one wide, structured record of something that happened.
+
+use std::any::Any;
+use std::fmt;
+use std::time::SystemTime;
+
+use crate::client::Client;
+use crate::destination::Destination;
+use crate::error::{FieldError, SendError};
+use crate::fields::LayeredFields;
+use crate::response::Metadata;
+use crate::value::{FieldName, Value};
+
+/// One event: fields, optional metadata, a timestamp, and where it goes.
+///
+/// Create one with [`Client::new_event`](crate::Client::new_event) or
+/// [`Builder::new_event`](crate::Builder::new_event); it inherits their fields
+/// and settings. Sending consumes it, so it cannot be changed after `send` or
+/// sent twice.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use libhoney::{Client, Config, transmission::Mock};
+/// let mock = Mock::new();
+/// let client = Client::new(Config::new().api_key("k").dataset("d").transmission(mock.clone())).unwrap();
+///
+/// let mut ev = client.new_event();
+/// ev.add_field("method", "GET")
+///   .add_field("status", 200)
+///   .add_field("duration_ms", 12.5)
+///   .add_field("cache_hit", true);
+/// ev.add_metadata(17u64); // handed back on the response, never sent
+/// ev.set_timestamp(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+/// ev.set_dataset("requests");
+/// ev.send().unwrap();
+///
+/// let sent = &mock.events()[0];
+/// assert_eq!(sent.dataset(), "requests");
+/// assert_eq!(sent.get("status").unwrap().as_i64(), Some(200));
+/// ```
+pub struct Event {
+    pub(crate) client: Client,
+    pub(crate) fields: LayeredFields,
+    pub(crate) dest: Destination,
+    pub(crate) sample_rate: u32,
+    pub(crate) timestamp: SystemTime,
+    pub(crate) metadata: Option<Metadata>,
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("dest", &self.dest)
+            .field("sample_rate", &self.sample_rate)
+            .field("timestamp", &self.timestamp)
+            .field("fields", &FieldsDebug(&self.fields))
+            .field("metadata", &self.metadata)
+            .finish()
+    }
+}
+
+pub(crate) struct FieldsDebug<'a>(pub(crate) &'a LayeredFields);
+
+impl fmt::Debug for FieldsDebug<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k.as_str(), v)))
+            .finish()
+    }
+}
+
+impl Event {
+    /// Sets a field. The last write of a key wins.
+    pub fn add_field(&mut self, name: impl Into<FieldName>, value: impl Into<Value>) -> &mut Self {
+        self.fields.own.insert(name.into(), value.into());
+        self
+    }
+
+    /// Adds every top-level key of a struct or map as a field (nested values are
+    /// sent as nested JSON).
+    ///
+    /// # Errors
+    /// [`FieldError::NotAnObject`] if `data` is not a struct or map,
+    /// [`FieldError::Serialize`] if it cannot be serialized. Nothing is added then.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Discard};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Discard::new())).unwrap();
+    /// #[derive(serde::Serialize)]
+    /// struct Request<'a> { method: &'a str, path: &'a str, status: u16 }
+    /// let mut ev = client.new_event();
+    /// ev.add(&Request { method: "GET", path: "/", status: 200 }).unwrap();
+    /// assert_eq!(ev.get("status").unwrap().as_i64(), Some(200));
+    /// assert!(ev.add(&vec![1, 2, 3]).is_err());
+    /// ```
+    pub fn add<T: serde::Serialize + ?Sized>(&mut self, data: &T) -> Result<&mut Self, FieldError> {
+        match Value::from_serialize(data)? {
+            Value::Object(entries) => {
+                self.fields.own.extend(entries);
+                Ok(self)
+            }
+            other => Err(FieldError::NotAnObject {
+                found: crate::ser::kind_of(&other),
+            }),
+        }
+    }
+
+    /// Attaches metadata: never sent, handed back on this event's
+    /// [`Response`](crate::Response) so you can match responses to events.
+    pub fn add_metadata<T: Any + Send + Sync>(&mut self, metadata: T) -> &mut Self {
+        self.metadata = Some(Metadata::new(metadata));
+        self
+    }
+
+    /// Attaches already wrapped metadata.
+    pub fn set_metadata(&mut self, metadata: Metadata) -> &mut Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// The attached metadata.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_ref()
+    }
+
+    /// Sets the event's time (it defaults to when the event was created). Use
+    /// it to back-date an event to when its work started.
+    pub fn set_timestamp(&mut self, timestamp: SystemTime) -> &mut Self {
+        self.timestamp = timestamp;
+        self
+    }
+
+    /// The event's time.
+    pub fn timestamp(&self) -> SystemTime {
+        self.timestamp
+    }
+
+    /// Sets this event's sample rate (see [`send`](Event::send)).
+    pub fn set_sample_rate(&mut self, rate: u32) -> &mut Self {
+        self.sample_rate = rate;
+        self
+    }
+
+    /// The event's sample rate.
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// Sets this event's API key.
+    pub fn set_api_key(&mut self, key: impl AsRef<str>) -> &mut Self {
+        self.dest = self.dest.with_api_key(key.as_ref());
+        self
+    }
+
+    /// Sets this event's dataset (the dataset rules of
+    /// [`Config::dataset`](crate::Config::dataset) apply).
+    pub fn set_dataset(&mut self, dataset: impl AsRef<str>) -> &mut Self {
+        self.dest = self.dest.with_dataset(dataset.as_ref());
+        self
+    }
+
+    /// Sets this event's API host.
+    pub fn set_api_host(&mut self, host: impl AsRef<str>) -> &mut Self {
+        self.dest = self.dest.with_api_host(host.as_ref());
+        self
+    }
+
+    /// The dataset the event goes to.
+    pub fn dataset(&self) -> &str {
+        self.dest.dataset()
+    }
+
+    /// The API host the event goes to.
+    pub fn api_host(&self) -> &str {
+        self.dest.api_host()
+    }
+
+    /// The value of a field (own or inherited).
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
+    }
+
+    /// Every field, inherited ones first, each name once.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.fields.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// How many fields the event has.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Has the event no fields?
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Sends the event, applying its sample rate: at rate N one event in N is
+    /// kept (and carries `samplerate: N`); each dropped one gets a
+    /// [`ResponseError::Sampled`](crate::ResponseError::Sampled) response.
+    ///
+    /// Never blocks (unless [`Config::block_on_send`](crate::Config::block_on_send)
+    /// is on and the queue is full) and never panics. `Ok` means accepted: the
+    /// outcome arrives later as exactly one [`Response`](crate::Response).
+    ///
+    /// # Errors
+    /// The event is not accepted, and gets no response, if it has no fields
+    /// ([`SendError::EmptyEvent`]), no API key, dataset or valid API host, a
+    /// sample rate of 0, or its client is closed ([`SendError::Closed`]).
+    pub fn send(self) -> Result<(), SendError> {
+        Client::dispatch(self, true)
+    }
+
+    /// Sends the event without sampling it, for events your code already
+    /// sampled; it still carries its sample rate. Errors as [`send`](Event::send).
+    pub fn send_presampled(self) -> Result<(), SendError> {
+        Client::dispatch(self, false)
+    }
+}

@@ -1,0 +1,164 @@
+//! An ordered set of fields where the last write of a key wins.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::value::{FieldName, Value};
+
+/// Above this many fields, a hash index is kept so that adding a field stays O(1).
+const INDEX_THRESHOLD: usize = 24;
+
+/// An ordered collection of fields; setting a key that exists replaces its value
+/// in place (the last write wins), as in libhoney-py and libhoney-go.
+///
+/// Small collections (the common case) are a plain vector searched linearly;
+/// larger ones keep a hash index.
+#[derive(Clone, Default)]
+pub(crate) struct Fields {
+    entries: Vec<(FieldName, Value)>,
+    index: Option<HashMap<FieldName, usize>>,
+}
+
+impl Fields {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Fields {
+            entries: Vec::with_capacity(n),
+            index: None,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.entries.iter().position(|(k, _)| k.as_str() == key),
+        }
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        self.position(key).map(|i| &self.entries[i].1)
+    }
+
+    pub(crate) fn insert(&mut self, key: FieldName, value: Value) {
+        if let Some(i) = self.position(&key) {
+            self.entries[i].1 = value;
+            return;
+        }
+        if let Some(index) = &mut self.index {
+            index.insert(key.clone(), self.entries.len());
+        } else if self.entries.len() >= INDEX_THRESHOLD {
+            let mut index = HashMap::with_capacity(self.entries.len() * 2);
+            for (i, (k, _)) in self.entries.iter().enumerate() {
+                index.insert(k.clone(), i);
+            }
+            index.insert(key.clone(), self.entries.len());
+            self.index = Some(index);
+        }
+        self.entries.push((key, value));
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&FieldName, &Value)> {
+        self.entries.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Adds every entry of an object value; anything else is rejected by the caller.
+    pub(crate) fn extend(&mut self, entries: Vec<(FieldName, Value)>) {
+        self.entries.reserve(entries.len());
+        for (k, v) in entries {
+            self.insert(k, v);
+        }
+    }
+}
+
+/// The fields of an event: its own fields, over a shared, immutable snapshot of
+/// the fields it inherited from its client or builder (never copied per event).
+#[derive(Clone, Default)]
+pub(crate) struct LayeredFields {
+    pub(crate) base: Option<Arc<Fields>>,
+    pub(crate) own: Fields,
+}
+
+impl LayeredFields {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.own.is_empty() && self.base.as_ref().is_none_or(|b| b.is_empty())
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
+        self.own
+            .get(key)
+            .or_else(|| self.base.as_ref().and_then(|b| b.get(key)))
+    }
+
+    /// Every field once: inherited fields not overridden, then the event's own.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&FieldName, &Value)> {
+        let own = &self.own;
+        self.base
+            .iter()
+            .flat_map(|b| b.iter())
+            .filter(move |(k, _)| !own.contains(k))
+            .chain(own.iter())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.iter().count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_write_wins_small_and_large() {
+        for n in [3usize, 100] {
+            let mut f = Fields::default();
+            for i in 0..n {
+                f.insert(format!("k{i}").into(), Value::from(i));
+            }
+            f.insert("k1".into(), Value::from("again"));
+            assert_eq!(f.len(), n);
+            assert_eq!(f.get("k1"), Some(&Value::from("again")));
+            assert_eq!(f.iter().nth(1).unwrap().0.as_str(), "k1", "order kept");
+            assert_eq!(f.get("k2"), Some(&Value::from(2)));
+            f.insert("new".into(), Value::Null);
+            assert_eq!(f.get("new"), Some(&Value::Null));
+        }
+    }
+
+    #[test]
+    fn layered_own_fields_override_base() {
+        let mut base = Fields::default();
+        base.insert("a".into(), 1.into());
+        base.insert("b".into(), 2.into());
+        let mut l = LayeredFields {
+            base: Some(Arc::new(base)),
+            own: Fields::default(),
+        };
+        l.own.insert("b".into(), 20.into());
+        l.own.insert("c".into(), 3.into());
+        let got: Vec<_> = l.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".to_string(), Value::from(1)),
+                ("b".to_string(), Value::from(20)),
+                ("c".to_string(), Value::from(3))
+            ]
+        );
+        assert_eq!(l.len(), 3);
+        assert_eq!(l.get("b"), Some(&Value::from(20)));
+        assert!(!l.is_empty());
+        assert!(LayeredFields::default().is_empty());
+    }
+}

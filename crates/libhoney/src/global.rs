@@ -1,0 +1,137 @@
+//! The process-wide default client, for libhoney-py style module functions.
+//!
+//! [`init`] installs a client; the functions here use it. Before `init` they
+//! return [`NotInitialized`] (or the matching variant of their error type), never
+//! panic. Calling `init` again replaces the default client; the previous one is
+//! closed once its last handle (events, builders, clones) is gone, waiting at
+//! most its [`shutdown_timeout`](crate::Config::shutdown_timeout). [`close`]
+//! closes the default client and uninstalls it.
+
+use std::sync::RwLock;
+
+use crate::builder::Builder;
+use crate::client::Client;
+use crate::config::Config;
+use crate::error::{CloseError, ConfigError, FieldError, FlushError, NotInitialized};
+use crate::event::Event;
+use crate::response::Responses;
+use crate::value::{FieldName, Value};
+
+static DEFAULT: RwLock<Option<Client>> = RwLock::new(None);
+
+/// Builds a client from `config` and makes it the process-wide default.
+///
+/// Calling it again replaces the default client (the previous one closes once
+/// its last handle is dropped). Returns a handle to the new client.
+///
+/// # Errors
+/// [`ConfigError`] for an invalid configuration; the previous default, if any,
+/// stays in place.
+///
+/// ```
+/// use libhoney::{Config, transmission::Mock};
+/// libhoney::init(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+/// libhoney::add_field("build_id", "abc")?;
+/// let mut ev = libhoney::new_event()?;
+/// ev.add_field("n", 1);
+/// ev.send()?;
+/// libhoney::close()?;
+/// assert!(libhoney::new_event().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn init(config: Config) -> Result<Client, ConfigError> {
+    let client = Client::new(config)?;
+    let previous = DEFAULT
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .replace(client.clone());
+    drop(previous);
+    Ok(client)
+}
+
+/// The default client, if [`init`] was called (and [`close`] was not since).
+pub fn client() -> Result<Client, NotInitialized> {
+    DEFAULT
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+        .ok_or(NotInitialized)
+}
+
+/// Adds a global field to the default client.
+///
+/// # Errors
+/// [`NotInitialized`] before [`init`].
+pub fn add_field(
+    name: impl Into<FieldName>,
+    value: impl Into<Value>,
+) -> Result<(), NotInitialized> {
+    client()?.add_field(name, value);
+    Ok(())
+}
+
+/// Adds the top-level keys of a struct or map as global fields of the default client.
+///
+/// # Errors
+/// [`FieldError::NotInitialized`] before [`init`]; otherwise as [`Client::add`].
+pub fn add<T: serde::Serialize + ?Sized>(data: &T) -> Result<(), FieldError> {
+    client().map_err(|_| FieldError::NotInitialized)?.add(data)
+}
+
+/// Adds a global dynamic field to the default client.
+///
+/// # Errors
+/// [`NotInitialized`] before [`init`].
+pub fn add_dynamic_field<F, V>(name: impl Into<FieldName>, func: F) -> Result<(), NotInitialized>
+where
+    F: Fn() -> V + Send + Sync + 'static,
+    V: Into<Value>,
+{
+    client()?.add_dynamic_field(name, func);
+    Ok(())
+}
+
+/// Creates an event from the default client.
+///
+/// # Errors
+/// [`NotInitialized`] before [`init`].
+pub fn new_event() -> Result<Event, NotInitialized> {
+    Ok(client()?.new_event())
+}
+
+/// Creates a builder from the default client.
+///
+/// # Errors
+/// [`NotInitialized`] before [`init`].
+pub fn new_builder() -> Result<Builder, NotInitialized> {
+    Ok(client()?.new_builder())
+}
+
+/// The default client's response queue.
+///
+/// # Errors
+/// [`NotInitialized`] before [`init`].
+pub fn responses() -> Result<Responses, NotInitialized> {
+    Ok(client()?.responses())
+}
+
+/// Flushes the default client (see [`Client::flush`]).
+///
+/// # Errors
+/// [`FlushError::NotInitialized`] before [`init`]; otherwise as [`Client::flush`].
+pub fn flush() -> Result<(), FlushError> {
+    client().map_err(|_| FlushError::NotInitialized)?.flush()
+}
+
+/// Closes the default client and uninstalls it; later module functions return
+/// `NotInitialized` until the next [`init`]. Does nothing before `init`.
+///
+/// # Errors
+/// As [`Client::close`].
+pub fn close() -> Result<(), CloseError> {
+    let taken = DEFAULT.write().unwrap_or_else(|e| e.into_inner()).take();
+    match taken {
+        Some(c) => c.close(),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,103 @@
+//! Self-metrics: counters the client keeps about its own work.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::response::{Response, ResponseError};
+
+/// Live counters shared by a client and its transmission. Read them with
+/// [`Client::metrics`](crate::Client::metrics).
+///
+/// Every counter is a relaxed atomic: updating one costs a few nanoseconds and
+/// never blocks.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    queued: AtomicU64,
+    sent: AtomicU64,
+    sampled: AtomicU64,
+    overflowed: AtomicU64,
+    failed: AtomicU64,
+    retries: AtomicU64,
+    responses_dropped: AtomicU64,
+    batches: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one retried request. For transmissions.
+    pub fn record_retry(&self) {
+        self.retries.fetch_add(1, Relaxed);
+    }
+
+    /// Counts one request sent (whatever its outcome). For transmissions.
+    pub fn record_batch(&self) {
+        self.batches.fetch_add(1, Relaxed);
+    }
+
+    /// Events handed to the transmission that have no response yet.
+    pub fn outstanding(&self) -> usize {
+        let done =
+            self.sent.load(Relaxed) + self.failed.load(Relaxed) + self.overflowed.load(Relaxed);
+        self.queued.load(Relaxed).saturating_sub(done) as usize
+    }
+
+    pub(crate) fn record_queued(&self) {
+        self.queued.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn response_dropped(&self) {
+        self.responses_dropped.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn count_response(&self, r: &Response) {
+        let counter = match &r.error {
+            None if r.is_success() => &self.sent,
+            None => &self.failed,
+            Some(ResponseError::Sampled) => &self.sampled,
+            Some(ResponseError::QueueOverflow) => &self.overflowed,
+            Some(_) => &self.failed,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn snapshot(&self, queue_length: usize) -> MetricsSnapshot {
+        MetricsSnapshot {
+            events_queued: self.queued.load(Relaxed),
+            events_sent: self.sent.load(Relaxed),
+            events_sampled: self.sampled.load(Relaxed),
+            events_overflowed: self.overflowed.load(Relaxed),
+            events_failed: self.failed.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            responses_dropped: self.responses_dropped.load(Relaxed),
+            batches_sent: self.batches.load(Relaxed),
+            queue_length,
+        }
+    }
+}
+
+/// A point-in-time copy of a client's self-metrics.
+///
+/// Every event `send` accepted ends in exactly one of `events_sent`,
+/// `events_sampled`, `events_overflowed` or `events_failed` once its response
+/// is produced; `events_queued` counts those handed to the transmission
+/// (everything but sampled events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Events handed to the transmission (accepted and not sampled out).
+    pub events_queued: u64,
+    /// Events delivered (a success response).
+    pub events_sent: u64,
+    /// Events dropped by sampling.
+    pub events_sampled: u64,
+    /// Events dropped because the pending queue was full.
+    pub events_overflowed: u64,
+    /// Events that failed: rejected, too large, unencodable, or lost in transport.
+    pub events_failed: u64,
+    /// Requests retried after a transient failure.
+    pub retries: u64,
+    /// Responses dropped because the response queue was full (or already ended).
+    pub responses_dropped: u64,
+    /// HTTP requests made (each attempt of a batch counts once).
+    pub batches_sent: u64,
+    /// Events waiting in the transmission's queue right now.
+    pub queue_length: usize,
+}

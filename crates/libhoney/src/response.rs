@@ -1,0 +1,459 @@
+//! Responses: the outcome of every event that `send` accepted.
+//!
+//! Every event accepted by [`Event::send`](crate::Event::send) gets exactly one
+//! [`Response`]: delivered, rejected by the API, dropped by sampling, dropped on
+//! queue overflow, too large, unencodable, or failed in transport. Responses are
+//! read from [`Responses`], a bounded queue; see [`Config::block_on_response`]
+//! for what happens when nobody reads it.
+//!
+//! [`Config::block_on_response`]: crate::Config::block_on_response
+
+use std::any::Any;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::{self as channel, Receiver, Sender, TrySendError};
+
+use crate::metrics::Metrics;
+
+/// Data attached to an event with [`Event::add_metadata`](crate::Event::add_metadata),
+/// never sent, and handed back on the event's [`Response`].
+///
+/// It holds any `Send + Sync + 'static` value; get it back with
+/// [`downcast_ref`](Metadata::downcast_ref). Cloning is cheap (a reference count).
+///
+/// ```
+/// use libhoney::Metadata;
+/// let m = Metadata::new(("request", 42u64));
+/// assert_eq!(m.downcast_ref::<(&str, u64)>(), Some(&("request", 42)));
+/// assert!(m.downcast_ref::<String>().is_none());
+/// ```
+#[derive(Clone)]
+pub struct Metadata(Arc<dyn Any + Send + Sync>);
+
+impl Metadata {
+    /// Wraps a value. Costs one allocation.
+    pub fn new<T: Any + Send + Sync>(value: T) -> Self {
+        Metadata(Arc::new(value))
+    }
+
+    /// A reference to the value, if it is a `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        self.0.downcast_ref::<T>()
+    }
+
+    /// Is the value a `T`?
+    pub fn is<T: Any>(&self) -> bool {
+        self.0.is::<T>()
+    }
+}
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = self.downcast_ref::<String>() {
+            return f.debug_tuple("Metadata").field(s).finish();
+        }
+        if let Some(s) = self.downcast_ref::<&'static str>() {
+            return f.debug_tuple("Metadata").field(s).finish();
+        }
+        if let Some(n) = self.downcast_ref::<u64>() {
+            return f.debug_tuple("Metadata").field(n).finish();
+        }
+        f.write_str("Metadata(..)")
+    }
+}
+
+/// Why an event was not delivered. Carried by [`Response::error`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseError {
+    /// Dropped by sampling (`send` with a sample rate above 1). Not an error of
+    /// delivery: the event counts as represented by the ones that were kept.
+    Sampled,
+    /// The pending queue was full and `block_on_send` is off.
+    QueueOverflow,
+    /// The event's JSON is larger than the API accepts (1,000,000 bytes).
+    TooLarge {
+        /// The encoded size in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+        /// The event's `name` field, if it has a string one.
+        name: Option<String>,
+        /// The event's `service.name` field, if it has a string one.
+        service_name: Option<String>,
+    },
+    /// The event could not be encoded.
+    Encoding(String),
+    /// The request failed in transport (connection, timeout, I/O), after retries.
+    Transport(String),
+    /// The API answered the whole request with a non-success HTTP status; the
+    /// status is in [`Response::status_code`] and the server's message in
+    /// [`Response::body`].
+    HttpStatus(u16),
+    /// The API rejected this event: its per-event status was not 2xx.
+    Rejected(String),
+    /// The API's answer did not include a status for this event (a short or
+    /// malformed status array).
+    MissingStatus,
+    /// The API answered 2xx with a body that could not be read as per-event statuses.
+    MalformedResponse(String),
+}
+
+impl fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResponseError::Sampled => f.write_str("event dropped due to sampling"),
+            ResponseError::QueueOverflow => f.write_str(
+                "event dropped; queue overflow (raise pending_work_capacity or enable block_on_send)",
+            ),
+            ResponseError::TooLarge {
+                size,
+                limit,
+                name,
+                service_name,
+            } => {
+                write!(
+                    f,
+                    "event of {size} bytes exceeds the API's maximum event size of {limit} bytes and was not sent"
+                )?;
+                if let Some(n) = name {
+                    write!(f, "; name: {n:?}")?;
+                }
+                if let Some(s) = service_name {
+                    write!(f, "; service.name: {s:?}")?;
+                }
+                Ok(())
+            }
+            ResponseError::Encoding(msg) => write!(f, "event could not be encoded: {msg}"),
+            ResponseError::Transport(msg) => write!(f, "transport error: {msg}"),
+            ResponseError::HttpStatus(status) => {
+                write!(f, "the API answered HTTP {status}; see the response body")
+            }
+            ResponseError::Rejected(msg) => write!(f, "the API rejected the event: {msg}"),
+            ResponseError::MissingStatus => {
+                f.write_str("the API's answer had no status for this event; it may not have been stored")
+            }
+            ResponseError::MalformedResponse(msg) => {
+                write!(f, "the API's answer could not be read: {msg}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
+/// The outcome of one event.
+///
+/// `status_code` is the per-event status from the API (202 when stored), the
+/// HTTP status when the whole request failed, or `None` when no HTTP exchange
+/// decided the outcome (sampling, overflow, size, encoding, transport, or a
+/// transmission such as [`Writer`](crate::transmission::Writer) that has none).
+/// `duration` is the time from the batch's first send attempt to its answer.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct Response {
+    /// The metadata attached to the event, if any.
+    pub metadata: Option<Metadata>,
+    /// The HTTP or per-event status, when there is one.
+    pub status_code: Option<u16>,
+    /// How long the request that carried this event took.
+    pub duration: Duration,
+    /// The response body, when the API sent one that explains a failure.
+    pub body: String,
+    /// Why the event was not delivered; `None` on success.
+    pub error: Option<ResponseError>,
+}
+
+impl Response {
+    /// A success response. For use by custom transmissions.
+    pub fn success(
+        metadata: Option<Metadata>,
+        status_code: Option<u16>,
+        duration: Duration,
+    ) -> Self {
+        Response {
+            metadata,
+            status_code,
+            duration,
+            body: String::new(),
+            error: None,
+        }
+    }
+
+    /// A failure response. For use by custom transmissions.
+    pub fn failure(metadata: Option<Metadata>, error: ResponseError) -> Self {
+        Response {
+            metadata,
+            status_code: None,
+            duration: Duration::ZERO,
+            body: String::new(),
+            error: Some(error),
+        }
+    }
+
+    /// Sets the status code.
+    pub fn with_status(mut self, status: u16) -> Self {
+        self.status_code = Some(status);
+        self
+    }
+
+    /// Sets the duration.
+    pub fn with_duration(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<String>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// Was the event delivered? True when there is no error and the status, if
+    /// any, is 2xx.
+    pub fn is_success(&self) -> bool {
+        self.error.is_none() && self.status_code.is_none_or(|s| (200..300).contains(&s))
+    }
+}
+
+/// Where transmissions put responses. Cheap to clone; every clone feeds the same
+/// queue.
+///
+/// `respond` never blocks unless `block_on_response` is on; when the queue is
+/// full it drops the response and counts the drop in
+/// [`MetricsSnapshot::responses_dropped`](crate::MetricsSnapshot::responses_dropped).
+/// It also keeps the client's self-metrics: each response is counted once as
+/// sent, sampled, overflowed or failed.
+#[derive(Clone)]
+pub struct Responder {
+    tx: Sender<Response>,
+    shared: Arc<ResponderShared>,
+}
+
+struct ResponderShared {
+    block: bool,
+    ended: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl fmt::Debug for Responder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responder")
+            .field("block", &self.shared.block)
+            .field("queued", &self.tx.len())
+            .finish()
+    }
+}
+
+impl Responder {
+    /// Delivers one event's response to the client's response queue.
+    pub fn respond(&self, response: Response) {
+        self.shared.metrics.count_response(&response);
+        if self.shared.ended.load(Ordering::Acquire) {
+            self.shared.metrics.response_dropped();
+            return;
+        }
+        if self.shared.block {
+            if self.tx.send(response).is_err() {
+                self.shared.metrics.response_dropped();
+            }
+        } else {
+            match self.tx.try_send(response) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    self.shared.metrics.response_dropped()
+                }
+            }
+        }
+    }
+
+    /// The client's self-metrics, for transmissions that count retries.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    pub(crate) fn end(&self) {
+        self.shared.ended.store(true, Ordering::Release);
+    }
+}
+
+/// Creates the response queue: the transmission side and the reading side.
+pub(crate) fn response_queue(
+    capacity: usize,
+    block: bool,
+    metrics: Arc<Metrics>,
+) -> (Responder, Responses, Sender<()>) {
+    let (tx, rx) = channel::bounded(capacity);
+    let (end_tx, end_rx) = channel::bounded(0);
+    (
+        Responder {
+            tx,
+            shared: Arc::new(ResponderShared {
+                block,
+                ended: AtomicBool::new(false),
+                metrics,
+            }),
+        },
+        Responses { rx, end: end_rx },
+        end_tx,
+    )
+}
+
+/// The reading side of a client's response queue.
+///
+/// Clones read from the same queue (each response goes to one reader). The
+/// stream ends (`recv` returns `None`, iteration stops) once the client is
+/// closed and every response has been read; [`Client::flush`](crate::Client::flush)
+/// never ends it.
+///
+/// ```
+/// use libhoney::{Client, Config, transmission::Mock};
+/// let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new())).unwrap();
+/// let responses = client.responses();
+/// let mut ev = client.new_event();
+/// ev.add_field("n", 1);
+/// ev.add_metadata("first");
+/// ev.send().unwrap();
+/// client.close().unwrap();
+/// let all: Vec<_> = responses.collect();
+/// assert_eq!(all.len(), 1);
+/// assert_eq!(all[0].metadata.as_ref().unwrap().downcast_ref::<&str>(), Some(&"first"));
+/// ```
+#[derive(Clone)]
+pub struct Responses {
+    rx: Receiver<Response>,
+    end: Receiver<()>,
+}
+
+/// Why [`Responses::try_recv`] returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// No response is waiting right now.
+    Empty,
+    /// The client is closed and every response has been read.
+    Ended,
+}
+
+/// Why [`Responses::recv_timeout`] returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvTimeoutError {
+    /// No response arrived in time.
+    Timeout,
+    /// The client is closed and every response has been read.
+    Ended,
+}
+
+impl fmt::Display for TryRecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryRecvError::Empty => f.write_str("no response is waiting"),
+            TryRecvError::Ended => f.write_str("the response stream has ended"),
+        }
+    }
+}
+impl std::error::Error for TryRecvError {}
+
+impl fmt::Display for RecvTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvTimeoutError::Timeout => f.write_str("no response arrived in time"),
+            RecvTimeoutError::Ended => f.write_str("the response stream has ended"),
+        }
+    }
+}
+impl std::error::Error for RecvTimeoutError {}
+
+impl fmt::Debug for Responses {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Responses")
+            .field("waiting", &self.rx.len())
+            .finish()
+    }
+}
+
+impl Responses {
+    /// Waits for the next response. Returns `None` once the client is closed and
+    /// every response has been read. Blocks the calling thread.
+    pub fn recv(&self) -> Option<Response> {
+        match self.rx.try_recv() {
+            Ok(r) => return Some(r),
+            Err(channel::TryRecvError::Disconnected) => return None,
+            Err(channel::TryRecvError::Empty) => {}
+        }
+        channel::select! {
+            recv(self.rx) -> r => r.ok(),
+            recv(self.end) -> _ => self.rx.try_recv().ok(),
+        }
+    }
+
+    /// Waits up to `timeout` for the next response.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Response, RecvTimeoutError> {
+        match self.rx.try_recv() {
+            Ok(r) => return Ok(r),
+            Err(channel::TryRecvError::Disconnected) => return Err(RecvTimeoutError::Ended),
+            Err(channel::TryRecvError::Empty) => {}
+        }
+        channel::select! {
+            recv(self.rx) -> r => r.map_err(|_| RecvTimeoutError::Ended),
+            recv(self.end) -> _ => self.rx.try_recv().map_err(|_| RecvTimeoutError::Ended),
+            default(timeout) => Err(RecvTimeoutError::Timeout),
+        }
+    }
+
+    /// Takes a response if one is waiting; never blocks.
+    pub fn try_recv(&self) -> Result<Response, TryRecvError> {
+        match self.rx.try_recv() {
+            Ok(r) => Ok(r),
+            Err(channel::TryRecvError::Disconnected) => Err(TryRecvError::Ended),
+            Err(channel::TryRecvError::Empty) => {
+                if self.is_closed() {
+                    // The client may have ended the stream between the two reads.
+                    self.rx.try_recv().map_err(|_| TryRecvError::Ended)
+                } else {
+                    Err(TryRecvError::Empty)
+                }
+            }
+        }
+    }
+
+    /// Iterates over the responses that are waiting now, without blocking.
+    pub fn try_iter(&self) -> impl Iterator<Item = Response> + '_ {
+        std::iter::from_fn(move || self.try_recv().ok())
+    }
+
+    /// How many responses are waiting.
+    pub fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// Is no response waiting?
+    pub fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// Has the client been closed? (Responses may still be waiting to be read.)
+    pub fn is_closed(&self) -> bool {
+        matches!(
+            self.end.try_recv(),
+            Err(channel::TryRecvError::Disconnected)
+        )
+    }
+}
+
+impl Iterator for Responses {
+    type Item = Response;
+    /// Blocks until the next response; ends after the client is closed.
+    fn next(&mut self) -> Option<Response> {
+        self.recv()
+    }
+}
+
+impl Iterator for &Responses {
+    type Item = Response;
+    fn next(&mut self) -> Option<Response> {
+        self.recv()
+    }
+}

@@ -1,0 +1,644 @@
+//! The runtime-independent parts of sending over HTTP, shared by the threaded
+//! [`Http`](super::Http) transmission and the tokio one: batching by destination,
+//! encoding, size limits, compression, retry policy, and turning an HTTP answer
+//! into exactly one response per event.
+
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::config::{Compression, Config, Encoding, NonFiniteFloats};
+use crate::destination::{batch_url, Destination};
+use crate::encoding::{BatchBody, PushError};
+use crate::response::{Metadata, Responder, Response, ResponseError};
+use crate::transmission::QueuedEvent;
+use crate::value::Value;
+
+/// The settings a batcher needs, taken from the client's configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct BatchSettings {
+    pub(crate) encoding: Encoding,
+    pub(crate) non_finite: NonFiniteFloats,
+    pub(crate) max_events: usize,
+    pub(crate) max_event_bytes: usize,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) frequency: Duration,
+}
+
+impl BatchSettings {
+    pub(crate) fn from_config(c: &Config) -> Self {
+        BatchSettings {
+            encoding: c.encoding,
+            non_finite: c.non_finite_floats,
+            max_events: c.max_batch_size,
+            max_event_bytes: c.max_event_bytes.min(c.max_batch_bytes),
+            max_body_bytes: c.max_batch_bytes,
+            frequency: c.send_frequency,
+        }
+    }
+}
+
+/// A batch ready to send: one destination, an encoded (uncompressed) body, and
+/// the metadata of its events in body order.
+pub(crate) struct ReadyBatch {
+    pub(crate) seq: u64,
+    pub(crate) dest: Destination,
+    pub(crate) body: Vec<u8>,
+    pub(crate) metas: Vec<Option<Metadata>>,
+}
+
+impl ReadyBatch {
+    pub(crate) fn url(&self) -> String {
+        batch_url(self.dest.api_host(), self.dest.dataset())
+    }
+}
+
+struct OpenBatch {
+    dest: Destination,
+    body: BatchBody,
+    metas: Vec<Option<Metadata>>,
+    deadline: Instant,
+}
+
+/// Groups events by destination and encodes each straight into its batch body.
+/// A batch is ready when it holds `max_events` events, when adding an event
+/// would push its body past `max_body_bytes` (it is split, never dropped), or
+/// `frequency` after its first event.
+pub(crate) struct Batcher {
+    settings: BatchSettings,
+    open: Vec<OpenBatch>,
+    next_seq: u64,
+    /// Typical bytes per event, to size new buffers.
+    avg_event: usize,
+}
+
+impl Batcher {
+    pub(crate) fn new(settings: BatchSettings) -> Self {
+        Batcher {
+            settings,
+            open: Vec::new(),
+            next_seq: 0,
+            avg_event: 256,
+        }
+    }
+
+    fn capacity_hint(&self) -> usize {
+        (self.avg_event * self.settings.max_events.min(1000) + 64)
+            .min(self.settings.max_body_bytes + 64)
+    }
+
+    fn ship(&mut self, i: usize, out: &mut Vec<ReadyBatch>) {
+        let b = self.open.swap_remove(i);
+        self.push_ready(b, out);
+    }
+
+    fn push_ready(&mut self, b: OpenBatch, out: &mut Vec<ReadyBatch>) {
+        if b.body.count() == 0 {
+            return;
+        }
+        self.next_seq += 1;
+        out.push(ReadyBatch {
+            seq: self.next_seq,
+            dest: b.dest,
+            body: b.body.finish(),
+            metas: b.metas,
+        });
+    }
+
+    /// Adds one event. Events too large for the API are answered at once with a
+    /// [`ResponseError::TooLarge`] response. Ready batches are appended to `out`.
+    pub(crate) fn add(
+        &mut self,
+        mut ev: QueuedEvent,
+        now: Instant,
+        responder: &Responder,
+        out: &mut Vec<ReadyBatch>,
+    ) {
+        let i = match self.open.iter().position(|b| b.dest.same(&ev.dest)) {
+            Some(i) => i,
+            None => {
+                let body = BatchBody::new(self.settings.encoding, self.capacity_hint());
+                self.open.push(OpenBatch {
+                    dest: ev.dest.clone(),
+                    body,
+                    metas: Vec::with_capacity(self.settings.max_events.min(1000)),
+                    deadline: now + self.settings.frequency,
+                });
+                self.open.len() - 1
+            }
+        };
+        let s = &self.settings;
+        let (nf, max_ev, max_body) = (s.non_finite, s.max_event_bytes, s.max_body_bytes);
+        match self.open[i].body.push(&ev, nf, max_ev, max_body) {
+            Ok(size) => {
+                self.avg_event = (self.avg_event * 7 + size) / 8;
+                self.open[i].metas.push(ev.take_metadata());
+            }
+            Err(PushError::EventTooLarge(size)) => {
+                log::debug!(target: "libhoney", "event of {size} bytes is too large to send");
+                let error = too_large(&ev, size, max_ev);
+                responder.respond(Response::failure(ev.take_metadata(), error));
+                if self.open[i].body.count() == 0 {
+                    self.open.swap_remove(i);
+                }
+                return;
+            }
+            Err(PushError::BodyFull) => {
+                // Split: send what the batch holds, start a new one with this event.
+                let hint = self.capacity_hint();
+                let full = std::mem::replace(
+                    &mut self.open[i],
+                    OpenBatch {
+                        dest: ev.dest.clone(),
+                        body: BatchBody::new(self.settings.encoding, hint),
+                        metas: Vec::with_capacity(self.settings.max_events.min(1000)),
+                        deadline: now + self.settings.frequency,
+                    },
+                );
+                self.push_ready(full, out);
+                // An empty body always takes an event that passed the event-size check.
+                match self.open[i].body.push(&ev, nf, max_ev, usize::MAX) {
+                    Ok(_) => self.open[i].metas.push(ev.take_metadata()),
+                    Err(_) => {
+                        let error = ResponseError::Encoding(
+                            "the event could not be added to a batch".into(),
+                        );
+                        responder.respond(Response::failure(ev.take_metadata(), error));
+                    }
+                }
+            }
+        }
+        if self.open[i].body.count() >= self.settings.max_events {
+            self.ship(i, out);
+        }
+    }
+
+    /// The earliest time a batch must be sent, if any batch is open.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.open.iter().map(|b| b.deadline).min()
+    }
+
+    /// Ships every batch whose deadline has passed.
+    pub(crate) fn expire(&mut self, now: Instant, out: &mut Vec<ReadyBatch>) {
+        let mut i = 0;
+        while i < self.open.len() {
+            if self.open[i].deadline <= now {
+                self.ship(i, out);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Ships every open batch.
+    pub(crate) fn drain(&mut self, out: &mut Vec<ReadyBatch>) {
+        while !self.open.is_empty() {
+            self.ship(self.open.len() - 1, out);
+        }
+    }
+
+    /// The sequence number of the last batch made ready.
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.next_seq
+    }
+}
+
+fn string_field(ev: &QueuedEvent, name: &str) -> Option<String> {
+    match ev.get(name) {
+        Some(Value::String(s)) => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+fn too_large(ev: &QueuedEvent, size: usize, limit: usize) -> ResponseError {
+    ResponseError::TooLarge {
+        size,
+        limit,
+        name: string_field(ev, "name"),
+        service_name: string_field(ev, "service.name"),
+    }
+}
+
+/// Compresses batch bodies; one per sending thread (it keeps a zstd context).
+pub(crate) struct Compressor {
+    kind: Compression,
+    level: i32,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+}
+
+impl Compressor {
+    pub(crate) fn new(kind: Compression, level: i32) -> Self {
+        let zstd = match kind {
+            Compression::Zstd => zstd::bulk::Compressor::new(level).ok(),
+            _ => None,
+        };
+        Compressor { kind, level, zstd }
+    }
+
+    /// The body to send and its `Content-Encoding`. If compression fails (it
+    /// should not), the body goes uncompressed rather than not at all.
+    pub(crate) fn compress(&mut self, body: Vec<u8>) -> (Vec<u8>, Option<&'static str>) {
+        match self.kind {
+            Compression::Zstd => {
+                if let Some(z) = &mut self.zstd {
+                    if let Ok(out) = z.compress(&body) {
+                        return (out, Some("zstd"));
+                    }
+                }
+                (body, None)
+            }
+            Compression::Gzip => {
+                let level = flate2::Compression::new(self.level.clamp(0, 9) as u32);
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), level);
+                match enc.write_all(&body).and_then(|_| enc.finish()) {
+                    Ok(out) => (out, Some("gzip")),
+                    Err(_) => (body, None),
+                }
+            }
+            Compression::None => (body, None),
+        }
+    }
+}
+
+/// The `Content-Type` of an encoding.
+pub(crate) fn content_type(enc: Encoding) -> &'static str {
+    match enc {
+        Encoding::Json => "application/json",
+        Encoding::Msgpack => "application/msgpack",
+    }
+}
+
+/// When and how often to retry.
+#[derive(Clone, Debug)]
+pub(crate) struct RetryPolicy {
+    pub(crate) max_attempts: u32,
+    pub(crate) deadline: Duration,
+    pub(crate) base: Duration,
+    pub(crate) max: Duration,
+}
+
+impl RetryPolicy {
+    pub(crate) fn from_config(c: &Config) -> Self {
+        RetryPolicy {
+            max_attempts: c.max_attempts,
+            deadline: c.retry_deadline,
+            base: c.retry_base_delay,
+            max: c.retry_max_delay,
+        }
+    }
+
+    /// The delay before attempt `attempt + 1`, or `None` to give up.
+    /// `retry_after` (from the server) replaces the backoff; if it would pass
+    /// the deadline, the batch gives up now.
+    pub(crate) fn next_delay(
+        &self,
+        attempt: u32,
+        elapsed: Duration,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if attempt >= self.max_attempts {
+            return None;
+        }
+        let delay = match retry_after {
+            Some(d) => d,
+            None => {
+                let exp = self
+                    .base
+                    .saturating_mul(1u32 << (attempt - 1).min(20))
+                    .min(self.max);
+                // Jitter: uniformly between half and the whole delay.
+                let half = exp / 2;
+                half + Duration::from_nanos(fastrand::u64(0..=(exp - half).as_nanos() as u64))
+            }
+        };
+        if elapsed + delay > self.deadline {
+            return None;
+        }
+        Some(delay)
+    }
+}
+
+/// Statuses worth retrying: timeouts, rate limits and transient server errors.
+pub(crate) fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Parses `Retry-After`: seconds (integer or decimal) or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+        }
+        return None;
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// How a batch's sending ended.
+pub(crate) enum Outcome {
+    /// The server answered.
+    Http {
+        status: u16,
+        body: Vec<u8>,
+        msgpack: bool,
+    },
+    /// No answer: the transport failed (after retries).
+    Transport(String),
+}
+
+/// The most of a server body kept on error responses.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Gives every event of a batch exactly one response, from the outcome.
+pub(crate) fn answer_batch(
+    responder: &Responder,
+    metas: Vec<Option<Metadata>>,
+    outcome: Outcome,
+    duration: Duration,
+) {
+    match outcome {
+        Outcome::Transport(msg) => {
+            for m in metas {
+                responder.respond(
+                    Response::failure(m, ResponseError::Transport(msg.clone()))
+                        .with_duration(duration),
+                );
+            }
+        }
+        Outcome::Http { status, body, .. } if !(200..300).contains(&status) => {
+            let mut text =
+                String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)]).into_owned();
+            if text.is_empty() {
+                text = format!("HTTP {status}");
+            }
+            if status == 401 {
+                log::warn!(target: "libhoney", "the API key was rejected (HTTP 401); check it is correct");
+            }
+            for m in metas {
+                let mut r =
+                    Response::failure(m, ResponseError::HttpStatus(status)).with_duration(duration);
+                r.status_code = Some(status);
+                r.body = text.clone();
+                responder.respond(r);
+            }
+        }
+        Outcome::Http {
+            status,
+            body,
+            msgpack,
+        } => {
+            if body.iter().all(u8::is_ascii_whitespace) && status == 202 {
+                // "An empty 202 response indicates that the event has been queued."
+                for m in metas {
+                    responder.respond(Response::success(m, Some(202), duration));
+                }
+                return;
+            }
+            let statuses = if msgpack {
+                parse_statuses_msgpack(&body)
+            } else {
+                parse_statuses_json(&body)
+            };
+            match statuses {
+                Err(why) => {
+                    log::warn!(target: "libhoney", "could not read the API's per-event statuses: {why}");
+                    for m in metas {
+                        let r = Response::failure(m, ResponseError::MalformedResponse(why.clone()))
+                            .with_duration(duration)
+                            .with_status(status);
+                        responder.respond(r);
+                    }
+                }
+                Ok(statuses) => {
+                    if statuses.len() != metas.len() {
+                        log::warn!(
+                            target: "libhoney",
+                            "the API returned {} statuses for {} events",
+                            statuses.len(),
+                            metas.len()
+                        );
+                    }
+                    let mut it = statuses.into_iter();
+                    for m in metas {
+                        let r = match it.next() {
+                            Some(EventStatus {
+                                status: s,
+                                error: None,
+                            }) if (200..300).contains(&s) => {
+                                Response::success(m, Some(s), duration)
+                            }
+                            Some(EventStatus { status: s, error }) => {
+                                let msg = error.unwrap_or_else(|| format!("status {s}"));
+                                Response::failure(m, ResponseError::Rejected(msg))
+                                    .with_status(s)
+                                    .with_duration(duration)
+                            }
+                            None => Response::failure(m, ResponseError::MissingStatus)
+                                .with_duration(duration)
+                                .with_status(status),
+                        };
+                        responder.respond(r);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq)]
+pub(crate) struct EventStatus {
+    pub(crate) status: u16,
+    pub(crate) error: Option<String>,
+}
+
+/// Reads `[{"status":202},{"status":400,"error":"..."}]`.
+pub(crate) fn parse_statuses_json(body: &[u8]) -> Result<Vec<EventStatus>, String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let arr = v.as_array().ok_or("not a JSON array")?;
+    arr.iter()
+        .map(|item| {
+            let status = item
+                .get("status")
+                .and_then(|s| s.as_u64())
+                .and_then(|s| u16::try_from(s).ok())
+                .ok_or_else(|| format!("an item has no valid status: {item}"))?;
+            let error = item
+                .get("error")
+                .and_then(|e| e.as_str())
+                .filter(|e| !e.is_empty())
+                .map(str::to_string);
+            Ok(EventStatus { status, error })
+        })
+        .collect()
+}
+
+/// Reads the same statuses from msgpack (an array of maps).
+pub(crate) fn parse_statuses_msgpack(body: &[u8]) -> Result<Vec<EventStatus>, String> {
+    use rmp::decode;
+    let mut rd = body;
+    let bad = |what: &str| format!("bad msgpack statuses: {what}");
+    let n = decode::read_array_len(&mut rd).map_err(|_| bad("not an array"))?;
+    let mut out = Vec::with_capacity((n as usize).min(100_000));
+    for _ in 0..n {
+        let fields = decode::read_map_len(&mut rd).map_err(|_| bad("item is not a map"))?;
+        let mut status = None;
+        let mut error = None;
+        for _ in 0..fields {
+            let mut key = [0u8; 16];
+            let key = decode::read_str(&mut rd, &mut key)
+                .map_err(|_| bad("key is not a short string"))?
+                .to_ascii_lowercase();
+            match key.as_str() {
+                "status" => {
+                    let s: u64 =
+                        decode::read_int(&mut rd).map_err(|_| bad("status is not an integer"))?;
+                    status = u16::try_from(s).ok();
+                }
+                "error" => {
+                    let len = decode::read_str_len(&mut rd)
+                        .map_err(|_| bad("error is not a string"))?
+                        as usize;
+                    if rd.len() < len {
+                        return Err(bad("truncated"));
+                    }
+                    let (s, rest) = rd.split_at(len);
+                    let s = String::from_utf8_lossy(s).into_owned();
+                    error = Some(s).filter(|s| !s.is_empty());
+                    rd = rest;
+                }
+                _ => return Err(bad("unexpected key")),
+            }
+        }
+        out.push(EventStatus {
+            status: status.ok_or_else(|| bad("item without status"))?,
+            error,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after(" 0.5 ", now),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(7)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_respects_limits() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            deadline: Duration::from_secs(10),
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        for _ in 0..100 {
+            let d1 = p.next_delay(1, Duration::ZERO, None).unwrap();
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
+            let d3 = p.next_delay(3, Duration::ZERO, None).unwrap();
+            assert!(
+                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+                "{d3:?}"
+            );
+            let d4 = p.next_delay(4, Duration::ZERO, None).unwrap();
+            assert!(d4 <= Duration::from_secs(1), "capped: {d4:?}");
+        }
+        assert_eq!(
+            p.next_delay(5, Duration::ZERO, None),
+            None,
+            "out of attempts"
+        );
+        assert_eq!(
+            p.next_delay(1, Duration::ZERO, Some(Duration::from_secs(3))),
+            Some(Duration::from_secs(3)),
+            "Retry-After wins"
+        );
+        assert_eq!(
+            p.next_delay(1, Duration::from_secs(8), Some(Duration::from_secs(3))),
+            None,
+            "past the deadline"
+        );
+    }
+
+    #[test]
+    fn statuses_json() {
+        let s = parse_statuses_json(
+            br#"[{"status":202},{"status":400,"error":"bad"},{"status":202,"error":""}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            vec![
+                EventStatus {
+                    status: 202,
+                    error: None
+                },
+                EventStatus {
+                    status: 400,
+                    error: Some("bad".into())
+                },
+                EventStatus {
+                    status: 202,
+                    error: None
+                },
+            ]
+        );
+        assert!(parse_statuses_json(b"{}").is_err());
+        assert!(parse_statuses_json(b"[{}]").is_err());
+        assert!(parse_statuses_json(b"garbage").is_err());
+    }
+
+    #[test]
+    fn statuses_msgpack() {
+        let mut b = Vec::new();
+        rmp::encode::write_array_len(&mut b, 2).unwrap();
+        rmp::encode::write_map_len(&mut b, 1).unwrap();
+        rmp::encode::write_str(&mut b, "status").unwrap();
+        rmp::encode::write_uint(&mut b, 202).unwrap();
+        rmp::encode::write_map_len(&mut b, 2).unwrap();
+        rmp::encode::write_str(&mut b, "status").unwrap();
+        rmp::encode::write_uint(&mut b, 400).unwrap();
+        rmp::encode::write_str(&mut b, "error").unwrap();
+        rmp::encode::write_str(&mut b, "Event has too many columns.").unwrap();
+        let s = parse_statuses_msgpack(&b).unwrap();
+        assert_eq!(
+            s[0],
+            EventStatus {
+                status: 202,
+                error: None
+            }
+        );
+        assert_eq!(s[1].error.as_deref(), Some("Event has too many columns."));
+        assert!(parse_statuses_msgpack(&b[..b.len() - 3]).is_err());
+        assert!(parse_statuses_msgpack(b"\xc0").is_err());
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(is_retryable_status(s));
+        }
+        for s in [200, 400, 401, 403, 404, 413, 501] {
+            assert!(!is_retryable_status(s));
+        }
+    }
+}

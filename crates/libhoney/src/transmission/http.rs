@@ -1,0 +1,563 @@
+//! The default transmission: batches, compresses, and sends to the Events API
+//! over HTTP(S) from its own threads.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender, TrySendError};
+
+use super::batch::{
+    answer_batch, content_type, is_retryable_status, parse_retry_after, BatchSettings, Batcher,
+    Compressor, Outcome, ReadyBatch, RetryPolicy,
+};
+use super::{Context, QueuedEvent, Transmission};
+use crate::config::{Compression, Config, Encoding};
+use crate::error::{CloseError, ConfigError, FlushError};
+use crate::response::{Responder, Response, ResponseError};
+
+/// The default transmission: sends events to the Honeycomb Events API (or
+/// Refinery, or any compatible receiver) in compressed batches.
+///
+/// # How it works
+///
+/// `send` puts the event on a bounded queue (`pending_work_capacity`) and
+/// returns: it never blocks unless `block_on_send` is on and the queue is full;
+/// with it off, a full queue gives the event a
+/// [`QueueOverflow`](crate::ResponseError::QueueOverflow) response.
+///
+/// One batcher thread takes events off the queue, groups them by (API host,
+/// API key, dataset), and encodes each straight into its batch body (JSON or
+/// msgpack). A batch goes out when it holds `max_batch_size` events, when its
+/// body would pass `max_batch_bytes` (it is split, never dropped), or
+/// `send_frequency` after its first event. An event over `max_event_bytes`
+/// (the API's 1,000,000) gets a [`TooLarge`](crate::ResponseError::TooLarge)
+/// response and never goes out.
+///
+/// `max_concurrent_batches` sender threads compress bodies (zstd by default)
+/// and `POST` them to `{api_host}/1/batch/{dataset}`, retrying connection
+/// errors, timeouts, 408, 429, 500, 502, 503 and 504 with exponential backoff
+/// and jitter (or the server's `Retry-After`), up to `max_attempts` and
+/// `retry_deadline`. Each event then gets exactly one response: its per-event
+/// status from the API's answer, or the batch's failure.
+///
+/// Memory is bounded: the pending queue, one open batch per destination, and
+/// at most twice `max_concurrent_batches` batches waiting or in flight.
+///
+/// HTTPS uses rustls with the webpki root certificates. A proxy comes from
+/// [`Config::proxy`] or the `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY`
+/// environment variables.
+///
+/// It never uses an async runtime, so it works the same on plain threads,
+/// inside any tokio runtime, and at process exit.
+#[derive(Default)]
+pub struct Http {
+    running: OnceLock<Running>,
+}
+
+impl fmt::Debug for Http {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http")
+            .field("started", &self.running.get().is_some())
+            .field("queue_len", &self.queue_len())
+            .finish()
+    }
+}
+
+enum Msg {
+    Event(QueuedEvent),
+    Flush(Sender<u64>),
+    Close(Sender<u64>),
+}
+
+struct Running {
+    tx: Sender<Msg>,
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    block_on_send: bool,
+    closed: AtomicBool,
+    /// Dropped to wake sleeping retries when a close times out.
+    stop: Mutex<Option<Sender<()>>>,
+}
+
+struct Shared {
+    responder: Responder,
+    /// Sequence numbers of batches handed to senders and not yet answered.
+    in_flight: Mutex<BTreeSet<u64>>,
+    done: Condvar,
+    abandoned: AtomicBool,
+    stop: Receiver<()>,
+}
+
+impl Shared {
+    fn begin(&self, seq: u64) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(seq);
+    }
+
+    fn end(&self, seq: u64) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&seq);
+        self.done.notify_all();
+    }
+
+    /// Waits until no batch numbered `upto` or lower is in flight.
+    fn wait_upto(&self, upto: u64, deadline: Instant) -> bool {
+        let mut set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if set.first().is_none_or(|&first| first > upto) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            set = self
+                .done
+                .wait_timeout(set, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    fn abandoned(&self) -> bool {
+        self.abandoned.load(Ordering::Acquire)
+    }
+
+    /// Sleeps for a retry delay; false if a close gave up on this batch meanwhile.
+    fn sleep(&self, d: Duration) -> bool {
+        match self.stop.recv_timeout(d) {
+            Err(RecvTimeoutError::Timeout) => !self.abandoned(),
+            _ => false,
+        }
+    }
+
+    fn pending(&self) -> usize {
+        self.responder.metrics().outstanding()
+    }
+}
+
+impl Http {
+    /// A new HTTP transmission. It reads its settings from the client's
+    /// [`Config`] when the client starts it.
+    pub fn new() -> Self {
+        Http::default()
+    }
+
+    fn running(&self) -> Option<&Running> {
+        self.running.get()
+    }
+}
+
+/// Everything a sender thread needs.
+struct SenderSettings {
+    agent: ureq::Agent,
+    encoding: Encoding,
+    compression: Compression,
+    level: i32,
+    retry: RetryPolicy,
+}
+
+fn build_agent(config: &Config) -> Result<ureq::Agent, ConfigError> {
+    let proxy = match (&config.proxy, config.proxy_from_env) {
+        (Some(url), _) => Some(
+            ureq::Proxy::new(url).map_err(|e| ConfigError::InvalidProxy {
+                reason: e.to_string(),
+            })?,
+        ),
+        (None, true) => ureq::Proxy::try_from_env(),
+        (None, false) => None,
+    };
+    let conns = config.max_concurrent_batches;
+    let agent_config = ureq::Agent::config_builder()
+        .timeout_global(Some(config.request_timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(config.user_agent())
+        .max_idle_connections(conns.saturating_mul(2).max(4))
+        .max_idle_connections_per_host(conns.max(2))
+        .proxy(proxy)
+        .build();
+    Ok(agent_config.into())
+}
+
+impl Transmission for Http {
+    fn start(&self, ctx: Context) -> Result<(), ConfigError> {
+        if self.running.get().is_some() {
+            return Err(ConfigError::Transmission(
+                "this Http transmission is already used by another client".into(),
+            ));
+        }
+        let config = &ctx.config;
+        let agent = build_agent(config)?;
+        let (tx, rx) = channel::bounded(config.pending_work_capacity);
+        let (jobs_tx, jobs_rx) = channel::bounded::<ReadyBatch>(config.max_concurrent_batches);
+        let (stop_tx, stop_rx) = channel::bounded(0);
+        let shared = Arc::new(Shared {
+            responder: ctx.responder.clone(),
+            in_flight: Mutex::new(BTreeSet::new()),
+            done: Condvar::new(),
+            abandoned: AtomicBool::new(false),
+            stop: stop_rx,
+        });
+        let settings = Arc::new(SenderSettings {
+            agent,
+            encoding: config.encoding,
+            compression: config.compression,
+            level: config.get_compression_level(),
+            retry: RetryPolicy::from_config(config),
+        });
+        let mut threads = Vec::with_capacity(config.max_concurrent_batches + 1);
+        let spawn_err =
+            |e: std::io::Error| ConfigError::Transmission(format!("could not start a thread: {e}"));
+        for i in 0..config.max_concurrent_batches {
+            let (jobs, shared, settings) =
+                (jobs_rx.clone(), Arc::clone(&shared), Arc::clone(&settings));
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("libhoney-send-{i}"))
+                    .spawn(move || sender_loop(jobs, &shared, &settings))
+                    .map_err(spawn_err)?,
+            );
+        }
+        drop(jobs_rx);
+        let batcher = Batcher::new(BatchSettings::from_config(config));
+        let batcher_shared = Arc::clone(&shared);
+        threads.push(
+            std::thread::Builder::new()
+                .name("libhoney-batch".into())
+                .spawn(move || batcher_loop(rx, jobs_tx, batcher, &batcher_shared))
+                .map_err(spawn_err)?,
+        );
+        let running = Running {
+            tx,
+            shared,
+            threads: Mutex::new(threads),
+            block_on_send: config.block_on_send,
+            closed: AtomicBool::new(false),
+            stop: Mutex::new(Some(stop_tx)),
+        };
+        self.running.set(running).map_err(|_| {
+            ConfigError::Transmission("this Http transmission was started twice".into())
+        })
+    }
+
+    fn send(&self, mut ev: QueuedEvent) {
+        let Some(r) = self.running() else {
+            return;
+        };
+        if r.closed.load(Ordering::Acquire) {
+            let error = ResponseError::Transport("the transmission is closed".into());
+            r.shared
+                .responder
+                .respond(Response::failure(ev.take_metadata(), error));
+            return;
+        }
+        let result = if r.block_on_send {
+            r.tx.send(Msg::Event(ev)).map_err(|e| e.into_inner())
+        } else {
+            match r.tx.try_send(Msg::Event(ev)) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(Msg::Event(mut ev))) => {
+                    log::debug!(target: "libhoney", "queue overflow: event dropped");
+                    r.shared.responder.respond(Response::failure(
+                        ev.take_metadata(),
+                        ResponseError::QueueOverflow,
+                    ));
+                    return;
+                }
+                Err(e) => Err(e.into_inner()),
+            }
+        };
+        if let Err(Msg::Event(mut ev)) = result {
+            let error = ResponseError::Transport("the transmission has stopped".into());
+            r.shared
+                .responder
+                .respond(Response::failure(ev.take_metadata(), error));
+        }
+    }
+
+    fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        let Some(r) = self.running() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + timeout;
+        let timed_out = || FlushError::Timeout {
+            timeout,
+            pending: r.shared.pending(),
+        };
+        let (reply_tx, reply_rx) = channel::bounded(1);
+        if r.tx.send_deadline(Msg::Flush(reply_tx), deadline).is_err() {
+            return Err(if r.closed.load(Ordering::Acquire) {
+                FlushError::Closed
+            } else {
+                timed_out()
+            });
+        }
+        let last = reply_rx.recv_deadline(deadline).map_err(|_| timed_out())?;
+        if r.shared.wait_upto(last, deadline) {
+            Ok(())
+        } else {
+            Err(timed_out())
+        }
+    }
+
+    fn close(&self, timeout: Duration) -> Result<(), CloseError> {
+        let Some(r) = self.running() else {
+            return Ok(());
+        };
+        if r.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let deadline = Instant::now() + timeout;
+        let (reply_tx, reply_rx) = channel::bounded(1);
+        let drained = r.tx.send_deadline(Msg::Close(reply_tx), deadline).is_ok()
+            && reply_rx.recv_deadline(deadline).is_ok()
+            && r.shared.wait_upto(u64::MAX, deadline);
+        if drained {
+            // The batcher has exited and every batch is answered: the senders
+            // see their queue close and stop at once.
+            for t in r
+                .threads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+            {
+                let _ = t.join();
+            }
+            Ok(())
+        } else {
+            // Give up: retries stop, queued events fail fast, threads finish on their own.
+            r.shared.abandoned.store(true, Ordering::Release);
+            drop(r.stop.lock().unwrap_or_else(|e| e.into_inner()).take());
+            Err(CloseError::Timeout {
+                timeout,
+                pending: r.shared.pending(),
+            })
+        }
+    }
+
+    fn queue_len(&self) -> usize {
+        self.running().map_or(0, |r| r.tx.len())
+    }
+}
+
+fn fail_fast(shared: &Shared, mut ev: QueuedEvent) {
+    let error =
+        ResponseError::Transport("the client was closed before the event could be sent".into());
+    shared
+        .responder
+        .respond(Response::failure(ev.take_metadata(), error));
+}
+
+fn batcher_loop(
+    rx: Receiver<Msg>,
+    jobs: Sender<ReadyBatch>,
+    mut batcher: Batcher,
+    shared: &Shared,
+) {
+    let mut ready: Vec<ReadyBatch> = Vec::new();
+    let dispatch = |ready: &mut Vec<ReadyBatch>| {
+        for b in ready.drain(..) {
+            shared.begin(b.seq);
+            let seq = b.seq;
+            if let Err(e) = jobs.send(b) {
+                // No sender is left (cannot happen while this thread runs); answer anyway.
+                let b = e.into_inner();
+                answer_batch(
+                    &shared.responder,
+                    b.metas,
+                    Outcome::Transport("no sender thread".into()),
+                    Duration::ZERO,
+                );
+                shared.end(seq);
+            }
+        }
+    };
+    loop {
+        let msg = match batcher.next_deadline() {
+            Some(deadline) => match rx.recv_deadline(deadline) {
+                Ok(m) => Some(m),
+                Err(channel::RecvTimeoutError::Timeout) => None,
+                Err(channel::RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => break,
+            },
+        };
+        let now = Instant::now();
+        match msg {
+            None => batcher.expire(now, &mut ready),
+            Some(Msg::Event(ev)) => {
+                if shared.abandoned() {
+                    fail_fast(shared, ev);
+                    continue;
+                }
+                batcher.add(ev, now, &shared.responder, &mut ready);
+                if batcher.next_deadline().is_some_and(|d| d <= now) {
+                    batcher.expire(now, &mut ready);
+                }
+            }
+            Some(Msg::Flush(reply)) => {
+                batcher.drain(&mut ready);
+                dispatch(&mut ready);
+                let _ = reply.send(batcher.last_seq());
+            }
+            Some(Msg::Close(reply)) => {
+                // Events that raced the close into the queue still go out.
+                while let Ok(m) = rx.try_recv() {
+                    match m {
+                        Msg::Event(ev) => batcher.add(ev, now, &shared.responder, &mut ready),
+                        Msg::Flush(r) | Msg::Close(r) => drop(r),
+                    }
+                    dispatch(&mut ready);
+                }
+                batcher.drain(&mut ready);
+                dispatch(&mut ready);
+                let _ = reply.send(batcher.last_seq());
+                return;
+            }
+        }
+        dispatch(&mut ready);
+    }
+    // The transmission was dropped without a close: send what is left.
+    batcher.drain(&mut ready);
+    dispatch(&mut ready);
+}
+
+fn sender_loop(jobs: Receiver<ReadyBatch>, shared: &Shared, settings: &SenderSettings) {
+    let mut compressor = Compressor::new(settings.compression, settings.level);
+    for job in jobs.iter() {
+        let start = Instant::now();
+        let seq = job.seq;
+        let outcome = if shared.abandoned() {
+            Outcome::Transport("the client was closed before the batch could be sent".into())
+        } else {
+            let url = job.url();
+            let api_key = job.dest.api_key().to_string();
+            let (body, encoding) = compressor.compress(job.body);
+            send_with_retries(shared, settings, &url, &api_key, &body, encoding, start)
+        };
+        answer_batch(&shared.responder, job.metas, outcome, start.elapsed());
+        shared.end(seq);
+    }
+}
+
+fn is_transient(e: &ureq::Error) -> bool {
+    matches!(
+        e,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::HostNotFound
+            | ureq::Error::Protocol(_)
+            | ureq::Error::ConnectProxyFailed(_)
+            | ureq::Error::BodyStalled
+    )
+}
+
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    msgpack: bool,
+    body: Vec<u8>,
+}
+
+fn post(
+    settings: &SenderSettings,
+    url: &str,
+    api_key: &str,
+    body: &[u8],
+    encoding: Option<&'static str>,
+) -> Result<Answer, ureq::Error> {
+    let mut req = settings
+        .agent
+        .post(url)
+        .header("X-Honeycomb-Team", api_key)
+        .header("Content-Type", content_type(settings.encoding));
+    if let Some(enc) = encoding {
+        req = req.header("Content-Encoding", enc);
+    }
+    let mut resp = req.send(body)?;
+    let status = resp.status().as_u16();
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let retry_after = header("retry-after");
+    let msgpack = header("content-type").is_some_and(|c| c.contains("msgpack"));
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(16 * 1024 * 1024)
+        .read_to_vec()?;
+    Ok(Answer {
+        status,
+        retry_after,
+        msgpack,
+        body,
+    })
+}
+
+fn send_with_retries(
+    shared: &Shared,
+    settings: &SenderSettings,
+    url: &str,
+    api_key: &str,
+    body: &[u8],
+    encoding: Option<&'static str>,
+    start: Instant,
+) -> Outcome {
+    let metrics = shared.responder.metrics();
+    let mut attempt = 1u32;
+    loop {
+        metrics.record_batch();
+        let (outcome, retryable, retry_after) = match post(settings, url, api_key, body, encoding) {
+            Ok(a) => {
+                let retryable = is_retryable_status(a.status);
+                let after = a
+                    .retry_after
+                    .as_deref()
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                let outcome = Outcome::Http {
+                    status: a.status,
+                    body: a.body,
+                    msgpack: a.msgpack,
+                };
+                (outcome, retryable, after)
+            }
+            Err(e) => {
+                let msg = if attempt > 1 {
+                    format!("{e} (after {attempt} attempts)")
+                } else {
+                    e.to_string()
+                };
+                (Outcome::Transport(msg), is_transient(&e), None)
+            }
+        };
+        if retryable && !shared.abandoned() {
+            if let Some(delay) = settings
+                .retry
+                .next_delay(attempt, start.elapsed(), retry_after)
+            {
+                log::debug!(target: "libhoney", "retrying a batch in {delay:?} (attempt {attempt} failed)");
+                if shared.sleep(delay) {
+                    attempt += 1;
+                    metrics.record_retry();
+                    continue;
+                }
+            }
+        }
+        return outcome;
+    }
+}

@@ -1,0 +1,159 @@
+//! The `Mock` transmission, for tests.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use super::{Context, QueuedEvent, Responder, Transmission};
+use crate::error::{CloseError, ConfigError, FlushError};
+use crate::response::Response;
+
+type ResponseFn = dyn Fn(&QueuedEvent) -> Response + Send + Sync;
+
+/// Records every event and answers each at once (by default with status 202),
+/// counting flushes and closes. For your own tests: keep a clone, give another
+/// to [`Config::transmission`](crate::Config::transmission), then inspect.
+///
+/// It proves what your code sends, not the wire path: for that, test against
+/// the local receiver (`libhoney-receiver`).
+///
+/// ```
+/// use libhoney::{Client, Config, ResponseError, transmission::Mock};
+/// let mock = Mock::new().respond_with(|ev| {
+///     if ev.get("fail").is_some() {
+///         libhoney::Response::failure(None, ResponseError::Rejected("nope".into())).with_status(400)
+///     } else {
+///         libhoney::Response::success(None, Some(202), std::time::Duration::ZERO)
+///     }
+/// });
+/// let client = Client::new(Config::new().api_key("k").dataset("d").transmission(mock.clone())).unwrap();
+/// let mut ev = client.new_event();
+/// ev.add_field("fail", true);
+/// ev.send().unwrap();
+/// client.close().unwrap();
+/// assert_eq!(mock.events().len(), 1);
+/// assert_eq!(mock.close_count(), 1);
+/// assert_eq!(client.responses().recv().unwrap().status_code, Some(400));
+/// ```
+#[derive(Clone, Default)]
+pub struct Mock {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    events: Mutex<Vec<QueuedEvent>>,
+    responder: OnceLock<Responder>,
+    respond_with: Option<Arc<ResponseFn>>,
+    flushes: AtomicUsize,
+    closes: AtomicUsize,
+}
+
+impl fmt::Debug for Mock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mock")
+            .field("events", &self.len())
+            .field("flushes", &self.flush_count())
+            .field("closes", &self.close_count())
+            .finish()
+    }
+}
+
+impl Mock {
+    /// A new mock; answers every event with a 202 success.
+    pub fn new() -> Self {
+        Mock::default()
+    }
+
+    /// Answers each event with `f(event)` instead (the event's metadata is put
+    /// on the response for you). Call before handing the mock to a client.
+    pub fn respond_with(
+        self,
+        f: impl Fn(&QueuedEvent) -> Response + Send + Sync + 'static,
+    ) -> Self {
+        Mock {
+            inner: Arc::new(Inner {
+                respond_with: Some(Arc::new(f)),
+                ..Inner::default()
+            }),
+        }
+    }
+
+    /// A copy of every event received so far, in order.
+    pub fn events(&self) -> Vec<QueuedEvent> {
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Takes the events received so far, leaving none.
+    pub fn take_events(&self) -> Vec<QueuedEvent> {
+        std::mem::take(&mut *self.inner.events.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// How many events were received.
+    pub fn len(&self) -> usize {
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    /// Were no events received?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many times `flush` was called.
+    pub fn flush_count(&self) -> usize {
+        self.inner.flushes.load(Ordering::SeqCst)
+    }
+
+    /// How many times `close` was called.
+    pub fn close_count(&self) -> usize {
+        self.inner.closes.load(Ordering::SeqCst)
+    }
+}
+
+impl Transmission for Mock {
+    fn start(&self, ctx: Context) -> Result<(), ConfigError> {
+        self.inner
+            .responder
+            .set(ctx.responder.clone())
+            .map_err(|_| {
+                ConfigError::Transmission("this Mock is already used by another client".into())
+            })
+    }
+
+    fn send(&self, mut ev: QueuedEvent) {
+        let metadata = ev.take_metadata();
+        let mut response = match &self.inner.respond_with {
+            Some(f) => f(&ev),
+            None => Response::success(None, Some(202), Duration::ZERO),
+        };
+        response.metadata = metadata.clone();
+        ev.metadata = metadata;
+        self.inner
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ev);
+        if let Some(r) = self.inner.responder.get() {
+            r.respond(response);
+        }
+    }
+
+    fn flush(&self, _timeout: Duration) -> Result<(), FlushError> {
+        self.inner.flushes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn close(&self, _timeout: Duration) -> Result<(), CloseError> {
+        self.inner.closes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}

@@ -1,0 +1,225 @@
+//! Transmissions: what carries accepted events somewhere and answers for each.
+//!
+//! A [`Client`](crate::Client) samples and validates events, then hands each
+//! accepted one to its transmission as a [`QueuedEvent`]. The transmission's one
+//! duty is to produce **exactly one [`Response`](crate::Response) per event**
+//! through the [`Responder`] it got in [`Transmission::start`].
+//!
+//! Built in:
+//! - [`Http`]: the default; batches, compresses and sends to the Events API.
+//! - [`Writer`]: one JSON line per event to any `io::Write` (stderr by default),
+//!   the counterpart of libhoney-py's `FileTransmission`.
+//! - [`Mock`]: records events, for your tests.
+//! - [`Discard`]: drops events (each still gets a response).
+//!
+//! # Writing your own
+//!
+//! ```
+//! use std::sync::{Mutex, OnceLock};
+//! use std::time::Duration;
+//! use libhoney::{CloseError, FlushError, Response};
+//! use libhoney::transmission::{Context, QueuedEvent, Transmission, Responder};
+//!
+//! /// Counts events per dataset and answers each with success.
+//! #[derive(Default)]
+//! struct Counting {
+//!     responder: OnceLock<Responder>,
+//!     seen: Mutex<std::collections::HashMap<String, usize>>,
+//! }
+//!
+//! impl Transmission for Counting {
+//!     fn start(&self, ctx: Context) -> Result<(), libhoney::ConfigError> {
+//!         self.responder.set(ctx.responder().clone())
+//!             .map_err(|_| libhoney::ConfigError::Transmission("already started".into()))
+//!     }
+//!     fn send(&self, mut event: QueuedEvent) {
+//!         *self.seen.lock().unwrap().entry(event.dataset().to_string()).or_default() += 1;
+//!         let response = Response::success(event.take_metadata(), None, Duration::ZERO);
+//!         self.responder.get().expect("started").respond(response);
+//!     }
+//!     fn flush(&self, _timeout: Duration) -> Result<(), FlushError> { Ok(()) }
+//!     fn close(&self, _timeout: Duration) -> Result<(), CloseError> { Ok(()) }
+//! }
+//!
+//! let client = libhoney::Client::new(
+//!     libhoney::Config::new().api_key("k").dataset("d").transmission(Counting::default()),
+//! ).unwrap();
+//! let mut ev = client.new_event();
+//! ev.add_field("x", 1);
+//! ev.send().unwrap();
+//! assert!(client.responses().recv().unwrap().is_success());
+//! ```
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::config::Config;
+use crate::destination::Destination;
+use crate::error::{CloseError, ConfigError, FlushError};
+use crate::event::FieldsDebug;
+use crate::fields::LayeredFields;
+use crate::response::Metadata;
+pub use crate::response::Responder;
+use crate::value::Value;
+
+pub(crate) mod batch;
+mod discard;
+pub(crate) mod http;
+mod mock;
+mod writer;
+
+pub use discard::Discard;
+pub use http::Http;
+pub use mock::Mock;
+pub use writer::Writer;
+
+/// Carries events somewhere. Object safe; every method takes `&self` and may be
+/// called from any thread.
+///
+/// The contract:
+/// - [`start`](Transmission::start) is called once, by the client, before any event.
+/// - [`send`](Transmission::send) must produce exactly one response per event, via
+///   the [`Responder`], eventually (also after a failure, and when the
+///   transmission is closed). It must not block longer than the configured
+///   [`block_on_send`](crate::Config::block_on_send) allows.
+/// - [`flush`](Transmission::flush) returns once every event sent before it has
+///   its response, or with [`FlushError::Timeout`].
+/// - [`close`](Transmission::close) flushes, then stops; it is called once.
+pub trait Transmission: Send + Sync + 'static {
+    /// Prepares to send, with the client's resolved configuration and its
+    /// response queue.
+    ///
+    /// # Errors
+    /// [`ConfigError::Transmission`] if the transmission cannot start (for
+    /// example, it was already started by another client).
+    fn start(&self, ctx: Context) -> Result<(), ConfigError>;
+
+    /// Takes one accepted event.
+    fn send(&self, event: QueuedEvent);
+
+    /// Waits until every event sent so far has its response, up to `timeout`.
+    ///
+    /// # Errors
+    /// [`FlushError::Timeout`] when the time runs out first.
+    fn flush(&self, timeout: Duration) -> Result<(), FlushError>;
+
+    /// Flushes, then stops for good, within `timeout`.
+    ///
+    /// # Errors
+    /// [`CloseError::Timeout`] when the time runs out first.
+    fn close(&self, timeout: Duration) -> Result<(), CloseError>;
+
+    /// Events waiting in this transmission right now (for self-metrics).
+    fn queue_len(&self) -> usize {
+        0
+    }
+}
+
+/// What a transmission receives when it starts.
+#[derive(Clone)]
+pub struct Context {
+    pub(crate) responder: Responder,
+    pub(crate) config: Config,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("responder", &self.responder)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl Context {
+    /// Where to put each event's response.
+    pub fn responder(&self) -> &Responder {
+        &self.responder
+    }
+
+    /// The client's configuration, with environment values applied and checked.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+/// An event accepted by the client, on its way through a transmission.
+///
+/// It is immutable apart from [`take_metadata`](QueuedEvent::take_metadata);
+/// encode it with [`to_json`](QueuedEvent::to_json) or read its parts.
+#[derive(Clone)]
+pub struct QueuedEvent {
+    pub(crate) fields: LayeredFields,
+    pub(crate) dest: Destination,
+    pub(crate) sample_rate: u32,
+    pub(crate) timestamp: SystemTime,
+    pub(crate) metadata: Option<Metadata>,
+}
+
+impl fmt::Debug for QueuedEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueuedEvent")
+            .field("dest", &self.dest)
+            .field("sample_rate", &self.sample_rate)
+            .field("timestamp", &self.timestamp)
+            .field("fields", &FieldsDebug(&self.fields))
+            .field("metadata", &self.metadata)
+            .finish()
+    }
+}
+
+impl QueuedEvent {
+    /// Every field, inherited ones first, each name once.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.fields.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// The value of one field.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
+    }
+
+    /// The event's time.
+    pub fn timestamp(&self) -> SystemTime {
+        self.timestamp
+    }
+
+    /// The sample rate the event carries (1 = unsampled).
+    pub fn sample_rate(&self) -> u32 {
+        self.sample_rate
+    }
+
+    /// The dataset.
+    pub fn dataset(&self) -> &str {
+        self.dest.dataset()
+    }
+
+    /// The API key. Never log it.
+    pub fn api_key(&self) -> &str {
+        self.dest.api_key()
+    }
+
+    /// The API host, without a trailing slash.
+    pub fn api_host(&self) -> &str {
+        self.dest.api_host()
+    }
+
+    /// The metadata, if any.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_ref()
+    }
+
+    /// Takes the metadata out, to put it on the event's response.
+    pub fn take_metadata(&mut self) -> Option<Metadata> {
+        self.metadata.take()
+    }
+
+    /// The event as the Events API's batch item:
+    /// `{"data":{...},"samplerate":N,"time":"..."}` (`samplerate` left out at 1),
+    /// with non-finite floats sent as strings.
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::with_capacity(256);
+        crate::encoding::json::write_event(&mut out, self, crate::config::NonFiniteFloats::String);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
