@@ -13,9 +13,7 @@ use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RET
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::decode::{self, DecodeError, Encoding};
-use crate::scan::{
-    EventCheck, ScanOptions, ERR_EMPTY, ERR_MALFORMED, ERR_TOO_LARGE,
-};
+use crate::scan::{EventCheck, ScanOptions, ERR_EMPTY, ERR_MALFORMED, ERR_TOO_LARGE};
 use crate::server::ConnCtx;
 use crate::state::{lock, Shared};
 use crate::{json, msgpack, timefmt, Endpoint, Fault, ReceivedEvent, ReceivedRequest};
@@ -257,7 +255,8 @@ pub(crate) async fn handle(
             }
             let mut r = json_response(status, body);
             if let Some(allow) = allow {
-                r.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+                r.headers_mut()
+                    .insert(ALLOW, HeaderValue::from_static(allow));
             }
             return Ok(r);
         }
@@ -426,13 +425,16 @@ impl DataRequest<'_> {
         if drop_conn {
             return None;
         }
-        let json = !(self.endpoint == Endpoint::Single && verdict.status == 200)
-            && !matches!(self.fault, Some(Fault::MalformedStatusBody))
-            && !matches!(self.fault, Some(Fault::Status { .. }));
-        let mut r = if json {
-            json_response(verdict.status, verdict.body)
-        } else {
+        // Plain (non-JSON) answers: a successful single event (empty body)
+        // and fault bodies, which are sent exactly as configured.
+        let plain = matches!(
+            self.fault,
+            Some(Fault::MalformedStatusBody | Fault::Status { .. })
+        ) || (self.endpoint == Endpoint::Single && verdict.status == 200);
+        let mut r = if plain {
             response(verdict.status, verdict.body)
+        } else {
+            json_response(verdict.status, verdict.body)
         };
         if let Some(ra) = retry_after.and_then(|v| HeaderValue::from_str(v).ok()) {
             r.headers_mut().insert(RETRY_AFTER, ra);
@@ -703,12 +705,21 @@ mod tests {
     #[test]
     fn routing() {
         assert!(matches!(route(&Method::POST, "/1/batch/ds"), Route::Batch(d) if d == "ds"));
-        assert!(matches!(route(&Method::GET, "/1/batch/ds"), Route::BadMethod("POST")));
+        assert!(matches!(
+            route(&Method::GET, "/1/batch/ds"),
+            Route::BadMethod("POST")
+        ));
         assert!(matches!(route(&Method::POST, "/1/batch/"), Route::NotFound));
-        assert!(matches!(route(&Method::POST, "/1/batch/a/b"), Route::NotFound));
+        assert!(matches!(
+            route(&Method::POST, "/1/batch/a/b"),
+            Route::NotFound
+        ));
         assert!(matches!(route(&Method::POST, "/1/events/x%20y"), Route::Single(d) if d == "x y"));
         assert!(matches!(route(&Method::GET, "/1/auth"), Route::Auth));
-        assert!(matches!(route(&Method::POST, "/1/auth"), Route::BadMethod("GET")));
+        assert!(matches!(
+            route(&Method::POST, "/1/auth"),
+            Route::BadMethod("GET")
+        ));
         assert!(matches!(route(&Method::GET, "/nope"), Route::NotFound));
     }
 }

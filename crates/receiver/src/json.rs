@@ -505,10 +505,16 @@ mod tests {
         }
         fields.push('}');
         let body = format!(r#"[{{"data":{fields}}}]"#);
-        assert_eq!(scan(&body, false).unwrap()[0].error, Some(ERR_TOO_MANY_COLUMNS));
+        assert_eq!(
+            scan(&body, false).unwrap()[0].error,
+            Some(ERR_TOO_MANY_COLUMNS)
+        );
         let long = "a".repeat(MAX_STRING + 1);
         let body = format!(r#"[{{"data":{{"a":{{"b":["{long}"]}}}}}}]"#);
-        assert_eq!(scan(&body, false).unwrap()[0].error, Some(ERR_STRING_TOO_LONG));
+        assert_eq!(
+            scan(&body, false).unwrap()[0].error,
+            Some(ERR_STRING_TOO_LONG)
+        );
         let ok = "a".repeat(MAX_STRING);
         let body = format!(r#"[{{"data":{{"a":"{ok}"}}}}]"#);
         assert!(scan(&body, false).unwrap()[0].error.is_none());

@@ -71,7 +71,11 @@ pub(crate) fn rfc3339_from_f64(v: f64) -> Option<String> {
 /// like one; returns the RFC 3339 form, or `None` if it is not numeric.
 pub(crate) fn epoch_str_to_rfc3339(s: &str) -> Option<String> {
     let t = s.trim();
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-') {
+    if t.is_empty()
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
         return None;
     }
     if let Ok(i) = t.parse::<i64>() {
@@ -95,7 +99,10 @@ mod tests {
             rfc3339_from_unix(1_714_558_272, 123_000_000).unwrap(),
             "2024-05-01T10:11:12.123Z"
         );
-        assert_eq!(rfc3339_from_unix(951_782_400, 0).unwrap(), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            rfc3339_from_unix(951_782_400, 0).unwrap(),
+            "2000-02-29T00:00:00Z"
+        );
         assert_eq!(rfc3339_from_unix(-1, 0).unwrap(), "1969-12-31T23:59:59Z");
         assert_eq!(
             rfc3339_from_unix(253_402_300_799, 999_999_999).unwrap(),

@@ -1,0 +1,494 @@
+//! Endpoints, encodings, datasets, keys and recording, over real HTTP.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use libhoney_receiver::{Endpoint, Receiver};
+use serde_json::json;
+
+#[test]
+fn batch_json_uncompressed() {
+    let rx = Receiver::builder().start().unwrap();
+    let body = br#"[{"data":{"a":1,"b":"x","c":{"d":[1,2]}},"time":"2024-05-01T10:11:12.123456789-07:00","samplerate":4},{"data":{"n":null,"t":true,"f":1.5}}]"#;
+    let r = post(
+        rx.addr(),
+        "/1/batch/ds",
+        &[
+            KEY,
+            ("Content-Type", "application/json"),
+            ("User-Agent", "libhoney-go/1.27.1"),
+        ],
+        body,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.json(), json!([{"status":202},{"status":202}]));
+
+    let evs = rx.events();
+    assert_eq!(evs.len(), 2);
+    assert_eq!(evs[0].dataset, "ds");
+    assert_eq!(evs[0].api_key, "test-key");
+    assert_eq!(evs[0].data["c"], json!({"d":[1,2]}));
+    assert_eq!(
+        evs[0].time.as_deref(),
+        Some("2024-05-01T10:11:12.123456789-07:00")
+    );
+    assert_eq!(evs[0].samplerate, Some(4));
+    assert_eq!(evs[0].endpoint, Endpoint::Batch);
+    assert_eq!(evs[0].position, 0);
+    assert_eq!(evs[1].position, 1);
+    assert_eq!(evs[1].time, None);
+    assert_eq!(evs[1].samplerate, None);
+    assert_eq!(evs[1].data["n"], json!(null));
+    assert_eq!(evs[0].request_index, evs[1].request_index);
+
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 1);
+    let q = &reqs[0];
+    assert_eq!(q.index, evs[0].request_index);
+    assert_eq!(q.method, "POST");
+    assert_eq!(q.path, "/1/batch/ds");
+    assert_eq!(q.dataset.as_deref(), Some("ds"));
+    assert_eq!(q.user_agent.as_deref(), Some("libhoney-go/1.27.1"));
+    assert_eq!(q.content_type.as_deref(), Some("application/json"));
+    assert_eq!(q.content_encoding, None);
+    assert!(q
+        .headers
+        .iter()
+        .any(|(k, v)| k == "x-honeycomb-team" && v == "test-key"));
+    assert_eq!(q.body_bytes, body.len());
+    assert_eq!(q.decoded_body, body.to_vec());
+    assert_eq!(q.events, 2);
+    assert_eq!(q.response_status, 200);
+    assert_eq!(q.response_body, r.text());
+
+    let s = rx.stats();
+    assert_eq!(s.requests, 1);
+    assert_eq!(s.events_accepted, 2);
+    assert_eq!(s.events_rejected, 0);
+    assert_eq!(s.bytes_received, body.len() as u64);
+    assert_eq!(s.bytes_decoded, body.len() as u64);
+}
+
+#[test]
+fn gzip_zstd_and_none() {
+    let rx = Receiver::builder().start().unwrap();
+    let plain = batch_json(0, 50);
+    let gz = gzip(&plain);
+    let zs = zstd(&plain);
+    // A streamed zstd frame (no content size in the header) too.
+    let mut zstream = Vec::new();
+    {
+        let mut enc = zstd::stream::write::Encoder::new(&mut zstream, 3).unwrap();
+        std::io::Write::write_all(&mut enc, &plain).unwrap();
+        enc.finish().unwrap();
+    }
+    let cases: [(Option<&str>, &[u8]); 5] = [
+        (None, &plain),
+        (Some("gzip"), &gz),
+        (Some("zstd"), &zs),
+        (Some("ZSTD"), &zstream),
+        (Some("identity"), &plain),
+    ];
+    for (enc, body) in cases {
+        let mut h = vec![KEY];
+        if let Some(e) = enc {
+            h.push(("Content-Encoding", e));
+        }
+        let r = post(rx.addr(), "/1/batch/enc", &h, body);
+        assert_eq!(r.status, 200, "{enc:?}");
+        assert_eq!(r.statuses(), vec![202; 50], "{enc:?}");
+    }
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 5);
+    for q in &reqs {
+        assert_eq!(q.decoded_body, plain);
+    }
+    assert_eq!(reqs[1].content_encoding.as_deref(), Some("gzip"));
+    assert_eq!(reqs[1].body_bytes, gz.len());
+    let s = rx.stats();
+    assert_eq!(s.events_accepted, 250);
+    assert_eq!(s.bytes_decoded, 5 * plain.len() as u64);
+    assert_eq!(
+        s.bytes_received,
+        (3 * plain.len() + gz.len() + zs.len() + zstream.len()) as u64 - plain.len() as u64
+    );
+    let seqs: Vec<u64> = rx
+        .events()
+        .iter()
+        .map(|e| e.data["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(&seqs[..50], &(0..50).collect::<Vec<_>>()[..]);
+}
+
+#[test]
+fn msgpack_batches_with_all_time_forms() {
+    let rx = Receiver::builder().start().unwrap();
+    let mut m = Mp::default();
+    m.array(6);
+    // 1: string time, samplerate, nested values
+    m.map(3).str("data");
+    m.value(
+        &json!({"s":"x","i":-5,"u":7,"f":2.5,"b":true,"n":null,"arr":[1,"two"],"obj":{"k":"v"}}),
+    );
+    m.str("time").str("2024-05-01T10:11:12Z");
+    m.str("samplerate").uint(10);
+    // 2: timestamp ext 96-bit
+    m.map(2).str("data").map(1).str("a").uint(1);
+    m.str("time").timestamp96(1_714_558_272, 123_456_789);
+    // 3: timestamp ext 64-bit
+    m.map(2).str("data").map(1).str("a").uint(2);
+    m.str("time").timestamp64(1_714_558_272, 500_000_000);
+    // 4: timestamp ext 32-bit
+    m.map(2).str("data").map(1).str("a").uint(3);
+    m.str("time").timestamp32(1_714_558_272);
+    // 5: epoch number
+    m.map(2).str("data").map(1).str("a").uint(4);
+    m.str("time").uint(1_714_558_272);
+    // 6: NaN survives as a string; a timestamp inside data
+    m.map(1).str("data").map(2).str("nan").float(f64::NAN);
+    m.str("ts").timestamp96(0, 0);
+    let body = zstd(&m.0);
+    let r = post(
+        rx.addr(),
+        "/1/batch/mp",
+        &[
+            KEY,
+            ("Content-Type", "application/msgpack"),
+            ("Content-Encoding", "zstd"),
+        ],
+        &body,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.statuses(), vec![202; 6]);
+    let evs = rx.events();
+    assert_eq!(evs.len(), 6);
+    assert_eq!(evs[0].data["obj"], json!({"k":"v"}), "nested maps decode");
+    assert_eq!(evs[0].data["i"], json!(-5));
+    assert_eq!(evs[0].data["arr"], json!([1, "two"]));
+    assert_eq!(evs[0].time.as_deref(), Some("2024-05-01T10:11:12Z"));
+    assert_eq!(evs[0].samplerate, Some(10));
+    assert_eq!(
+        evs[1].time.as_deref(),
+        Some("2024-05-01T10:11:12.123456789Z")
+    );
+    assert_eq!(evs[2].time.as_deref(), Some("2024-05-01T10:11:12.5Z"));
+    assert_eq!(evs[3].time.as_deref(), Some("2024-05-01T10:11:12Z"));
+    assert_eq!(evs[4].time.as_deref(), Some("2024-05-01T10:11:12Z"));
+    assert_eq!(evs[5].data["nan"], json!("NaN"));
+    assert_eq!(evs[5].data["ts"], json!("1970-01-01T00:00:00Z"));
+}
+
+#[test]
+fn json_epoch_times() {
+    let rx = Receiver::builder().start().unwrap();
+    let r = post(
+        rx.addr(),
+        "/1/batch/t",
+        &[KEY],
+        br#"[{"data":{},"time":1714558272},{"data":{},"time":1714558272.25},{"data":{},"time":null}]"#,
+    );
+    assert_eq!(r.statuses(), vec![202, 202, 202]);
+    let t: Vec<_> = rx.events().into_iter().map(|e| e.time).collect();
+    assert_eq!(
+        t,
+        vec![
+            Some("2024-05-01T10:11:12Z".to_owned()),
+            Some("2024-05-01T10:11:12.25Z".to_owned()),
+            None
+        ]
+    );
+}
+
+#[test]
+fn datasets_are_percent_decoded() {
+    let rx = Receiver::builder().start().unwrap();
+    for (path, want) in [
+        ("/1/batch/my%20ds", "my ds"),
+        ("/1/batch/a%2Fb", "a/b"),
+        ("/1/batch/foo%28bar%29", "foo(bar)"),
+        ("/1/batch/%E2%9C%93?x=1", "\u{2713}"),
+        ("/1/events/ev%20ds", "ev ds"),
+    ] {
+        let body: &[u8] = if path.starts_with("/1/events") {
+            b"{\"a\":1}"
+        } else {
+            b"[{\"data\":{\"a\":1}}]"
+        };
+        let r = post(rx.addr(), path, &[KEY], body);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(rx.take_events()[0].dataset, want, "{path}");
+    }
+    // An unescaped slash is another path: not found.
+    assert_eq!(post(rx.addr(), "/1/batch/a/b", &[KEY], b"[]").status, 404);
+}
+
+#[test]
+fn single_event_endpoint() {
+    let rx = Receiver::builder().start().unwrap();
+    let r = post(
+        rx.addr(),
+        "/1/events/single",
+        &[
+            KEY,
+            ("X-Honeycomb-Event-Time", "2024-05-01T10:11:12Z"),
+            ("X-Honeycomb-Samplerate", "8"),
+        ],
+        br#"{"method":"GET","duration_ms":32}"#,
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body.is_empty());
+    let r = post(
+        rx.addr(),
+        "/1/events/single",
+        &[KEY, ("X-Honeycomb-Event-Time", "1714558272")],
+        &gzip(br#"{"x":1}"#),
+    );
+    assert_eq!(r.status, 400, "gzip without the header is malformed");
+    let r = post(
+        rx.addr(),
+        "/1/events/single",
+        &[
+            KEY,
+            ("X-Honeycomb-Event-Time", "1714558272"),
+            ("Content-Encoding", "gzip"),
+        ],
+        &gzip(br#"{"x":1}"#),
+    );
+    assert_eq!(r.status, 200);
+    let mut m = Mp::default();
+    m.map(1).str("mp").uint(3);
+    let r = post(
+        rx.addr(),
+        "/1/events/single",
+        &[KEY, ("Content-Type", "application/msgpack")],
+        &m.0,
+    );
+    assert_eq!(r.status, 200);
+    let evs = rx.events();
+    assert_eq!(evs.len(), 3);
+    assert_eq!(evs[0].endpoint, Endpoint::Single);
+    assert_eq!(evs[0].data["method"], "GET");
+    assert_eq!(evs[0].time.as_deref(), Some("2024-05-01T10:11:12Z"));
+    assert_eq!(evs[0].samplerate, Some(8));
+    assert_eq!(evs[1].time.as_deref(), Some("2024-05-01T10:11:12Z"));
+    assert_eq!(evs[1].samplerate, None);
+    assert_eq!(evs[2].data["mp"], 3);
+    let s = rx.stats();
+    assert_eq!(
+        (s.requests, s.events_accepted, s.events_rejected),
+        (4, 3, 0)
+    );
+}
+
+#[test]
+fn auth_endpoint_and_keys() {
+    let rx = Receiver::builder()
+        .api_key("k1")
+        .api_key("k2")
+        .auth_slugs("my-team", "prod")
+        .start()
+        .unwrap();
+    let r = request(
+        rx.addr(),
+        "GET",
+        "/1/auth",
+        &[("X-Honeycomb-Team", "k2")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    assert_eq!(j["team"]["slug"], "my-team");
+    assert_eq!(j["environment"]["slug"], "prod");
+    for key in [Some("nope"), Some(""), None] {
+        let h: Vec<(&str, &str)> = key.map(|k| ("X-Honeycomb-Team", k)).into_iter().collect();
+        let r = request(rx.addr(), "GET", "/1/auth", &h, b"");
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.json(),
+            json!({"error":"unknown API key - check your credentials"})
+        );
+        let r = post(rx.addr(), "/1/batch/ds", &h, &batch_json(0, 2));
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.json(),
+            json!({"error":"unknown API key - check your credentials"})
+        );
+        let r = post(rx.addr(), "/1/events/ds", &h, b"{\"a\":1}");
+        assert_eq!(r.status, 401);
+    }
+    let r = post(
+        rx.addr(),
+        "/1/batch/ds",
+        &[("X-Honeycomb-Team", "k1")],
+        &batch_json(0, 2),
+    );
+    assert_eq!(r.statuses(), vec![202, 202]);
+    assert_eq!(rx.stats().events_accepted, 2);
+    assert_eq!(rx.events()[0].api_key, "k1");
+
+    // Without configured keys any non-empty key works, an empty one does not.
+    let open = Receiver::builder().start().unwrap();
+    let r = request(
+        open.addr(),
+        "GET",
+        "/1/auth",
+        &[("X-Honeycomb-Team", "anything")],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+    let r = request(
+        open.addr(),
+        "GET",
+        "/1/auth",
+        &[("X-Honeycomb-Team", "")],
+        b"",
+    );
+    assert_eq!(r.status, 401);
+    let r = request(open.addr(), "GET", "/1/auth", &[], b"");
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn unknown_routes_and_methods() {
+    let rx = Receiver::builder().start().unwrap();
+    for (m, p, want) in [
+        ("GET", "/", 404),
+        ("POST", "/1/batch", 404),
+        ("POST", "/1/batch/", 404),
+        ("POST", "/1/markers/ds", 404),
+        ("GET", "/1/batch/ds", 405),
+        ("PUT", "/1/events/ds", 405),
+        ("POST", "/1/auth", 405),
+        ("DELETE", "/_receiver/stats", 405),
+        ("GET", "/_receiver/reset", 405),
+    ] {
+        let r = request(rx.addr(), m, p, &[KEY], b"");
+        assert_eq!(r.status, want, "{m} {p}");
+        if want == 405 {
+            assert!(r.header("allow").is_some(), "{m} {p}");
+        }
+    }
+    assert_eq!(rx.stats().events_accepted, 0);
+}
+
+#[test]
+fn keep_alive_serves_many_requests_on_one_connection() {
+    let rx = Receiver::builder().start().unwrap();
+    let mut c = Conn::open(rx.addr()).unwrap();
+    for i in 0..50 {
+        let r = c
+            .request("POST", "/1/batch/ka", &[KEY], &batch_json(i * 10, 10))
+            .unwrap();
+        assert_eq!(r.statuses(), vec![202; 10]);
+        // Errors keep the connection usable too.
+        let r = c.request("POST", "/1/batch/ka", &[KEY], b"[").unwrap();
+        assert_eq!(r.status, 400);
+        let r = c.request("GET", "/1/auth", &[KEY], b"").unwrap();
+        assert_eq!(r.status, 200);
+    }
+    // Pipelined requests are answered in order.
+    c.send("POST", "/1/batch/ka", &[KEY], &batch_json(1000, 1))
+        .unwrap();
+    c.send("POST", "/1/batch/ka", &[KEY], &batch_json(1001, 2))
+        .unwrap();
+    assert_eq!(c.read_response().unwrap().statuses(), vec![202]);
+    assert_eq!(c.read_response().unwrap().statuses(), vec![202, 202]);
+    assert!(rx.wait_for_events(503, Duration::from_secs(5)));
+    assert_eq!(rx.stats().events_accepted, 503);
+}
+
+#[test]
+fn control_endpoints_stats_and_reset() {
+    let rx = Receiver::builder().track_unique_u64("seq").start().unwrap();
+    post(rx.addr(), "/1/batch/c", &[KEY], &batch_json(0, 10));
+    post(rx.addr(), "/1/batch/c", &[KEY], &batch_json(5, 10));
+    let r = request(rx.addr(), "GET", "/_receiver/stats", &[], b"");
+    assert_eq!(r.status, 200);
+    let j = r.json();
+    assert_eq!(j["requests"], 2);
+    assert_eq!(j["events_accepted"], 20);
+    assert_eq!(j["distinct_tracked"], 15);
+    assert_eq!(j["duplicate_tracked"], 5);
+    let stats: libhoney_receiver::Stats = serde_json::from_value(j).unwrap();
+    assert_eq!(stats, rx.stats());
+
+    let r = request(rx.addr(), "POST", "/_receiver/reset", &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(rx.stats(), libhoney_receiver::Stats::default());
+    assert!(rx.events().is_empty());
+    assert!(rx.requests().is_empty());
+
+    post(rx.addr(), "/1/batch/c", &[KEY], &batch_json(0, 3));
+    assert_eq!(rx.stats().distinct_tracked, 3);
+    assert_eq!(rx.stats().duplicate_tracked, 0);
+    rx.reset();
+    assert_eq!(rx.stats(), libhoney_receiver::Stats::default());
+    // Control requests are neither counted nor recorded.
+    request(rx.addr(), "GET", "/_receiver/stats", &[], b"");
+    assert_eq!(rx.stats().requests, 0);
+    assert!(rx.requests().is_empty());
+}
+
+#[test]
+fn take_events_and_wait() {
+    let rx = Receiver::builder().start().unwrap();
+    assert!(!rx.wait_for_events(1, Duration::from_millis(50)));
+    let addr = rx.addr();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        post(addr, "/1/batch/w", &[KEY], &batch_json(0, 7));
+    });
+    assert!(rx.wait_for_events(7, Duration::from_secs(5)));
+    t.join().unwrap();
+    assert_eq!(rx.take_events().len(), 7);
+    assert!(rx.events().is_empty());
+    // Taking does not lower the accepted count.
+    assert!(rx.wait_for_events(7, Duration::from_millis(1)));
+    assert_eq!(rx.stats().events_accepted, 7);
+}
+
+#[test]
+fn record_off_keeps_counting_and_tracking() {
+    let rx = Receiver::builder()
+        .record(false)
+        .track_unique_u64("seq")
+        .start()
+        .unwrap();
+    let r = post(
+        rx.addr(),
+        "/1/batch/nr",
+        &[KEY, ("Content-Encoding", "zstd")],
+        &zstd(&batch_json(0, 100)),
+    );
+    assert_eq!(r.statuses(), vec![202; 100]);
+    let mut m = Mp::default();
+    m.array(2);
+    m.map(1).str("data").map(1).str("seq").uint(99);
+    m.map(1).str("data").map(1).str("seq").uint(100);
+    let r = post(
+        rx.addr(),
+        "/1/batch/nr",
+        &[KEY, ("Content-Type", "application/msgpack")],
+        &m.0,
+    );
+    assert_eq!(r.statuses(), vec![202, 202]);
+    // Invalid events are rejected the same way as when recording.
+    let r = post(
+        rx.addr(),
+        "/1/batch/nr",
+        &[KEY],
+        br#"[{"data":{"seq":500}},{"data":"x"},{"nodata":1}]"#,
+    );
+    assert_eq!(r.statuses(), vec![202, 400, 400]);
+    assert!(rx.events().is_empty());
+    assert!(rx.requests().is_empty());
+    let s = rx.stats();
+    assert_eq!(s.events_accepted, 103);
+    assert_eq!(s.events_rejected, 2);
+    assert_eq!(s.distinct_tracked, 102);
+    assert_eq!(s.duplicate_tracked, 1);
+    assert_eq!(s.requests, 3);
+}
