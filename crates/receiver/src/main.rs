@@ -118,6 +118,28 @@ fn main() -> ExitCode {
     if let Some(m) = args.max_body {
         b = b.max_body_bytes(m);
     }
+    // Signal handlers are installed before the "listening" line, so a
+    // supervisor that signals right after reading it gets a clean exit.
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("libhoney-receiver: cannot start signal handling: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let signals = {
+        let _guard = rt.enter();
+        match Signals::install() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("libhoney-receiver: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    };
     let rx = match b.start() {
         Ok(rx) => rx,
         Err(e) => {
@@ -130,18 +152,7 @@ fn main() -> ExitCode {
         let _ = writeln!(out, "listening on {}", rx.url());
         let _ = out.flush();
     }
-
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("libhoney-receiver: cannot start signal handling: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    rt.block_on(wait_for_signal());
+    rt.block_on(signals.wait());
     let stats = rx.stats();
     rx.shutdown();
     eprintln!(
@@ -152,22 +163,39 @@ fn main() -> ExitCode {
 }
 
 #[cfg(unix)]
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> std::io::Result<Signals> {
+        Ok(Signals)
+    }
+
+    async fn wait(self) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
