@@ -1,9 +1,196 @@
 //! # libhoney for Rust
 //!
-//! Send wide, structured events to Honeycomb's Events API (or to anything that
-//! speaks it: Refinery, the local `libhoney-receiver`).
+//! Send wide, structured events to [Honeycomb]'s Events API, or to anything that
+//! speaks it (Refinery, the local `libhoney-receiver`). An event is one record
+//! of something that happened (a request, a job, a query) with as many fields as
+//! help to understand it later.
 //!
-//! (Crate documentation is being written; see the README.)
+//! `send` never blocks and never panics by default: events are queued, batched
+//! per destination, compressed (zstd) and sent from background threads. Every
+//! event that `send` accepts gets exactly one [`Response`] saying whether it was
+//! delivered, and if not, why. `flush` and `close` really drain, within a time
+//! limit. Nothing here needs, creates or blocks on an async runtime.
+//!
+//! [Honeycomb]: https://www.honeycomb.io
+//!
+//! ## Initialization
+//!
+//! Build a [`Client`] from a [`Config`] with your API key and a dataset. Options
+//! not set in code come from `HONEYCOMB_API_KEY` (or `HONEYCOMB_WRITEKEY`),
+//! `HONEYCOMB_DATASET` and `HONEYCOMB_API_ENDPOINT`. An invalid option is a
+//! [`ConfigError`] here, never a panic later.
+//!
+//! ```
+//! use libhoney::{Client, Config};
+//! # let receiver = libhoney_receiver::Receiver::builder().start().unwrap();
+//! # let api_host = receiver.url();
+//! let client = Client::new(
+//!     Config::new()
+//!         .api_key("YOUR_API_KEY")
+//!         .dataset("my-service")
+//!         .api_host(api_host), // https://api.honeycomb.io by default
+//! )?;
+//! let mut ev = client.new_event();
+//! ev.add_field("duration_ms", 153.12).add_field("method", "GET");
+//! ev.send()?;
+//! client.close()?; // sends what is queued and waits for the answers
+//! # assert_eq!(receiver.events().len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A process-wide default client, as in libhoney-py's module functions, is
+//! installed with [`init`]; then [`add_field`], [`new_event`], [`flush`],
+//! [`close`] and the others use it. Before `init` they return an error.
+//!
+//! The `Client` is `Clone + Send + Sync` and cheap to clone; share it freely
+//! between threads. Everything takes `&self`.
+//!
+//! ## Building and sending events
+//!
+//! Fields are strings, integers, floats, booleans, `null`, or nested arrays and
+//! objects (sent as nested JSON). [`Event::add_field`] sets one; the last write
+//! of a name wins. [`Event::add`] takes any `serde::Serialize` struct or map and
+//! makes each top-level key a field.
+//!
+//! ```
+//! # use libhoney::{Client, Config, transmission::Mock};
+//! # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+//! #[derive(serde::Serialize)]
+//! struct Query<'a> { table: &'a str, rows: u64 }
+//!
+//! let mut ev = client.new_event();
+//! ev.add_field("endpoint", "/orders");
+//! ev.add(&Query { table: "orders", rows: 12 })?;
+//! ev.add_field("endpoint", "/orders/{id}"); // replaces the first value
+//! assert_eq!(ev.get("rows").and_then(|v| v.as_u64()), Some(12));
+//! ev.send()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Sending consumes the event: it cannot change after `send`, nor go twice.
+//! `send` returns a [`SendError`] (and no response) if the event cannot be
+//! sent at all: no fields, no API key, no dataset, an invalid host, or a closed
+//! client. Per event you can override the dataset, API key, API host, sample
+//! rate and timestamp.
+//!
+//! ## Metadata and responses
+//!
+//! Metadata is attached to an event, never sent, and handed back on the event's
+//! response so you can match one to the other. [`Client::responses`] is the
+//! response queue: bounded, never blocking the sender unless you ask for it
+//! ([`Config::block_on_response`]; otherwise a full queue drops responses and
+//! counts them in [`MetricsSnapshot::responses_dropped`]).
+//!
+//! ```
+//! # use libhoney::{Client, Config, transmission::Mock};
+//! # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+//! let responses = client.responses();
+//! let mut ev = client.new_event();
+//! ev.add_field("job", "resize");
+//! ev.add_metadata(("job-id", 42u32));
+//! ev.send()?;
+//! client.close()?;
+//! for r in responses { // ends after close, once every response is read
+//!     let id = r.metadata.as_ref().and_then(|m| m.downcast_ref::<(&str, u32)>());
+//!     assert_eq!(id, Some(&("job-id", 42)));
+//!     assert!(r.is_success(), "{:?}", r.error);
+//! }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A [`Response`] has `metadata`, `status_code` (202 when stored; the HTTP
+//! status if the request failed), `duration`, `body` (the server's explanation
+//! of a failure) and `error`, a typed [`ResponseError`]: sampled out, queue
+//! overflow, too large, encoding, transport, HTTP status, rejected by the API,
+//! missing or malformed status.
+//!
+//! ## Global fields, builders and dynamic fields
+//!
+//! Fields added to the client go on every event created afterwards. A
+//! [`Builder`] is a template for one part of your application: its fields,
+//! dynamic fields, dataset, API key, host and sample rate are inherited by its
+//! events, and a clone refines it without affecting the original. A dynamic
+//! field is a named function evaluated each time an event is created.
+//!
+//! ```
+//! # use libhoney::{Client, Config, transmission::Mock};
+//! # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+//! client.add_field("service.name", "checkout");
+//! client.add_dynamic_field("threads", || std::thread::available_parallelism().map_or(1, |n| n.get()));
+//!
+//! let mut payments = client.new_builder();
+//! payments.add_field("component", "payments").set_dataset("payments");
+//! let mut ev = payments.new_event();
+//! ev.add_field("amount_cents", 1999);
+//! assert_eq!(ev.get("service.name").and_then(|v| v.as_str()), Some("checkout"));
+//! assert!(ev.get("threads").is_some());
+//! assert_eq!(ev.dataset(), "payments");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Creating an event from a builder copies no fields: inherited fields are
+//! shared by reference and encoded once per event when its batch is built.
+//!
+//! ## Sampling
+//!
+//! With a sample rate N (on the config, a builder or an event), [`Event::send`]
+//! keeps one event in N at random; each kept event carries `samplerate: N` so
+//! Honeycomb counts it N times, and each dropped one gets a
+//! [`ResponseError::Sampled`] response. [`Event::send_presampled`] skips the
+//! draw for events you sampled yourself.
+//!
+//! ## Transmissions
+//!
+//! By default events go over HTTP(S) ([`transmission::Http`]). Others ship in
+//! [`transmission`]: [`Writer`](transmission::Writer) writes one JSON line per
+//! event to stderr or any `io::Write` (libhoney-py's `FileTransmission`),
+//! [`Mock`](transmission::Mock) records events for your tests, and
+//! [`Discard`](transmission::Discard) drops them. The [`Transmission`](transmission::Transmission)
+//! trait is object safe and documented for writing your own. The
+//! `libhoney-tracing` and `libhoney-tower` crates turn tracing spans and HTTP
+//! requests into events.
+//!
+//! ## Flushing and closing
+//!
+//! [`Client::flush`] sends everything queued and waits until each event sent
+//! before it has its response; the response stream goes on. [`Client::close`]
+//! does the same, then stops the client: later sends fail with
+//! [`SendError::Closed`] and the response stream ends. Both wait at most
+//! [`Config::shutdown_timeout`] (10 s by default; `flush_within` and
+//! `close_within` take a limit) and block the calling thread; from async code use
+//! [`Client::flush_async`] / [`Client::close_async`], which wait on a helper
+//! thread. When the last handle to a client is dropped, it closes itself with
+//! the same bounded wait.
+//!
+//! ## Values JSON cannot hold
+//!
+//! `NaN` and infinities are not JSON numbers. libhoney-py writes them anyway
+//! (and the API rejects the whole batch); libhoney-go drops the field. Here they
+//! are sent as the strings `"NaN"`, `"Infinity"` and `"-Infinity"` by default, or
+//! as `null`, or left out: see [`NonFiniteFloats`]. The wire never carries
+//! invalid JSON, and other events are never affected.
+//!
+//! ## Self-metrics and diagnostics
+//!
+//! [`Client::metrics`] reports events queued, sent, sampled, overflowed and
+//! failed, retries, responses dropped, requests made and the current queue
+//! length. The library's own diagnostics (libhoney-py's `debug=True`) go
+//! through the [`log`](https://docs.rs/log) facade under the target `libhoney`:
+//! silent unless your application installs a logger. No message, and no
+//! `Debug` output, ever contains an API key.
+//!
+//! ## Cost and blocking, in short
+//!
+//! | call | cost | blocks? |
+//! |---|---|---|
+//! | `new_event`, `add_field` | a few allocations at most | no |
+//! | `send` | validation, sampling draw, one queue push | only with `block_on_send` and a full queue |
+//! | `responses().recv()` | channel receive | yes, until a response or the end |
+//! | `flush`, `close` | waits for delivery | yes, up to the time limit |
+//! | `flush_async`, `close_async` | a helper thread | no (the future waits) |
+//!
+//! See `docs/ARCHITECTURE.md` in the repository for the path of an event from
+//! `send` to the wire and back, and `docs/PERFORMANCE.md` for measured costs.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
