@@ -551,14 +551,13 @@ impl DataRequest<'_> {
         let n_acc = v.accepted.iter().filter(|a| **a).count();
         if let Some(t) = &shared.tracker {
             if n_acc > 0 {
-                let mut t = lock(t);
-                for (c, _) in checks.iter().zip(&v.accepted).filter(|(_, a)| **a) {
-                    if let Some(x) = c.tracked {
-                        if !t.seen.insert(x) {
-                            t.duplicates += 1;
-                        }
-                    }
-                }
+                lock(t).insert_all(
+                    checks
+                        .iter()
+                        .zip(&v.accepted)
+                        .filter(|(_, a)| **a)
+                        .filter_map(|(c, _)| c.tracked),
+                );
             }
         }
         let events: Vec<ReceivedEvent> = if cfg.record || shared.output.is_some() {

@@ -1,15 +1,19 @@
-//! JSON body scanning.
+//! JSON body scanning: a single-pass, allocation-free validator.
 //!
-//! Validation never builds a `serde_json::Value` tree: the batch array is
-//! walked once with borrowed `RawValue`s (which also gives each event's exact
-//! encoded size), and each event is then checked by small visitors that count
-//! fields and measure strings. Values are only built when the caller wants
-//! them (recording or printing).
+//! Each batch body is checked once, byte by byte (with an 8-bytes-at-a-time
+//! fast path inside strings): full JSON syntax (accepting exactly what
+//! `serde_json` accepts, including its nesting limit, strict surrogate pairs
+//! and rejection of numbers that overflow `f64`), plus the Events API rules
+//! for each event: field count, decoded string sizes at any depth, encoded
+//! event size, and the types of `data`, `time` and `samplerate`. It also
+//! extracts the tracked integer field. No `serde_json::Value` is built unless
+//! the caller wants values (recording or printing), and then only for
+//! accepted events, with `serde_json` on the event's exact text.
+//!
+//! Invalid UTF-8 or invalid JSON anywhere makes the whole request malformed
+//! (as a JSON decoder of the whole body would); rule violations only affect
+//! their own event.
 
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::scan::{
@@ -18,6 +22,16 @@ use crate::scan::{
 };
 use crate::timefmt;
 
+/// Syntax error: the body is not valid JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Syntax;
+
+type R<T> = Result<T, Syntax>;
+
+/// Containers may nest at most this deep (serde_json's limit: its 128th
+/// nested container is an error).
+const MAX_NESTING: usize = 127;
+
 /// Scans a `/1/batch` JSON body. `Err` is a request-level error; otherwise one
 /// [`EventCheck`] per array element is appended to `out`.
 pub(crate) fn scan_batch(
@@ -25,14 +39,32 @@ pub(crate) fn scan_batch(
     opts: ScanOptions<'_>,
     out: &mut Vec<EventCheck>,
 ) -> Result<(), &'static str> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let visitor = BatchVisitor { opts, out };
-    match de.deserialize_seq(visitor) {
-        Ok(0) => return Err(ERR_MALFORMED),
-        Ok(_) => {}
-        Err(_) => return Err(ERR_MALFORMED),
+    let text = std::str::from_utf8(body).map_err(|_| ERR_MALFORMED)?;
+    scan_batch_inner(text, opts, out).map_err(|Syntax| ERR_MALFORMED)
+}
+
+fn scan_batch_inner(text: &str, opts: ScanOptions<'_>, out: &mut Vec<EventCheck>) -> R<()> {
+    let mut s = Scanner::new(text.as_bytes());
+    s.ws();
+    s.expect(b'[')?;
+    s.ws();
+    if s.peek() == Some(b']') {
+        return Err(Syntax); // an empty batch is malformed
     }
-    de.end().map_err(|_| ERR_MALFORMED)
+    loop {
+        let start = s.i;
+        let mut ev = EventScan::default();
+        s.event(1, opts, &mut ev)?;
+        out.push(ev.finish(text, start, s.i, opts));
+        s.ws();
+        match s.bump() {
+            Some(b',') => s.ws(),
+            Some(b']') => break,
+            _ => return Err(Syntax),
+        }
+    }
+    s.ws();
+    s.at_end()
 }
 
 /// Scans a `/1/events` JSON body (one object of fields). `Err` is the
@@ -42,22 +74,24 @@ pub(crate) fn scan_single(body: &[u8], opts: ScanOptions<'_>) -> Result<EventChe
     if body.len() > MAX_EVENT {
         return Err(ERR_EVENT_TOO_LARGE);
     }
-    let mut violation = None;
-    let mut tracked = None;
-    {
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let seed = DataSeed {
-            track: opts.track,
-            violation: &mut violation,
-            tracked: &mut tracked,
-        };
-        let res = seed.deserialize(&mut de).and_then(|()| de.end());
-        if let Err(_e) = res {
-            return Err(violation.unwrap_or(ERR_MALFORMED));
+    let text = std::str::from_utf8(body).map_err(|_| ERR_MALFORMED)?;
+    let mut s = Scanner::new(body);
+    let mut ev = EventScan::default();
+    let res = (|| {
+        s.ws();
+        if s.peek() != Some(b'{') {
+            return Err(Syntax);
         }
+        s.data_object(0, opts, &mut ev)?;
+        s.ws();
+        s.at_end()
+    })();
+    res.map_err(|Syntax| ERR_MALFORMED)?;
+    if let Some(e) = ev.violation {
+        return Err(e);
     }
     let parsed = if opts.want_values {
-        let data: Map<String, Value> = serde_json::from_slice(body).map_err(|_| ERR_MALFORMED)?;
+        let data: Map<String, Value> = serde_json::from_str(text).map_err(|_| ERR_MALFORMED)?;
         Some(Parsed {
             data,
             time: None,
@@ -68,71 +102,115 @@ pub(crate) fn scan_single(body: &[u8], opts: ScanOptions<'_>) -> Result<EventChe
     };
     Ok(EventCheck {
         error: None,
-        tracked,
+        tracked: ev.tracked,
         parsed,
     })
 }
 
-struct BatchVisitor<'o, 'a> {
-    opts: ScanOptions<'a>,
-    out: &'o mut Vec<EventCheck>,
+/// Whether `body` is one valid JSON value (exactly `serde_json`'s
+/// acceptance); used by tests to compare the scanner with `serde_json`.
+#[cfg(test)]
+pub(crate) fn is_valid_json(body: &[u8]) -> bool {
+    if std::str::from_utf8(body).is_err() {
+        return false;
+    }
+    let mut s = Scanner::new(body);
+    let mut sink = None;
+    (|| {
+        s.ws();
+        s.value(0, &mut sink, false)?;
+        s.ws();
+        s.at_end()
+    })()
+    .is_ok()
 }
 
-impl<'de> Visitor<'de> for BatchVisitor<'_, '_> {
-    type Value = usize;
+/// How the `time` member was given.
+#[derive(Debug, Clone, Copy)]
+enum TimeRepr {
+    /// String token span (including quotes) and whether it has escapes.
+    Str(usize, usize, bool),
+    /// Number token span.
+    Num(usize, usize),
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of events")
-    }
+/// What one event's scan found.
+#[derive(Default)]
+struct EventScan {
+    violation: Option<&'static str>,
+    data_seen: u32,
+    tracked: Option<u64>,
+    time: Option<TimeRepr>,
+    samplerate: Option<u64>,
+}
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        let mut n = 0;
-        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-            self.out.push(check_event(raw.get(), self.opts));
-            n += 1;
+impl EventScan {
+    fn violate(&mut self, e: &'static str) {
+        if self.violation.is_none() {
+            self.violation = Some(e);
         }
-        Ok(n)
     }
-}
 
-/// Checks one batch element given as its exact JSON text.
-pub(crate) fn check_event(text: &str, opts: ScanOptions<'_>) -> EventCheck {
-    if text.len() > MAX_EVENT {
-        return EventCheck::invalid(ERR_EVENT_TOO_LARGE);
-    }
-    let mut st = EventState {
-        opts,
-        violation: None,
-        tracked: None,
-        seen_data: false,
-        time: None,
-        samplerate: None,
-    };
-    let mut de = serde_json::Deserializer::from_str(text);
-    if de.deserialize_map(EventVisitor { st: &mut st }).is_err() || !st.seen_data {
-        return EventCheck::invalid(st.violation.unwrap_or(ERR_MALFORMED));
-    }
-    let parsed = if opts.want_values {
-        match extract_values(text, st.time.take(), st.samplerate) {
-            Some(p) => Some(p),
-            None => return EventCheck::invalid(ERR_MALFORMED),
+    /// Turns the scan of the event at `body[start..end]` into a verdict.
+    fn finish(self, body: &str, start: usize, end: usize, opts: ScanOptions<'_>) -> EventCheck {
+        if end - start > MAX_EVENT {
+            return EventCheck::invalid(ERR_EVENT_TOO_LARGE);
         }
-    } else {
-        None
-    };
-    EventCheck {
-        error: None,
-        tracked: st.tracked,
-        parsed,
+        if let Some(e) = self.violation {
+            return EventCheck::invalid(e);
+        }
+        if self.data_seen != 1 {
+            return EventCheck::invalid(ERR_MALFORMED);
+        }
+        let parsed = if opts.want_values {
+            match extract(body, start, end, self.time, self.samplerate) {
+                Some(p) => Some(p),
+                None => return EventCheck::invalid(ERR_MALFORMED),
+            }
+        } else {
+            None
+        };
+        EventCheck {
+            error: None,
+            tracked: self.tracked,
+            parsed,
+        }
     }
 }
 
-fn extract_values(text: &str, time: Option<String>, samplerate: Option<u64>) -> Option<Parsed> {
+/// Builds the values of the valid event at `body[start..end]` (serde_json
+/// on its exact text; token spans are body offsets).
+fn extract(
+    body: &str,
+    start: usize,
+    end: usize,
+    time: Option<TimeRepr>,
+    samplerate: Option<u64>,
+) -> Option<Parsed> {
     #[derive(serde::Deserialize)]
     struct Full {
         data: Map<String, Value>,
     }
-    let full: Full = serde_json::from_str(text).ok()?;
+    let full: Full = serde_json::from_str(body.get(start..end)?).ok()?;
+    let text = body;
+    let time = match time {
+        None => None,
+        Some(TimeRepr::Str(a, b, false)) => Some(text.get(a + 1..b - 1)?.to_owned()),
+        Some(TimeRepr::Str(a, b, true)) => {
+            Some(serde_json::from_str::<String>(text.get(a..b)?).ok()?)
+        }
+        Some(TimeRepr::Num(a, b)) => {
+            let n = text.get(a..b)?;
+            Some(match n.parse::<i64>() {
+                Ok(i) => timefmt::rfc3339_from_unix(i, 0).unwrap_or_else(|| n.to_owned()),
+                Err(_) => n
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(timefmt::rfc3339_from_f64)
+                    .unwrap_or_else(|| n.to_owned()),
+            })
+        }
+    };
     Some(Parsed {
         data: full.data,
         time,
@@ -140,302 +218,482 @@ fn extract_values(text: &str, time: Option<String>, samplerate: Option<u64>) -> 
     })
 }
 
-struct EventState<'a> {
-    opts: ScanOptions<'a>,
-    violation: Option<&'static str>,
-    tracked: Option<u64>,
-    seen_data: bool,
-    time: Option<String>,
-    samplerate: Option<u64>,
-}
-
-struct EventVisitor<'s, 'a> {
-    st: &'s mut EventState<'a>,
-}
-
-#[derive(Clone, Copy)]
-enum EventKey {
-    Data,
-    Time,
-    Samplerate,
-    Other,
-}
-
-struct EventKeySeed;
-
-impl<'de> DeserializeSeed<'de> for EventKeySeed {
-    type Value = EventKey;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<EventKey, D::Error> {
-        d.deserialize_str(self)
+/// Bytes that end the fast path inside a string: `"`, `\` and controls.
+static STRING_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
     }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// True if any of the 8 bytes is `"`, `\` or below 0x20 (exact for
+/// existence, which is all the fast path needs).
+#[inline]
+fn has_special(x: u64) -> bool {
+    let quote = x ^ (LO * b'"' as u64);
+    let bslash = x ^ (LO * b'\\' as u64);
+    let zero_q = quote.wrapping_sub(LO) & !quote;
+    let zero_b = bslash.wrapping_sub(LO) & !bslash;
+    let ctrl = x.wrapping_sub(LO * 0x20) & !x;
+    (zero_q | zero_b | ctrl) & HI != 0
 }
 
-impl<'de> Visitor<'de> for EventKeySeed {
-    type Value = EventKey;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a key")
+fn hex4(b: &[u8]) -> Option<u32> {
+    let mut n = 0u32;
+    for &c in b.get(..4)? {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        n = n << 4 | d as u32;
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<EventKey, E> {
-        Ok(match v {
-            "data" => EventKey::Data,
-            "time" => EventKey::Time,
-            "samplerate" => EventKey::Samplerate,
-            _ => EventKey::Other,
+    Some(n)
+}
+
+/// A scanned string token.
+struct Str {
+    /// Span of the token including quotes.
+    start: usize,
+    end: usize,
+    /// Length after unescaping, in UTF-8 bytes.
+    decoded_len: usize,
+    has_escape: bool,
+}
+
+/// A scanned number token.
+struct Num {
+    start: usize,
+    end: usize,
+    /// No fraction and no exponent.
+    integer: bool,
+    negative: bool,
+}
+
+struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Scanner { b, i: 0 }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline]
+    fn bump(&mut self) -> Option<u8> {
+        let c = self.peek()?;
+        self.i += 1;
+        Some(c)
+    }
+
+    #[inline]
+    fn expect(&mut self, c: u8) -> R<()> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(Syntax)
+        }
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    fn at_end(&self) -> R<()> {
+        if self.i == self.b.len() {
+            Ok(())
+        } else {
+            Err(Syntax)
+        }
+    }
+
+    fn enter(depth: usize) -> R<usize> {
+        if depth >= MAX_NESTING {
+            Err(Syntax)
+        } else {
+            Ok(depth + 1)
+        }
+    }
+
+    /// Scans a string token (the current byte must be `"`).
+    fn string(&mut self) -> R<Str> {
+        let start = self.i;
+        self.i += 1;
+        let b = self.b;
+        let mut saved = 0usize; // raw bytes minus decoded bytes, from escapes
+        let mut has_escape = false;
+        loop {
+            while self.i + 8 <= b.len() {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&b[self.i..self.i + 8]);
+                if has_special(u64::from_le_bytes(w)) {
+                    break;
+                }
+                self.i += 8;
+            }
+            while self.i < b.len() && !STRING_SPECIAL[b[self.i] as usize] {
+                self.i += 1;
+            }
+            match self.bump() {
+                Some(b'"') => break,
+                Some(b'\\') => {
+                    has_escape = true;
+                    match self.bump() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => saved += 1,
+                        Some(b'u') => saved += self.unicode_escape()?,
+                        _ => return Err(Syntax),
+                    }
+                }
+                // Control character or end of input.
+                _ => return Err(Syntax),
+            }
+        }
+        let raw = self.i - start - 2;
+        Ok(Str {
+            start,
+            end: self.i,
+            decoded_len: raw - saved,
+            has_escape,
         })
     }
-}
 
-impl<'de> Visitor<'de> for EventVisitor<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an event object")
+    /// After `\u`: validates the escape (surrogates must pair up, as in
+    /// serde_json) and returns raw length minus decoded length.
+    fn unicode_escape(&mut self) -> R<usize> {
+        let n = hex4(&self.b[self.i..]).ok_or(Syntax)?;
+        self.i += 4;
+        match n {
+            0xDC00..=0xDFFF => Err(Syntax),
+            0xD800..=0xDBFF => {
+                if self.b.get(self.i..self.i + 2) != Some(b"\\u") {
+                    return Err(Syntax);
+                }
+                let n2 = hex4(&self.b[self.i + 2..]).ok_or(Syntax)?;
+                if !(0xDC00..=0xDFFF).contains(&n2) {
+                    return Err(Syntax);
+                }
+                self.i += 6;
+                Ok(12 - 4)
+            }
+            0..=0x7F => Ok(6 - 1),
+            0x80..=0x7FF => Ok(6 - 2),
+            _ => Ok(6 - 3),
+        }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key_seed(EventKeySeed)? {
-            match key {
-                EventKey::Data => {
-                    let st = &mut *self.st;
-                    st.seen_data = true;
-                    map.next_value_seed(DataSeed {
-                        track: st.opts.track,
-                        violation: &mut st.violation,
-                        tracked: &mut st.tracked,
-                    })?;
-                }
-                EventKey::Time => {
-                    let t = map.next_value_seed(TimeSeed {
-                        want: self.st.opts.want_values,
-                    })?;
-                    self.st.time = t;
-                }
-                EventKey::Samplerate => {
-                    self.st.samplerate = map.next_value_seed(SamplerateSeed)?;
-                }
-                EventKey::Other => {
-                    map.next_value::<IgnoredAny>()?;
+    fn digits(&mut self) -> usize {
+        let s = self.i;
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+        self.i - s
+    }
+
+    /// Scans a number token (JSON grammar; values that overflow `f64` are
+    /// rejected like serde_json does).
+    fn number(&mut self) -> R<Num> {
+        let start = self.i;
+        let negative = self.peek() == Some(b'-');
+        if negative {
+            self.i += 1;
+        }
+        let int_digits = match self.peek() {
+            Some(b'0') => {
+                self.i += 1;
+                1
+            }
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(Syntax),
+        };
+        let mut frac_digits = 0;
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            integer = false;
+            frac_digits = self.digits();
+            if frac_digits == 0 {
+                return Err(Syntax);
+            }
+        }
+        let mut exponent = false;
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            integer = false;
+            exponent = true;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return Err(Syntax);
+            }
+        }
+        if exponent || int_digits + frac_digits > 300 {
+            // Only these can overflow f64.
+            let t = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Syntax)?;
+            match t.parse::<f64>() {
+                Ok(f) if f.is_finite() => {}
+                _ => return Err(Syntax),
+            }
+        }
+        Ok(Num {
+            start,
+            end: self.i,
+            integer,
+            negative,
+        })
+    }
+
+    fn literal(&mut self, word: &[u8]) -> R<()> {
+        if self.b.get(self.i..self.i + word.len()) == Some(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(Syntax)
+        }
+    }
+
+    /// Scans any value. With `check`, string values longer than
+    /// [`MAX_STRING`] record a violation in `violation`.
+    fn value(&mut self, depth: usize, violation: &mut Option<&'static str>, check: bool) -> R<()> {
+        match self.peek() {
+            Some(b'"') => {
+                let s = self.string()?;
+                if check && s.decoded_len > MAX_STRING && violation.is_none() {
+                    *violation = Some(ERR_STRING_TOO_LONG);
                 }
             }
+            Some(b'{') => {
+                let depth = Self::enter(depth)?;
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    if self.peek() != Some(b'"') {
+                        return Err(Syntax);
+                    }
+                    self.string()?;
+                    self.ws();
+                    self.expect(b':')?;
+                    self.ws();
+                    self.value(depth, violation, check)?;
+                    self.ws();
+                    match self.bump() {
+                        Some(b',') => self.ws(),
+                        Some(b'}') => break,
+                        _ => return Err(Syntax),
+                    }
+                }
+            }
+            Some(b'[') => {
+                let depth = Self::enter(depth)?;
+                self.i += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.i += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.value(depth, violation, check)?;
+                    self.ws();
+                    match self.bump() {
+                        Some(b',') => self.ws(),
+                        Some(b']') => break,
+                        _ => return Err(Syntax),
+                    }
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                self.number()?;
+            }
+            Some(b't') => self.literal(b"true")?,
+            Some(b'f') => self.literal(b"false")?,
+            Some(b'n') => self.literal(b"null")?,
+            _ => return Err(Syntax),
         }
         Ok(())
     }
-}
 
-/// Parses the `time` member: a string (kept as is), an epoch number
-/// (converted to RFC 3339), or null. Anything else is an error.
-struct TimeSeed {
-    want: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for TimeSeed {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TimeSeed {
-    type Value = Option<String>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a timestamp string or epoch number")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Option<String>, E> {
-        Ok(self.want.then(|| v.to_owned()))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<String>, E> {
-        if !self.want {
-            return Ok(None);
+    /// The raw content of a key (without quotes), decoded if it has escapes.
+    fn key_text(&self, s: &Str) -> std::borrow::Cow<'a, [u8]> {
+        let raw = &self.b[s.start..s.end];
+        if !s.has_escape {
+            return std::borrow::Cow::Borrowed(&raw[1..raw.len() - 1]);
         }
-        Ok(Some(
-            timefmt::rfc3339_from_unix(v, 0).unwrap_or_else(|| v.to_string()),
-        ))
+        let decoded = std::str::from_utf8(raw)
+            .ok()
+            .and_then(|t| serde_json::from_str::<String>(t).ok())
+            .unwrap_or_default();
+        std::borrow::Cow::Owned(decoded.into_bytes())
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<String>, E> {
-        match i64::try_from(v) {
-            Ok(i) => self.visit_i64(i),
-            Err(_) => Ok(self.want.then(|| v.to_string())),
+
+    /// Scans one batch element (depth = nesting of the enclosing array).
+    fn event(&mut self, depth: usize, opts: ScanOptions<'_>, ev: &mut EventScan) -> R<()> {
+        if self.peek() != Some(b'{') {
+            ev.violate(ERR_MALFORMED);
+            let mut sink = None;
+            return self.value(depth, &mut sink, false);
         }
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<String>, E> {
-        if !self.want {
-            return Ok(None);
+        let depth = Self::enter(depth)?;
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
         }
-        Ok(Some(
-            timefmt::rfc3339_from_f64(v).unwrap_or_else(|| v.to_string()),
-        ))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Option<String>, E> {
-        Ok(None)
-    }
-}
-
-/// Parses the `samplerate` member: a non-negative integer (or integral
-/// float), or null.
-struct SamplerateSeed;
-
-impl<'de> DeserializeSeed<'de> for SamplerateSeed {
-    type Value = Option<u64>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<u64>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for SamplerateSeed {
-    type Value = Option<u64>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a non-negative integer sample rate")
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Option<u64>, E> {
-        Ok(Some(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Option<u64>, E> {
-        u64::try_from(v)
-            .map(Some)
-            .map_err(|_| E::custom("negative sample rate"))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Option<u64>, E> {
-        samplerate_from_f64(v)
-            .map(Some)
-            .ok_or_else(|| E::custom("bad sample rate"))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Option<u64>, E> {
-        Ok(None)
-    }
-}
-
-/// Validates the `data` object: field count, string sizes at any depth, and
-/// captures the tracked field.
-struct DataSeed<'s, 'a> {
-    track: Option<&'a str>,
-    violation: &'s mut Option<&'static str>,
-    tracked: &'s mut Option<u64>,
-}
-
-impl<'de> DeserializeSeed<'de> for DataSeed<'_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for DataSeed<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object of fields")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut n = 0usize;
-        while let Some(is_tracked) = map.next_key_seed(FieldKeySeed { track: self.track })? {
-            n += 1;
-            if n > MAX_FIELDS {
-                *self.violation = Some(ERR_TOO_MANY_COLUMNS);
-                return Err(de::Error::custom("too many columns"));
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(Syntax);
             }
-            let tracked = if is_tracked {
-                Some(&mut *self.tracked)
-            } else {
-                None
+            let k = self.string()?;
+            let key = self.key_text(&k);
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            match &*key {
+                b"data" => {
+                    ev.data_seen += 1;
+                    if self.peek() == Some(b'{') {
+                        self.data_object(depth, opts, ev)?;
+                    } else {
+                        ev.violate(ERR_MALFORMED);
+                        let mut sink = None;
+                        self.value(depth, &mut sink, false)?;
+                    }
+                }
+                b"time" => match self.peek() {
+                    Some(b'"') => {
+                        let s = self.string()?;
+                        ev.time = Some(TimeRepr::Str(s.start, s.end, s.has_escape));
+                    }
+                    Some(b'-' | b'0'..=b'9') => {
+                        let n = self.number()?;
+                        ev.time = Some(TimeRepr::Num(n.start, n.end));
+                    }
+                    Some(b'n') => {
+                        self.literal(b"null")?;
+                        ev.time = None;
+                    }
+                    _ => {
+                        ev.violate(ERR_MALFORMED);
+                        let mut sink = None;
+                        self.value(depth, &mut sink, false)?;
+                    }
+                },
+                b"samplerate" => match self.peek() {
+                    Some(b'-' | b'0'..=b'9') => {
+                        let n = self.number()?;
+                        let t = &self.b[n.start..n.end];
+                        let sr = if n.integer {
+                            if n.negative && t != b"-0" {
+                                None
+                            } else {
+                                std::str::from_utf8(t)
+                                    .ok()
+                                    .and_then(|t| t.trim_start_matches('-').parse::<u64>().ok())
+                            }
+                        } else {
+                            std::str::from_utf8(t)
+                                .ok()
+                                .and_then(|t| t.parse::<f64>().ok())
+                                .and_then(samplerate_from_f64)
+                        };
+                        match sr {
+                            Some(v) => ev.samplerate = Some(v),
+                            None => ev.violate(ERR_MALFORMED),
+                        }
+                    }
+                    Some(b'n') => {
+                        self.literal(b"null")?;
+                        ev.samplerate = None;
+                    }
+                    _ => {
+                        ev.violate(ERR_MALFORMED);
+                        let mut sink = None;
+                        self.value(depth, &mut sink, false)?;
+                    }
+                },
+                _ => {
+                    let mut sink = None;
+                    self.value(depth, &mut sink, false)?;
+                }
+            }
+            self.ws();
+            match self.bump() {
+                Some(b',') => self.ws(),
+                Some(b'}') => return Ok(()),
+                _ => return Err(Syntax),
+            }
+        }
+    }
+
+    /// Scans the `data` object (current byte `{`): counts fields, checks
+    /// strings at any depth, captures the tracked integer.
+    fn data_object(&mut self, depth: usize, opts: ScanOptions<'_>, ev: &mut EventScan) -> R<()> {
+        let depth = Self::enter(depth)?;
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        let mut fields = 0usize;
+        loop {
+            if self.peek() != Some(b'"') {
+                return Err(Syntax);
+            }
+            let k = self.string()?;
+            fields += 1;
+            if fields == MAX_FIELDS + 1 {
+                ev.violate(ERR_TOO_MANY_COLUMNS);
+            }
+            let tracked = match opts.track {
+                Some(t) => &*self.key_text(&k) == t.as_bytes(),
+                None => false,
             };
-            map.next_value_seed(ValueCheck {
-                violation: self.violation,
-                tracked,
-            })?;
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            if tracked && matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
+                let n = self.number()?;
+                if n.integer {
+                    let t = std::str::from_utf8(&self.b[n.start..n.end]).unwrap_or("");
+                    ev.tracked = t
+                        .parse::<u64>()
+                        .ok()
+                        .or_else(|| t.parse::<i64>().ok().map(|i| i as u64));
+                }
+            } else {
+                self.value(depth, &mut ev.violation, true)?;
+            }
+            self.ws();
+            match self.bump() {
+                Some(b',') => self.ws(),
+                Some(b'}') => return Ok(()),
+                _ => return Err(Syntax),
+            }
         }
-        Ok(())
-    }
-}
-
-/// Reads a field name and tells whether it is the tracked field.
-struct FieldKeySeed<'a> {
-    track: Option<&'a str>,
-}
-
-impl<'de> DeserializeSeed<'de> for FieldKeySeed<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for FieldKeySeed<'_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a field name")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        Ok(self.track == Some(v))
-    }
-}
-
-/// Validates any JSON value (recursively): strings must not exceed
-/// [`MAX_STRING`] bytes. Optionally captures an integer value.
-struct ValueCheck<'s> {
-    violation: &'s mut Option<&'static str>,
-    tracked: Option<&'s mut Option<u64>>,
-}
-
-impl<'de> DeserializeSeed<'de> for ValueCheck<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ValueCheck<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
-        if let Some(t) = self.tracked {
-            *t = Some(v as u64);
-        }
-        Ok(())
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
-        if let Some(t) = self.tracked {
-            *t = Some(v);
-        }
-        Ok(())
-    }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        if v.len() > MAX_STRING {
-            *self.violation = Some(ERR_STRING_TOO_LONG);
-            return Err(E::custom("string too long"));
-        }
-        Ok(())
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq
-            .next_element_seed(ValueCheck {
-                violation: &mut *self.violation,
-                tracked: None,
-            })?
-            .is_some()
-        {}
-        Ok(())
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while map.next_key::<IgnoredAny>()?.is_some() {
-            map.next_value_seed(ValueCheck {
-                violation: &mut *self.violation,
-                tracked: None,
-            })?;
-        }
-        Ok(())
     }
 }
 
@@ -458,40 +716,66 @@ mod tests {
 
     #[test]
     fn basic_batch() {
-        let v = scan(
-            r#"[{"data":{"a":1,"seq":7,"s":"x\"y"},"time":"2024-01-01T00:00:00Z","samplerate":3},{"data":{}}]"#,
-            true,
-        )
-        .unwrap();
-        assert_eq!(v.len(), 2);
-        assert!(v[0].error.is_none());
-        assert_eq!(v[0].tracked, Some(7));
-        let p = v[0].parsed.as_ref().unwrap();
-        assert_eq!(p.time.as_deref(), Some("2024-01-01T00:00:00Z"));
-        assert_eq!(p.samplerate, Some(3));
-        assert_eq!(p.data["s"], "x\"y");
-        assert!(v[1].error.is_none());
+        for want in [false, true] {
+            let v = scan(
+                r#" [ {"data":{"a":1,"seq":7,"s":"x\"y"},"time":"2024-01-01T00:00:00Z","samplerate":3} , {"data":{}} ] "#,
+                want,
+            )
+            .unwrap();
+            assert_eq!(v.len(), 2);
+            assert!(v[0].error.is_none());
+            assert_eq!(v[0].tracked, Some(7));
+            assert!(v[1].error.is_none());
+            if want {
+                let p = v[0].parsed.as_ref().unwrap();
+                assert_eq!(p.time.as_deref(), Some("2024-01-01T00:00:00Z"));
+                assert_eq!(p.samplerate, Some(3));
+                assert_eq!(p.data["s"], "x\"y");
+            }
+        }
     }
 
     #[test]
     fn request_level_errors() {
-        for body in ["", "[]", "{}", "[", "[1,]", "[{}] x", "nul", "\"a\""] {
+        for body in [
+            "",
+            "[]",
+            "{}",
+            "[",
+            "[1,]",
+            "[{}] x",
+            "nul",
+            "\"a\"",
+            "[{\"data\":{}}",
+            "[,]",
+            "[{\"data\":{}},,{}]",
+            "[{\"data\":{\"a\":1e999}}]",
+            "[{\"data\":{\"a\":\"\\ud800\"}}]",
+            "[{\"data\":{\"a\":\"\u{1}\"}}]",
+            "[{\"data\":{\"a\":01}}]",
+            "[{\"data\":{\"a\":1.}}]",
+            "[{\"data\":{\"a\":tru}}]",
+            "[{\"data\":{\"a\" 1}}]",
+            "[{\"data\":{\"a\":1,}}]",
+        ] {
             assert_eq!(scan(body, false).err(), Some(ERR_MALFORMED), "{body}");
         }
+        let mut out = Vec::new();
+        assert!(scan_batch(b"[{\"data\":{\"a\":\"\xff\"}}]", opts(false), &mut out).is_err());
     }
 
     #[test]
     fn per_event_errors() {
         let v = scan(
-            r#"[1, {"x":1}, {"data":[]}, {"data":null}, {"data":{},"time":[]}, {"data":{},"samplerate":-1}, {"data":{"ok":true}}]"#,
+            r#"[1, {"x":1}, {"data":[]}, {"data":null}, {"data":{},"time":[]}, {"data":{},"samplerate":-1}, {"data":{},"data":{}}, {"data":{},"samplerate":"2"}, {"data":{"ok":true},"samplerate":2.0}]"#,
             false,
         )
         .unwrap();
-        assert_eq!(v.len(), 7);
-        for c in &v[..6] {
+        assert_eq!(v.len(), 9);
+        for c in &v[..8] {
             assert_eq!(c.error, Some(ERR_MALFORMED));
         }
-        assert!(v[6].error.is_none());
+        assert!(v[8].error.is_none());
     }
 
     #[test]
@@ -518,14 +802,173 @@ mod tests {
         let ok = "a".repeat(MAX_STRING);
         let body = format!(r#"[{{"data":{{"a":"{ok}"}}}}]"#);
         assert!(scan(&body, false).unwrap()[0].error.is_none());
+        // Decoded length counts: 65,536 bytes written with escapes are fine,
+        // 65,537 are not (mixing 1-, 2-, 3- and 4-byte escapes).
+        let unit = "\\u00e9\\u20ac\\ud83d\\ude00\\n"; // 2 + 3 + 4 + 1 = 10 bytes
+        let s = format!("{}{}", unit.repeat(6553), "abcdef");
+        let body = format!(r#"[{{"data":{{"a":"{s}"}}}},{{"data":{{"a":"{s}x"}}}}]"#);
+        let v = scan(&body, true).unwrap();
+        assert!(v[0].error.is_none());
+        assert_eq!(
+            v[0].parsed.as_ref().unwrap().data["a"]
+                .as_str()
+                .unwrap()
+                .len(),
+            65_536
+        );
+        assert_eq!(v[1].error, Some(ERR_STRING_TOO_LONG));
     }
 
     #[test]
-    fn epoch_time() {
-        let v = scan(r#"[{"data":{},"time":1714558272}]"#, true).unwrap();
-        assert_eq!(
-            v[0].parsed.as_ref().unwrap().time.as_deref(),
-            Some("2024-05-01T10:11:12Z")
-        );
+    fn times_and_escaped_keys() {
+        let v = scan(
+            r#"[{"data":{},"time":1714558272},{"data":{},"time":1714558272.5},{"d\u0061ta":{"s\u0065q":9},"time":"a\"b"}]"#,
+            true,
+        )
+        .unwrap();
+        let t: Vec<_> = v
+            .iter()
+            .map(|c| c.parsed.as_ref().unwrap().time.clone())
+            .collect();
+        assert_eq!(t[0].as_deref(), Some("2024-05-01T10:11:12Z"));
+        assert_eq!(t[1].as_deref(), Some("2024-05-01T10:11:12.5Z"));
+        assert_eq!(t[2].as_deref(), Some("a\"b"));
+        assert_eq!(v[2].tracked, Some(9));
+    }
+
+    #[test]
+    fn nesting_limit_matches_serde_json() {
+        for depth in [120, 126, 127, 128, 129, 5000] {
+            let body = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let serde = serde_json::from_str::<Value>(&body).is_ok();
+            assert_eq!(is_valid_json(body.as_bytes()), serde, "depth {depth}");
+        }
+    }
+
+    /// Deterministic xorshift.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[(self.next() % xs.len() as u64) as usize]
+        }
+    }
+
+    fn gen(r: &mut Rng, depth: usize, out: &mut String) {
+        const ATOMS: &[&str] = &[
+            "0",
+            "-0",
+            "1",
+            "-12",
+            "3.25",
+            "1e5",
+            "1E-5",
+            "-2.5e+3",
+            "1e308",
+            "1e309",
+            "2e-400",
+            "18446744073709551616",
+            "true",
+            "false",
+            "null",
+            "\"\"",
+            "\"abc\"",
+            "\"a\\\"b\"",
+            "\"\\u00e9\"",
+            "\"\\ud83d\\ude00\"",
+            "\"\\ud83d\"",
+            "\"\\ude00\"",
+            "\"\\ud83dx\"",
+            "\"\\ud83d\\u0041\"",
+            "\"\\x\"",
+            "\"\\u12\"",
+            "\"é✓😀\"",
+            "\"tab\there\"",
+            "01",
+            "1.",
+            ".5",
+            "+1",
+            "-",
+            "tru",
+            "nul",
+            "\"unterminated",
+            "1.5e",
+            "0x10",
+            "[]",
+            "{}",
+        ];
+        match r.next() % 6 {
+            0 | 1 if depth < 4 => {
+                out.push('[');
+                for i in 0..r.next() % 4 {
+                    if i > 0 {
+                        out.push_str(r.pick(&[",", ",", ",", " , ", ",,", ""]));
+                    }
+                    gen(r, depth + 1, out);
+                }
+                out.push_str(r.pick(&["]", "]", "]", " ]", "}", ""]));
+            }
+            2 if depth < 4 => {
+                out.push('{');
+                for i in 0..r.next() % 4 {
+                    if i > 0 {
+                        out.push_str(r.pick(&[",", ",", ",", "\n,", ""]));
+                    }
+                    out.push_str(r.pick(&["\"k\"", "\"k\\n\"", "\"\"", "k", "1"]));
+                    out.push_str(r.pick(&[":", ":", ":", " : ", ""]));
+                    gen(r, depth + 1, out);
+                }
+                out.push_str(r.pick(&["}", "}", "}", "\t}", "]", ""]));
+            }
+            _ => out.push_str(r.pick(ATOMS)),
+        }
+    }
+
+    #[test]
+    fn differential_against_serde_json() {
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        let (mut valid, mut invalid) = (0, 0);
+        for _ in 0..30_000 {
+            let mut s = String::new();
+            gen(&mut r, 0, &mut s);
+            if r.next() % 8 == 0 {
+                s.push_str(r.pick(&[" ", "x", "\n", "]"]));
+            }
+            let mut bytes = s.into_bytes();
+            if r.next() % 10 == 0 && !bytes.is_empty() {
+                let p = (r.next() % bytes.len() as u64) as usize;
+                bytes[p] = r.next() as u8;
+            }
+            let serde = serde_json::from_slice::<Value>(&bytes).is_ok();
+            assert_eq!(
+                is_valid_json(&bytes),
+                serde,
+                "{:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+            if serde {
+                valid += 1;
+            } else {
+                invalid += 1;
+            }
+        }
+        assert!(valid > 5000 && invalid > 5000, "{valid} {invalid}");
+    }
+
+    #[test]
+    fn fast_path_special_detection() {
+        for b in 0u8..=255 {
+            for pos in 0..8 {
+                let mut w = [b'a'; 8];
+                w[pos] = b;
+                let special = b == b'"' || b == b'\\' || b < 0x20;
+                assert_eq!(has_special(u64::from_le_bytes(w)), special, "{b} at {pos}");
+            }
+        }
     }
 }

@@ -274,6 +274,11 @@ fn check_event_inner(enc: &[u8], opts: ScanOptions<'_>) -> Result<EventCheck, &'
                 seen_data = true;
                 data = check_data(&mut r, opts, &mut tracked)?;
             }
+            b"time" if !opts.want_values => match r.next().map_err(|_| ERR_MALFORMED)? {
+                Tok::Nil | Tok::Str(_) | Tok::UInt(_) | Tok::Int(_) | Tok::Float(_) => {}
+                Tok::Ext(-1, p) if timestamp(p).is_some() => {}
+                _ => return Err(ERR_MALFORMED),
+            },
             b"time" => {
                 time = match r.next().map_err(|_| ERR_MALFORMED)? {
                     Tok::Nil => None,
@@ -291,9 +296,6 @@ fn check_event_inner(enc: &[u8], opts: ScanOptions<'_>) -> Result<EventCheck, &'
                     }
                     _ => return Err(ERR_MALFORMED),
                 };
-                if !opts.want_values {
-                    time = None;
-                }
             }
             b"samplerate" => {
                 samplerate = match r.next().map_err(|_| ERR_MALFORMED)? {

@@ -1,6 +1,6 @@
 //! State shared by the server tasks and the [`crate::RunningReceiver`] handle.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -56,11 +56,84 @@ impl Hasher for U64Hasher {
     }
 }
 
-/// Distinct/duplicate counting of the tracked field.
+/// Values per tracker page (2^16).
+const PAGE_SHIFT: u32 = 16;
+/// A sparse page becomes a bitmap when it holds more values than this.
+const SPARSE_MAX: usize = 512;
+
+/// One page of 65,536 consecutive values: a sorted list while sparse, a
+/// bitmap (8 KiB) once dense.
+enum Page {
+    Sparse(Vec<u16>),
+    Dense(Box<[u64; 1024]>),
+}
+
+impl Page {
+    /// Adds `low`; true if it was not there yet.
+    fn insert(&mut self, low: u16) -> bool {
+        match self {
+            Page::Dense(bits) => {
+                let (w, b) = ((low >> 6) as usize, 1u64 << (low & 63));
+                let new = bits[w] & b == 0;
+                bits[w] |= b;
+                new
+            }
+            Page::Sparse(list) => {
+                // Sequential values append at the end: check that first.
+                let pos = match list.last() {
+                    Some(&last) if last < low => list.len(),
+                    _ => match list.binary_search(&low) {
+                        Ok(_) => return false,
+                        Err(pos) => pos,
+                    },
+                };
+                if list.len() < SPARSE_MAX {
+                    list.insert(pos, low);
+                    return true;
+                }
+                let mut bits = Box::new([0u64; 1024]);
+                for &v in list.iter() {
+                    bits[(v >> 6) as usize] |= 1u64 << (v & 63);
+                }
+                *self = Page::Dense(bits);
+                self.insert(low)
+            }
+        }
+    }
+}
+
+/// Distinct/duplicate counting of the tracked field: a paged bitmap, so
+/// dense sequences (what benchmarks send) cost a bit each and stay
+/// cache-friendly, while scattered values still work.
 #[derive(Default)]
 pub(crate) struct Tracker {
-    pub seen: HashSet<u64, BuildHasherDefault<U64Hasher>>,
+    pages: HashMap<u64, Page, BuildHasherDefault<U64Hasher>>,
+    pub distinct: u64,
     pub duplicates: u64,
+}
+
+impl Tracker {
+    /// Records every value of `values`.
+    pub(crate) fn insert_all(&mut self, values: impl Iterator<Item = u64>) {
+        let pages = &mut self.pages;
+        let (mut distinct, mut dups) = (0u64, 0u64);
+        let mut cur: Option<(u64, &mut Page)> = None;
+        for v in values {
+            let key = v >> PAGE_SHIFT;
+            let page = match cur {
+                Some((k, p)) if k == key => p,
+                _ => pages.entry(key).or_insert_with(|| Page::Sparse(Vec::new())),
+            };
+            if page.insert(v as u16) {
+                distinct += 1;
+            } else {
+                dups += 1;
+            }
+            cur = Some((key, page));
+        }
+        self.distinct += distinct;
+        self.duplicates += dups;
+    }
 }
 
 /// Everything kept in memory when recording.
@@ -166,7 +239,7 @@ impl Shared {
         let (distinct, dups) = match &self.tracker {
             Some(t) => {
                 let t = lock(t);
-                (t.seen.len() as u64, t.duplicates)
+                (t.distinct, t.duplicates)
             }
             None => (0, 0),
         };
@@ -239,5 +312,36 @@ impl Shared {
                 }
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracker_counts_dense_sparse_and_mixed_values() {
+        let mut t = Tracker::default();
+        t.insert_all(0..100_000);
+        assert_eq!((t.distinct, t.duplicates), (100_000, 0));
+        t.insert_all((0..100_000).rev().step_by(3));
+        assert_eq!((t.distinct, t.duplicates), (100_000, 33_334));
+        let scattered: Vec<u64> = (0..5000u64)
+            .map(|i| (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        t.insert_all(scattered.iter().copied());
+        t.insert_all(scattered.iter().copied());
+        assert_eq!((t.distinct, t.duplicates), (105_000, 38_334));
+        // One page going from sparse to dense in random order.
+        let mut t = Tracker::default();
+        let vals: Vec<u64> = (0..3000u64)
+            .map(|i| (i * 7919) % 4096 + (7 << 16))
+            .collect();
+        t.insert_all(vals.iter().copied());
+        let distinct: std::collections::HashSet<u64> = vals.iter().copied().collect();
+        assert_eq!(t.distinct, distinct.len() as u64);
+        assert_eq!(t.duplicates, 3000 - distinct.len() as u64);
+        t.insert_all([u64::MAX, u64::MAX, 0].into_iter());
+        assert_eq!(t.distinct, distinct.len() as u64 + 2);
     }
 }

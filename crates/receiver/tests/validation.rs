@@ -295,7 +295,7 @@ fn body_too_large() {
         assert_eq!(r.status, 400, "{enc}");
         assert_eq!(r.json(), json!({ "error": TOO_LARGE }), "{enc}");
     }
-    let bomb = zstd(&vec![b' '; 200_000_000]);
+    let bomb = zstd(&vec![b' '; 20_000_000]);
     let r = post(
         rx.addr(),
         "/1/batch/l",
@@ -426,7 +426,8 @@ fn hostile_input_never_breaks_the_server() {
         "]".repeat(50_000)
     );
     let r = post(a, "/1/batch/deep", &[KEY], deep.as_bytes());
-    assert_eq!(r.json(), json!([{ "status": 400, "error": MALFORMED }]));
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json(), json!({ "error": MALFORMED }));
     let deep = format!("{{\"a\":{}1{}}}", "[".repeat(50_000), "]".repeat(50_000));
     assert_eq!(
         post(a, "/1/events/deep", &[KEY], deep.as_bytes()).status,
