@@ -1,0 +1,404 @@
+//! Helpers shared by the wire-path tests of the default HTTP transmission
+//! (`tests/http_*.rs`): a receiver and a client pointed at it, events with
+//! unique ids, the "one response per event, successes == accepted" check,
+//! a small msgpack reader, and an HTTP-date formatter.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use libhoney::{Client, Config, MetricsSnapshot, Response, ResponseError};
+use libhoney_receiver::{Receiver, RunningReceiver};
+
+/// The API key the receivers accept.
+pub const KEY: &str = "hcaik_wiretest0123456789SECRETkey";
+
+/// Generous bound for "does not hang" waits. Never reached when things work.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A receiver that accepts only [`KEY`].
+pub fn receiver() -> RunningReceiver {
+    Receiver::builder()
+        .api_key(KEY)
+        .start()
+        .expect("receiver starts")
+}
+
+/// A configuration for `rx`: no environment, no proxy, fast retries, a
+/// response queue big enough to never drop, and a generous shutdown timeout.
+pub fn config(rx: &RunningReceiver) -> Config {
+    Config::new()
+        .read_env(false)
+        .proxy_from_env(false)
+        .api_key(KEY)
+        .dataset("wire")
+        .api_host(rx.url())
+        .retry_backoff(Duration::from_millis(1), Duration::from_millis(10))
+        .response_queue_capacity(100_000)
+        .shutdown_timeout(PATIENCE)
+}
+
+/// A client over `config`.
+pub fn client(config: Config) -> Client {
+    Client::new(config).expect("valid config")
+}
+
+/// Sends one event carrying field `id` and metadata `id` (u64).
+pub fn send_id(client: &Client, id: u64) {
+    let mut ev = client.new_event();
+    ev.add_field("id", id).add_field("name", "wire-test");
+    ev.add_metadata(id);
+    ev.send().expect("event accepted");
+}
+
+/// Sends events with ids in `ids`.
+pub fn send_ids(client: &Client, ids: impl IntoIterator<Item = u64>) -> Vec<u64> {
+    let ids: Vec<u64> = ids.into_iter().collect();
+    for &id in &ids {
+        send_id(client, id);
+    }
+    ids
+}
+
+/// The `u64` metadata of a response.
+pub fn meta_id(r: &Response) -> u64 {
+    *r.metadata
+        .as_ref()
+        .expect("response has metadata")
+        .downcast_ref::<u64>()
+        .expect("metadata is a u64")
+}
+
+/// Closes the client and returns every response, in arrival order, after
+/// checking that the stream ends.
+pub fn close_and_collect(client: &Client) -> Vec<Response> {
+    let responses = client.responses();
+    let t0 = Instant::now();
+    client.close().expect("close drains everything");
+    assert!(
+        t0.elapsed() < PATIENCE,
+        "close took {:?}",
+        t0.elapsed()
+    );
+    collect_until_end(&responses)
+}
+
+/// Reads responses until the stream ends (it must end within [`PATIENCE`]).
+pub fn collect_until_end(responses: &libhoney::Responses) -> Vec<Response> {
+    let mut out = Vec::new();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match responses.recv_timeout(left) {
+            Ok(r) => out.push(r),
+            Err(libhoney::RecvTimeoutError::Ended) => return out,
+            Err(libhoney::RecvTimeoutError::Timeout) => {
+                panic!("the response stream did not end ({} read)", out.len())
+            }
+        }
+    }
+}
+
+/// Reads exactly `n` responses (each within [`PATIENCE`]).
+pub fn take_n(responses: &libhoney::Responses, n: usize) -> Vec<Response> {
+    (0..n)
+        .map(|i| {
+            responses
+                .recv_timeout(PATIENCE)
+                .unwrap_or_else(|e| panic!("response {i} of {n}: {e}"))
+        })
+        .collect()
+}
+
+/// The ids (field `id`) of the events the receiver accepted; panics on an
+/// event accepted twice.
+pub fn accepted_ids(rx: &RunningReceiver) -> BTreeSet<u64> {
+    let mut set = BTreeSet::new();
+    for ev in rx.events() {
+        let id = ev.data["id"].as_u64().expect("event has an integer id");
+        assert!(set.insert(id), "the receiver accepted event {id} twice");
+    }
+    set
+}
+
+/// What the responses said, by kind.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub ok: BTreeSet<u64>,
+    /// Failed ids with their error, per id.
+    pub failed: BTreeMap<u64, Response>,
+}
+
+impl Tally {
+    /// Failed ids whose error matches.
+    pub fn failed_with(&self, f: impl Fn(&ResponseError) -> bool) -> BTreeSet<u64> {
+        self.failed
+            .iter()
+            .filter(|(_, r)| r.error.as_ref().is_some_and(&f))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    pub fn overflowed(&self) -> usize {
+        self.failed_with(|e| matches!(e, ResponseError::QueueOverflow))
+            .len()
+    }
+}
+
+/// The central invariant: every id in `sent` has exactly one response, no
+/// other response exists, and the ids the receiver accepted are exactly the
+/// ids the SDK reported as successes. Also checks the success/failure
+/// counters of the client's metrics against the responses.
+pub fn check_invariant(
+    sent: &[u64],
+    responses: &[Response],
+    rx: &RunningReceiver,
+    metrics: &MetricsSnapshot,
+) -> Tally {
+    let mut seen: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut tally = Tally::default();
+    for r in responses {
+        let id = meta_id(r);
+        *seen.entry(id).or_default() += 1;
+        if r.is_success() {
+            assert!(r.error.is_none());
+            tally.ok.insert(id);
+        } else {
+            tally.failed.insert(id, r.clone());
+        }
+    }
+    let sent_set: BTreeSet<u64> = sent.iter().copied().collect();
+    assert_eq!(sent_set.len(), sent.len(), "test bug: ids not unique");
+    let dup: Vec<_> = seen.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(dup.is_empty(), "ids with more than one response: {dup:?}");
+    let answered: BTreeSet<u64> = seen.keys().copied().collect();
+    let missing: Vec<_> = sent_set.difference(&answered).collect();
+    assert!(missing.is_empty(), "ids without a response: {missing:?}");
+    let extra: Vec<_> = answered.difference(&sent_set).collect();
+    assert!(extra.is_empty(), "responses for ids never sent: {extra:?}");
+    let accepted = accepted_ids(rx);
+    assert_eq!(
+        accepted, tally.ok,
+        "the receiver accepted exactly the events reported as sent"
+    );
+    assert_eq!(metrics.events_sent, tally.ok.len() as u64, "{metrics:?}");
+    let overflowed = tally.overflowed() as u64;
+    assert_eq!(metrics.events_overflowed, overflowed, "{metrics:?}");
+    assert_eq!(
+        metrics.events_failed,
+        tally.failed.len() as u64 - overflowed,
+        "{metrics:?}"
+    );
+    assert_eq!(metrics.responses_dropped, 0, "{metrics:?}");
+    tally
+}
+
+/// A fixed instant with every nanosecond digit significant:
+/// 2023-11-14T22:13:20.123456789Z.
+pub fn fixed_time() -> SystemTime {
+    UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789)
+}
+
+/// `t` as an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), for Retry-After.
+pub fn http_date(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).expect("after 1970").as_secs() as i64;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        WD[days.rem_euclid(7) as usize],
+        d,
+        MON[(m - 1) as usize],
+        y,
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
+}
+
+/// A decoded msgpack value, keeping what JSON would lose (the timestamp
+/// extension, the difference between ints and uints).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mp {
+    Nil,
+    Bool(bool),
+    UInt(u64),
+    Int(i64),
+    F64(f64),
+    Str(String),
+    Array(Vec<Mp>),
+    Map(Vec<(Mp, Mp)>),
+    Ext(i8, Vec<u8>),
+}
+
+impl Mp {
+    pub fn s(s: &str) -> Mp {
+        Mp::Str(s.to_string())
+    }
+
+    /// A map with string keys.
+    pub fn map(entries: Vec<(&str, Mp)>) -> Mp {
+        Mp::Map(entries.into_iter().map(|(k, v)| (Mp::s(k), v)).collect())
+    }
+
+    /// Normalises integers: a non-negative `Int` becomes a `UInt` (msgpack
+    /// encoders may pick either for the same number).
+    pub fn norm(self) -> Mp {
+        match self {
+            Mp::Int(i) if i >= 0 => Mp::UInt(i as u64),
+            Mp::Array(v) => Mp::Array(v.into_iter().map(Mp::norm).collect()),
+            Mp::Map(v) => Mp::Map(v.into_iter().map(|(k, v)| (k.norm(), v.norm())).collect()),
+            other => other,
+        }
+    }
+}
+
+/// Decodes one complete msgpack value (panics on trailing bytes or errors).
+pub fn mp_decode(b: &[u8]) -> Mp {
+    let mut rd = b;
+    let v = mp_value(&mut rd);
+    assert!(rd.is_empty(), "{} trailing bytes", rd.len());
+    v
+}
+
+fn take<'a>(rd: &mut &'a [u8], n: usize) -> &'a [u8] {
+    assert!(rd.len() >= n, "truncated msgpack");
+    let (a, b) = rd.split_at(n);
+    *rd = b;
+    a
+}
+
+fn be(rd: &mut &[u8], n: usize) -> u64 {
+    take(rd, n).iter().fold(0u64, |acc, &x| acc << 8 | u64::from(x))
+}
+
+fn mp_value(rd: &mut &[u8]) -> Mp {
+    let tag = take(rd, 1)[0];
+    let str_of = |rd: &mut &[u8], n: usize| {
+        Mp::Str(String::from_utf8(take(rd, n).to_vec()).expect("utf-8 string"))
+    };
+    let array = |rd: &mut &[u8], n: usize| Mp::Array((0..n).map(|_| mp_value(rd)).collect());
+    let map = |rd: &mut &[u8], n: usize| {
+        Mp::Map((0..n).map(|_| (mp_value(rd), mp_value(rd))).collect())
+    };
+    let ext = |rd: &mut &[u8], n: usize| {
+        let ty = take(rd, 1)[0] as i8;
+        Mp::Ext(ty, take(rd, n).to_vec())
+    };
+    match tag {
+        0x00..=0x7f => Mp::UInt(u64::from(tag)),
+        0x80..=0x8f => map(rd, usize::from(tag & 0x0f)),
+        0x90..=0x9f => array(rd, usize::from(tag & 0x0f)),
+        0xa0..=0xbf => str_of(rd, usize::from(tag & 0x1f)),
+        0xc0 => Mp::Nil,
+        0xc2 => Mp::Bool(false),
+        0xc3 => Mp::Bool(true),
+        0xc7 => {
+            let n = be(rd, 1) as usize;
+            ext(rd, n)
+        }
+        0xc8 => {
+            let n = be(rd, 2) as usize;
+            ext(rd, n)
+        }
+        0xc9 => {
+            let n = be(rd, 4) as usize;
+            ext(rd, n)
+        }
+        0xca => Mp::F64(f64::from(f32::from_bits(be(rd, 4) as u32))),
+        0xcb => Mp::F64(f64::from_bits(be(rd, 8))),
+        0xcc => Mp::UInt(be(rd, 1)),
+        0xcd => Mp::UInt(be(rd, 2)),
+        0xce => Mp::UInt(be(rd, 4)),
+        0xcf => Mp::UInt(be(rd, 8)),
+        0xd0 => Mp::Int(i64::from(be(rd, 1) as u8 as i8)),
+        0xd1 => Mp::Int(i64::from(be(rd, 2) as u16 as i16)),
+        0xd2 => Mp::Int(i64::from(be(rd, 4) as u32 as i32)),
+        0xd3 => Mp::Int(be(rd, 8) as i64),
+        0xd4 => ext(rd, 1),
+        0xd5 => ext(rd, 2),
+        0xd6 => ext(rd, 4),
+        0xd7 => ext(rd, 8),
+        0xd8 => ext(rd, 16),
+        0xd9 => {
+            let n = be(rd, 1) as usize;
+            str_of(rd, n)
+        }
+        0xda => {
+            let n = be(rd, 2) as usize;
+            str_of(rd, n)
+        }
+        0xdb => {
+            let n = be(rd, 4) as usize;
+            str_of(rd, n)
+        }
+        0xdc => {
+            let n = be(rd, 2) as usize;
+            array(rd, n)
+        }
+        0xdd => {
+            let n = be(rd, 4) as usize;
+            array(rd, n)
+        }
+        0xde => {
+            let n = be(rd, 2) as usize;
+            map(rd, n)
+        }
+        0xdf => {
+            let n = be(rd, 4) as usize;
+            map(rd, n)
+        }
+        0xe0..=0xff => Mp::Int(i64::from(tag as i8)),
+        other => panic!("unexpected msgpack tag {other:#x}"),
+    }
+}
+
+/// The msgpack timestamp extension payload (8- or 12-byte form) for `t`.
+pub fn mp_timestamp(t: SystemTime) -> Mp {
+    let d = t.duration_since(UNIX_EPOCH).expect("after 1970");
+    let (secs, nanos) = (d.as_secs(), d.subsec_nanos());
+    if secs < (1 << 34) {
+        let v = (u64::from(nanos) << 34) | secs;
+        Mp::Ext(-1, v.to_be_bytes().to_vec())
+    } else {
+        let mut p = nanos.to_be_bytes().to_vec();
+        p.extend_from_slice(&(secs as i64).to_be_bytes());
+        Mp::Ext(-1, p)
+    }
+}
+
+/// A request header's value (names are lowercased by the receiver).
+pub fn header<'a>(req: &'a libhoney_receiver::ReceivedRequest, name: &str) -> Option<&'a str> {
+    req.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Waits (bounded) until `cond` holds; false if it never did.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
