@@ -39,6 +39,15 @@ impl BatchBody {
         BatchBody { enc, buf, count: 0 }
     }
 
+    /// Bytes a body of this encoding spends on framing: the JSON array's
+    /// brackets, or the msgpack array header.
+    pub(crate) fn framing(enc: Encoding) -> usize {
+        match enc {
+            Encoding::Json => 2,
+            Encoding::Msgpack => 5,
+        }
+    }
+
     pub(crate) fn count(&self) -> usize {
         self.count
     }

@@ -1,0 +1,364 @@
+//! Batching of the default HTTP transmission, over real HTTP: grouping by
+//! (API host, API key, dataset), the size and time triggers, the per-event
+//! size limit, and splitting of batches over the body limit.
+
+mod http_support;
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_support::*;
+use libhoney::{Encoding, ResponseError};
+use libhoney_receiver::Receiver;
+
+#[test]
+fn events_are_grouped_by_host_key_and_dataset() {
+    let rx = Receiver::builder()
+        .api_key(KEY)
+        .api_key("second-key")
+        .start()
+        .unwrap();
+    let rx2 = receiver();
+    let client = client(
+        config(&rx)
+            .max_batch_size(1000)
+            .send_frequency(Duration::from_secs(60)),
+    );
+    let other = {
+        let mut b = client.new_builder();
+        b.set_dataset("other");
+        b
+    };
+    let mut sent = Vec::new();
+    let mut id = 0u64;
+    let mut next = || {
+        id += 1;
+        id
+    };
+    // Interleaved, so that grouping (not arrival order) decides the batches.
+    for round in 0..3 {
+        let i = next();
+        send_id(&client, i);
+        sent.push(i);
+        if round < 2 {
+            let i = next();
+            let mut ev = other.new_event();
+            ev.add_field("id", i).add_metadata(i);
+            ev.send().unwrap();
+            sent.push(i);
+
+            let i = next();
+            let mut ev = client.new_event();
+            ev.add_field("id", i).add_metadata(i);
+            ev.set_api_key("second-key");
+            ev.send().unwrap();
+            sent.push(i);
+        }
+    }
+    let i = next();
+    let mut ev = client.new_event();
+    ev.add_field("id", i).add_metadata(i);
+    ev.set_api_host(rx2.url());
+    ev.send().unwrap();
+    sent.push(i);
+
+    client.flush_within(PATIENCE).unwrap();
+    let responses = client.responses();
+    let got = take_n(&responses, sent.len());
+    assert!(got.iter().all(|r| r.is_success()), "{got:?}");
+
+    let mut groups: Vec<(String, String, usize)> = rx
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.dataset.clone().unwrap(),
+                header(r, "x-honeycomb-team").unwrap().to_string(),
+                r.events,
+            )
+        })
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        vec![
+            ("other".to_string(), KEY.to_string(), 2),
+            ("wire".to_string(), KEY.to_string(), 3),
+            ("wire".to_string(), "second-key".to_string(), 2),
+        ]
+    );
+    for ev in rx.events() {
+        let id = ev.data["id"].as_u64().unwrap();
+        let want = match id {
+            1 | 4 | 7 => ("wire", KEY),
+            2 | 5 => ("other", KEY),
+            3 | 6 => ("wire", "second-key"),
+            other => panic!("unexpected id {other} on the first receiver"),
+        };
+        assert_eq!((ev.dataset.as_str(), ev.api_key.as_str()), want, "{id}");
+    }
+    let on_rx2 = rx2.requests();
+    assert_eq!(on_rx2.len(), 1);
+    assert_eq!(on_rx2[0].events, 1);
+    assert_eq!(rx2.events()[0].data["id"], 8);
+    client.close().unwrap();
+}
+
+#[test]
+fn a_batch_goes_out_when_it_reaches_max_batch_size() {
+    let rx = receiver();
+    let client = client(
+        config(&rx)
+            .max_batch_size(5)
+            .send_frequency(Duration::from_secs(3600)),
+    );
+    let sent = send_ids(&client, 0..12);
+    // No flush: only the size trigger can send these.
+    assert!(rx.wait_for_events(10, PATIENCE), "two full batches arrive");
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    assert!(reqs.iter().all(|r| r.events == 5));
+    let first_ten: BTreeSet<u64> = (0..10).collect();
+    assert_eq!(accepted_ids(&rx), first_ten);
+    // The last two wait for their batch to fill or its time; close sends them.
+    let responses = close_and_collect(&client);
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 12);
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 3);
+    assert_eq!(reqs[2].events, 2);
+    assert_eq!(client.metrics().batches_sent, 3);
+}
+
+#[test]
+fn a_batch_goes_out_send_frequency_after_its_first_event() {
+    let rx = receiver();
+    let client = client(
+        config(&rx)
+            .max_batch_size(100_000)
+            .send_frequency(Duration::from_millis(150)),
+    );
+    // A single event goes out on time, without flush.
+    send_id(&client, 0);
+    assert!(rx.wait_for_events(1, PATIENCE), "sent by the time trigger");
+
+    // The timer starts with the batch's first event and is not pushed back by
+    // later ones: while events keep arriving (faster than the frequency),
+    // batches still go out.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (client, stop) = (client.clone(), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let mut id = 1;
+            let deadline = std::time::Instant::now() + PATIENCE;
+            while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                send_id(&client, id);
+                id += 1;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            id
+        })
+    };
+    let reached = wait_until(PATIENCE, || rx.stats().requests >= 3);
+    stop.store(true, Ordering::Relaxed);
+    let last = sender.join().unwrap();
+    assert!(
+        reached,
+        "batches must go out while events keep arriving: {:?}",
+        rx.stats()
+    );
+    let sent: Vec<u64> = (0..last).collect();
+    let responses = close_and_collect(&client);
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), sent.len());
+}
+
+fn too_large_is_answered_and_the_rest_delivered(encoding: Encoding) {
+    let rx = receiver();
+    let client = client(config(&rx).encoding(encoding).max_batch_size(1000));
+    let sent = send_ids(&client, 0..3);
+    let mut big = client.new_event();
+    big.add_field("id", 3)
+        .add_field("name", "big-one")
+        .add_field("service.name", "svc")
+        .add_field("blob", "x".repeat(1_000_001));
+    big.add_metadata(3u64);
+    big.send().unwrap();
+    let sent: Vec<u64> = sent.into_iter().chain(3..6).collect();
+    send_ids(&client, 4..6);
+    let responses = close_and_collect(&client);
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok, [0, 1, 2, 4, 5].into_iter().collect());
+    let r = &tally.failed[&3];
+    match &r.error {
+        Some(ResponseError::TooLarge {
+            size,
+            limit,
+            name,
+            service_name,
+        }) => {
+            assert!(*size > 1_000_001 && *size < 1_000_200, "{size}");
+            assert_eq!(*limit, 1_000_000);
+            assert_eq!(name.as_deref(), Some("big-one"));
+            assert_eq!(service_name.as_deref(), Some("svc"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.status_code, None);
+    let msg = r.error.as_ref().unwrap().to_string();
+    assert!(
+        msg.contains("big-one") && msg.contains("svc") && msg.contains("1000000"),
+        "{msg}"
+    );
+    assert_eq!(rx.requests().len(), 1, "the others went in one request");
+}
+
+#[test]
+fn an_event_over_the_api_limit_gets_too_large_json() {
+    too_large_is_answered_and_the_rest_delivered(Encoding::Json);
+}
+
+#[test]
+fn an_event_over_the_api_limit_gets_too_large_msgpack() {
+    too_large_is_answered_and_the_rest_delivered(Encoding::Msgpack);
+}
+
+#[test]
+fn max_event_bytes_lowers_the_event_limit() {
+    for encoding in [Encoding::Json, Encoding::Msgpack] {
+        let rx = receiver();
+        let client = client(config(&rx).encoding(encoding).max_event_bytes(500));
+        let mut sent = Vec::new();
+        for id in 0..10u64 {
+            let mut ev = client.new_event();
+            // Even ids are small, odd ids are over 500 bytes.
+            let pad = if id % 2 == 0 { 10 } else { 600 };
+            ev.add_field("id", id)
+                .add_field("pad", "p".repeat(pad))
+                .add_metadata(id);
+            if id == 3 {
+                ev.add_field("service.name", "only-service");
+            }
+            ev.send().unwrap();
+            sent.push(id);
+        }
+        let responses = close_and_collect(&client);
+        let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+        assert_eq!(tally.ok, [0, 2, 4, 6, 8].into_iter().collect());
+        for (id, r) in &tally.failed {
+            match &r.error {
+                Some(ResponseError::TooLarge {
+                    size,
+                    limit,
+                    name,
+                    service_name,
+                }) => {
+                    assert!(*size > 600, "{size}");
+                    assert_eq!(*limit, 500);
+                    assert_eq!(name, &None);
+                    let want = (*id == 3).then(|| "only-service".to_string());
+                    assert_eq!(service_name, &want);
+                }
+                other => panic!("{encoding:?} {id}: {other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn a_batch_over_max_batch_bytes_is_split_never_dropped() {
+    for encoding in [Encoding::Json, Encoding::Msgpack] {
+        let rx = receiver();
+        let limit = 2_000;
+        let client = client(
+            config(&rx)
+                .encoding(encoding)
+                .max_batch_bytes(limit)
+                .max_batch_size(10_000)
+                .send_frequency(Duration::from_secs(3600)),
+        );
+        let mut sent = Vec::new();
+        for id in 0..60u64 {
+            let mut ev = client.new_event();
+            // Varying sizes, 100 to 400 bytes.
+            ev.add_field("id", id)
+                .add_field("pad", "p".repeat(100 + (id as usize * 37) % 300))
+                .add_metadata(id);
+            ev.send().unwrap();
+            sent.push(id);
+        }
+        let responses = close_and_collect(&client);
+        let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+        assert_eq!(tally.ok.len(), 60, "{encoding:?}: none dropped");
+        let reqs = rx.requests();
+        assert!(reqs.len() >= 8, "{encoding:?}: split into {}", reqs.len());
+        for r in &reqs {
+            assert!(
+                r.decoded_body.len() <= limit,
+                "{encoding:?}: a body of {} bytes",
+                r.decoded_body.len()
+            );
+            assert_eq!(r.response_status, 200);
+        }
+        // Splitting keeps the order of events within each request (requests
+        // themselves go out concurrently, in any order).
+        for r in &reqs {
+            let ids: Vec<u64> = rx
+                .events()
+                .iter()
+                .filter(|e| e.request_index == r.index)
+                .map(|e| e.data["id"].as_u64().unwrap())
+                .collect();
+            assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+        }
+    }
+}
+
+/// An event that fits the body limit only without the batch framing (the
+/// array brackets or header) must not make a body over the limit.
+#[test]
+fn no_body_exceeds_max_batch_bytes_even_for_one_event() {
+    for encoding in [Encoding::Json, Encoding::Msgpack] {
+        let limit = 400;
+        let rx = Receiver::builder()
+            .api_key(KEY)
+            .max_body_bytes(limit)
+            .start()
+            .unwrap();
+        let client = client(
+            config(&rx)
+                .encoding(encoding)
+                .max_batch_bytes(limit)
+                .max_batch_size(1),
+        );
+        let mut sent = Vec::new();
+        // Sizes that sweep across the limit, one event per batch.
+        for (id, pad) in (330..420).enumerate() {
+            let id = id as u64;
+            let mut ev = client.new_event();
+            ev.add_field("id", id)
+                .add_field("pad", "p".repeat(pad))
+                .add_metadata(id);
+            ev.send().unwrap();
+            sent.push(id);
+        }
+        let responses = close_and_collect(&client);
+        let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+        for r in rx.requests() {
+            assert!(
+                r.decoded_body.len() <= limit,
+                "{encoding:?}: a body of {} bytes over the {limit} limit",
+                r.decoded_body.len()
+            );
+        }
+        for (id, r) in &tally.failed {
+            assert!(
+                matches!(r.error, Some(ResponseError::TooLarge { .. })),
+                "{encoding:?} {id}: {r:?}"
+            );
+        }
+        assert!(!tally.ok.is_empty() && !tally.failed.is_empty());
+    }
+}
