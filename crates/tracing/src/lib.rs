@@ -1,1 +1,143 @@
-//! placeholder
+//! # libhoney-tracing
+//!
+//! A [`tracing_subscriber::Layer`] that turns each closed `tracing` span into
+//! one Honeycomb wide event, and each log event (`tracing::info!` and
+//! friends) into a Honeycomb span event, sent through a [`libhoney::Client`].
+//!
+//! ```
+//! use libhoney::{Client, Config, transmission::Mock};
+//! use libhoney_tracing::HoneycombLayer;
+//! use tracing_subscriber::prelude::*;
+//!
+//! // In production: Config::new() reads HONEYCOMB_API_KEY and friends, and
+//! // sends over HTTP. Here a Mock transmission records what would be sent.
+//! let mock = Mock::new();
+//! let client = Client::new(Config::new().api_key("k").dataset("d").transmission(mock.clone()))?;
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(HoneycombLayer::new(client.clone()).service_name("checkout"));
+//!
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let request = tracing::info_span!("handle_request", user_id = 42, status = tracing::field::Empty);
+//!     let _entered = request.enter();
+//!     tracing::info!(items = 3, "cart loaded");
+//!     tracing::info_span!("load_prices").in_scope(|| { /* ... */ });
+//!     request.record("status", 200);
+//! });
+//! client.close()?; // at exit: send what is queued
+//!
+//! let sent = mock.events();
+//! let [log, child, root] = &sent[..] else { panic!("expected 3 events") };
+//! assert_eq!(log.get("name").unwrap().as_str(), Some("cart loaded"));
+//! assert_eq!(log.get("meta.annotation_type").unwrap().as_str(), Some("span_event"));
+//! assert_eq!(child.get("name").unwrap().as_str(), Some("load_prices"));
+//! assert_eq!(root.get("name").unwrap().as_str(), Some("handle_request"));
+//! assert_eq!(root.get("status").unwrap().as_i64(), Some(200));
+//! assert_eq!(root.get("service.name").unwrap().as_str(), Some("checkout"));
+//! assert_eq!(child.get("trace.parent_id"), root.get("trace.span_id"));
+//! assert_eq!(log.get("trace.parent_id"), root.get("trace.span_id"));
+//! assert!(root.get("trace.parent_id").is_none());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## What a span sends
+//!
+//! One event when the span **closes** (when its last handle is dropped: for
+//! an `.instrument(span)` future, when the future is dropped), timestamped
+//! at the span's creation:
+//!
+//! | field | value |
+//! |---|---|
+//! | `name` | the span's name |
+//! | `duration_ms` | float; **wall time from the span's creation to its close**, whether or not it was entered |
+//! | `busy_ms` | float; the time the span was entered, summed over its enters (only while [`HoneycombLayer::busy_time`] is on, the default) |
+//! | `trace.trace_id` | 32 lowercase hex digits (128 bits); new and random for a root span, inherited by children |
+//! | `trace.span_id` | 16 lowercase hex digits (64 bits), random |
+//! | `trace.parent_id` | the parent's `trace.span_id`; absent on roots |
+//! | `meta.span_type` | `root` (no parent), `subroot` (parent in another process, see [`SpanExt::set_remote_parent`]), `leaf` (no children), `mid` |
+//! | `service.name` | from [`HoneycombLayer::service_name`]; absent if unset |
+//! | `level`, `target` | from the span's metadata (`level` as `INFO`, `DEBUG`, …) |
+//! | `code.filepath`, `code.lineno`, `code.namespace` | source file, line and module path, when known |
+//! | the span's fields | recorded at creation and with `Span::record` (last value wins), under their own names |
+//!
+//! Plus the client's (or builder's) own fields, and `samplerate` when
+//! sampling.
+//!
+//! ## Log events: one span event each, sent at once
+//!
+//! A log event inside a span (the current span, or an explicit
+//! `parent:`) is sent **immediately**, as a Honeycomb
+//! [span event](https://docs.honeycomb.io/send-data/logs/span-events/):
+//! `name` = the message (or the event's callsite name when it has none),
+//! `meta.annotation_type` = `span_event`, `trace.trace_id`, `trace.parent_id`
+//! = the span's `trace.span_id`, the event's time as its timestamp, `level`,
+//! `target`, `code.*`, `service.name` and the event's own fields. Sending at
+//! once keeps nothing in memory for long spans, and a span's log events
+//! arrive even if the span never closes (a crash, a leaked future).
+//! [`HoneycombLayer::span_events`]`(false)` ignores them instead.
+//!
+//! A log event outside every span is sent as a **standalone event** with the
+//! same fields minus the `trace.*` and `meta.*` ones;
+//! [`HoneycombLayer::orphan_events`]`(false)` ignores them instead.
+//!
+//! `log` records bridged into `tracing` by `tracing-log` are handled too:
+//! their `log.target`, `log.module_path`, `log.file` and `log.line` fields
+//! become `target`, `code.namespace`, `code.filepath` and `code.lineno`.
+//!
+//! ## Reserved names
+//!
+//! A span or event field whose name this layer sets itself ([`is_reserved`]:
+//! `name`, `duration_ms`, `busy_ms`, `level`, `target`, `service.name`,
+//! `code.filepath`, `code.lineno`, `code.namespace`, and everything starting
+//! with `trace.` or `meta.`) is sent under `tracing.{name}`, so ours are never
+//! clobbered: `info_span!("x", name = "bob")` sends `name: "x"` and
+//! `tracing.name: "bob"`.
+//!
+//! ## Trace ids, threads and async tasks
+//!
+//! Ids live in each span's extensions in the `tracing-subscriber` registry. A
+//! child takes its trace id from its nearest recorded ancestor, wherever it
+//! runs: spans entered on another thread, futures moved between tasks with
+//! `.instrument(span)`, `Span::current()` handed around, explicit `parent:`
+//! all work through tracing's normal span parenting. There is no
+//! thread-local state and nothing to register first: every span is recorded
+//! from the start.
+//!
+//! To continue a trace from another process, parse its W3C `traceparent`
+//! header with [`TraceContext::from_traceparent`] and call
+//! [`SpanExt::set_remote_parent`] on the new span; to pass one on, use
+//! [`SpanExt::trace_context`] and [`TraceContext::to_traceparent`].
+//!
+//! ## Sampling and filtering
+//!
+//! [`HoneycombLayer::sample_rate`] keeps one trace in N, deterministically
+//! by trace id ([`TraceId::is_sampled`]), so whole traces are kept or
+//! dropped. [`HoneycombLayer::max_level`] ignores verbose spans and events.
+//!
+//! The SDK's own diagnostics never loop back into Honeycomb: spans and log
+//! events whose target starts with `libhoney` ([`is_ignored_target`]) are
+//! never sent, also when an app bridges `log` into `tracing` with
+//! `tracing-log`. They still reach your other layers (a `fmt` layer, say).
+//!
+//! ## Costs and blocking
+//!
+//! Nothing here blocks the instrumented code: events go through the SDK's
+//! non-blocking [`Event::send`](libhoney::Event::send), which queues them for
+//! its background sender. No lock is shared between spans (no `Mutex` around
+//! the client: `Client` is `Clone` and `send` takes `&self`). Per span: a
+//! small state in its extensions, converted field values, and one event
+//! built at close. See [`HoneycombLayer`] for details. Flush or close the
+//! client at exit ([`Client::close`](libhoney::Client::close)), or the last
+//! events may be lost.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod ext;
+mod fields;
+mod ids;
+mod layer;
+
+pub use ext::SpanExt;
+pub use fields::{is_reserved, RESERVED_FIELDS, RESERVED_PREFIX, RESERVED_PREFIXES};
+pub use ids::{ParseIdError, SpanId, TraceContext, TraceId};
+pub use layer::{is_ignored_target, HoneycombLayer, IGNORED_TARGET_PREFIX};

@@ -1,0 +1,500 @@
+//! The layer: spans in, Honeycomb events out.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime};
+
+use libhoney::{Builder, Client, Event, Value};
+use tracing::level_filters::LevelFilter;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Dispatch, Metadata, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+use crate::fields::{EventVisitor, FieldList, SpanVisitor};
+use crate::ids::{SpanId, TraceId};
+
+/// Targets starting with this are never sent: they are the SDK's own
+/// diagnostics (`libhoney`, `libhoney::…`) and this crate's
+/// (`libhoney_tracing`), which must not loop back into Honeycomb.
+pub const IGNORED_TARGET_PREFIX: &str = "libhoney";
+
+/// Is `target` one whose spans and log events the layer never sends? True for
+/// every target starting with [`IGNORED_TARGET_PREFIX`], including `log`
+/// records bridged into `tracing` by `tracing-log` (their `log.target` field
+/// is what counts).
+///
+/// ```
+/// use libhoney_tracing::is_ignored_target;
+/// assert!(is_ignored_target("libhoney") && is_ignored_target("libhoney::transmission"));
+/// assert!(is_ignored_target("libhoney_tracing"));
+/// assert!(!is_ignored_target("my_app::libhoney"));
+/// ```
+pub fn is_ignored_target(target: &str) -> bool {
+    target.starts_with(IGNORED_TARGET_PREFIX)
+}
+
+/// What this layer keeps in each span's extensions while the span is open.
+pub(crate) struct SpanState {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    pub(crate) parent_id: Option<SpanId>,
+    pub(crate) remote_parent: bool,
+    pub(crate) sampled: bool,
+    start: Instant,
+    start_time: SystemTime,
+    children: u32,
+    busy: Duration,
+    entered: u32,
+    entered_at: Option<Instant>,
+    fields: FieldList,
+}
+
+/// Runs a function on the state of a span (or, with `walk_up`, of its nearest
+/// ancestor that has one), given only the dispatcher and the span's id. Made
+/// for the concrete subscriber type in [`Layer::on_layer`], so that
+/// [`SpanExt`](crate::SpanExt) can reach span extensions through a
+/// [`tracing::Span`] without knowing that type.
+pub(crate) type WithState = fn(&Dispatch, &Id, bool, &mut dyn FnMut(&mut SpanState));
+
+fn with_state<S>(dispatch: &Dispatch, id: &Id, walk_up: bool, f: &mut dyn FnMut(&mut SpanState))
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+{
+    let Some(subscriber) = dispatch.downcast_ref::<S>() else {
+        return;
+    };
+    let Some(span) = subscriber.span(id) else {
+        return;
+    };
+    for s in span.scope() {
+        let mut ext = s.extensions_mut();
+        if let Some(state) = ext.get_mut::<SpanState>() {
+            f(state);
+            return;
+        }
+        if !walk_up {
+            return;
+        }
+    }
+}
+
+/// Where events come from: a client (its global fields are read at each
+/// event, so fields added later are included) or a builder (a snapshot).
+#[derive(Clone)]
+enum Source {
+    Client(Client),
+    Builder(Builder),
+}
+
+impl Source {
+    fn new_event(&self) -> Event {
+        match self {
+            Source::Client(c) => c.new_event(),
+            Source::Builder(b) => b.new_event(),
+        }
+    }
+}
+
+/// A [`tracing_subscriber::Layer`] that sends each closed span to Honeycomb
+/// as one wide event, and each log event as a span event (see the
+/// [crate docs](crate) for every field sent and the rules).
+///
+/// Build it from a [`Client`] or a [`Builder`], adjust it with the chained
+/// setters, and add it to a registry:
+///
+/// ```
+/// # use libhoney::{Client, Config, transmission::Mock};
+/// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new())).unwrap();
+/// use libhoney_tracing::HoneycombLayer;
+/// use tracing::Level;
+/// use tracing_subscriber::prelude::*;
+///
+/// let layer = HoneycombLayer::new(client.clone())
+///     .service_name("checkout")
+///     .sample_rate(10) // keep one trace in 10
+///     .max_level(Level::INFO);
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// # drop(subscriber);
+/// ```
+///
+/// **Costs.** No locks of its own: per span, one small allocation for its
+/// state, a lock of the parent's extensions at creation (to count children),
+/// one of its own on each `Span::record` and, unless
+/// [`busy_time`](HoneycombLayer::busy_time) is off, on each enter and exit.
+/// Field values are converted when recorded (strings and `Debug` values are
+/// copied). At close, one libhoney event is built and handed to the SDK.
+///
+/// **Never blocks.** Sending is the SDK's non-blocking send (it only blocks
+/// if you turned on [`Config::block_on_send`](libhoney::Config::block_on_send)
+/// and its queue is full). Send errors (a closed client, for example) are
+/// ignored: telemetry never fails the instrumented code.
+///
+/// One `HoneycombLayer` per subscriber: span state lives in the span's
+/// extensions under this crate's type, and a second layer in the same
+/// subscriber would share it.
+#[derive(Clone)]
+pub struct HoneycombLayer {
+    source: Source,
+    service_name: Option<Value>,
+    pub(crate) sample_rate: u32,
+    max_level: LevelFilter,
+    span_events: bool,
+    orphan_events: bool,
+    busy_time: bool,
+    pub(crate) with_state: Option<WithState>,
+}
+
+impl fmt::Debug for HoneycombLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HoneycombLayer")
+            .field(
+                "source",
+                &match self.source {
+                    Source::Client(_) => "client",
+                    Source::Builder(_) => "builder",
+                },
+            )
+            .field("service_name", &self.service_name)
+            .field("sample_rate", &self.sample_rate)
+            .field("max_level", &self.max_level)
+            .field("span_events", &self.span_events)
+            .field("orphan_events", &self.orphan_events)
+            .field("busy_time", &self.busy_time)
+            .finish()
+    }
+}
+
+impl HoneycombLayer {
+    fn with_source(source: Source, sample_rate: u32) -> Self {
+        HoneycombLayer {
+            source,
+            service_name: None,
+            sample_rate: sample_rate.max(1),
+            max_level: LevelFilter::TRACE,
+            span_events: true,
+            orphan_events: true,
+            busy_time: true,
+            with_state: None,
+        }
+    }
+
+    /// A layer sending through `client` (a clone is cheap; keep one to
+    /// [`flush`](Client::flush) or [`close`](Client::close) it at exit).
+    /// Events carry the client's global fields, read each time an event is
+    /// built, and go to the client's dataset. The sample rate starts as the
+    /// client's configured one. No I/O, no thread.
+    pub fn new(client: Client) -> Self {
+        let rate = client.config().get_sample_rate();
+        HoneycombLayer::with_source(Source::Client(client), rate)
+    }
+
+    /// A layer sending through a [`Builder`]: its fields, dataset, API key and
+    /// host apply to every event (the builder is a snapshot; later changes to
+    /// the client's global fields do not reach it). The sample rate starts as
+    /// the builder's.
+    pub fn from_builder(builder: Builder) -> Self {
+        let rate = builder.sample_rate();
+        HoneycombLayer::with_source(Source::Builder(builder), rate)
+    }
+
+    /// Sets `service.name` on every event this layer sends. Unset by default
+    /// (then no `service.name` field is added).
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(Value::from(name.into()));
+        self
+    }
+
+    /// Keeps one trace in `rate`, deterministically by trace id
+    /// ([`TraceId::is_sampled`]), so a trace is kept or dropped whole: its
+    /// spans, span events and children on other threads or tasks alike. Kept
+    /// events carry `samplerate: rate`, so Honeycomb counts them right.
+    /// Defaults to the client's (or builder's) sample rate; 0 is taken as 1.
+    ///
+    /// The client's own per-event random sampling is not applied to spans
+    /// (that would break traces apart); log events outside any span are
+    /// sampled at random at this rate, since they have no trace id.
+    ///
+    /// A dropped span costs its creation and field recording but no event.
+    pub fn sample_rate(mut self, rate: u32) -> Self {
+        self.sample_rate = rate.max(1);
+        self
+    }
+
+    /// Ignores spans and log events more verbose than `level` (default:
+    /// [`LevelFilter::TRACE`], everything the subscriber lets through). A span
+    /// ignored this way is not sent; its children attach to its nearest sent
+    /// ancestor.
+    ///
+    /// This filter only affects this layer, but it runs after the callsite is
+    /// enabled. To also skip the cost of building ignored spans and events,
+    /// filter earlier: a global filter, or a per-layer one with
+    /// [`Layer::with_filter`](tracing_subscriber::Layer::with_filter).
+    pub fn max_level(mut self, level: impl Into<LevelFilter>) -> Self {
+        self.max_level = level.into();
+        self
+    }
+
+    /// Sends each log event that happens inside a span as a Honeycomb span
+    /// event (default: on). Off, such log events are ignored.
+    pub fn span_events(mut self, on: bool) -> Self {
+        self.span_events = on;
+        self
+    }
+
+    /// Sends each log event that happens outside every span as a standalone
+    /// event (default: on). Off, such log events are ignored.
+    pub fn orphan_events(mut self, on: bool) -> Self {
+        self.orphan_events = on;
+        self
+    }
+
+    /// Measures `busy_ms`, the time spans spent entered (default: on). Off,
+    /// entering and exiting a span costs this layer nothing, and `busy_ms`
+    /// is not sent.
+    pub fn busy_time(mut self, on: bool) -> Self {
+        self.busy_time = on;
+        self
+    }
+
+    fn wants(&self, meta: &Metadata<'_>) -> bool {
+        *meta.level() <= self.max_level && !is_ignored_target(meta.target())
+    }
+
+    fn add_common(
+        &self,
+        ev: &mut Event,
+        meta: &'static Metadata<'static>,
+        target: Cow<'static, str>,
+        namespace: Option<Cow<'static, str>>,
+        file: Option<Cow<'static, str>>,
+        line: Option<u64>,
+    ) {
+        ev.add_field("level", Value::from_static(meta.level().as_str()));
+        ev.add_field("target", target);
+        if let Some(ns) = namespace {
+            ev.add_field("code.namespace", ns);
+        }
+        if let Some(file) = file {
+            ev.add_field("code.filepath", file);
+        }
+        if let Some(line) = line {
+            ev.add_field("code.lineno", line);
+        }
+        if let Some(service) = &self.service_name {
+            ev.add_field("service.name", service.clone());
+        }
+    }
+}
+
+/// Values the event metadata holds for the life of the program.
+fn static_str(s: Option<&'static str>) -> Option<Cow<'static, str>> {
+    s.map(Cow::Borrowed)
+}
+
+impl<S> Layer<S> for HoneycombLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + 'static,
+{
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        self.with_state = Some(with_state::<S>);
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !self.wants(attrs.metadata()) {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let parent = span.scope().skip(1).find_map(|p| {
+            let mut ext = p.extensions_mut();
+            let state = ext.get_mut::<SpanState>()?;
+            state.children += 1;
+            Some((state.trace_id, state.span_id, state.sampled))
+        });
+        let (trace_id, parent_id, sampled) = match parent {
+            Some((trace, parent, sampled)) => (trace, Some(parent), sampled),
+            None => {
+                let trace = TraceId::random();
+                (trace, None, trace.is_sampled(self.sample_rate))
+            }
+        };
+        let mut fields = FieldList::new();
+        attrs.record(&mut SpanVisitor(&mut fields));
+        let state = SpanState {
+            trace_id,
+            span_id: SpanId::random(),
+            parent_id,
+            remote_parent: false,
+            sampled,
+            start: Instant::now(),
+            start_time: SystemTime::now(),
+            children: 0,
+            busy: Duration::ZERO,
+            entered: 0,
+            entered_at: None,
+            fields,
+        };
+        let mut ext = span.extensions_mut();
+        // `replace`, not `insert`: never panic if another layer put one there.
+        ext.replace(state);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        if let Some(state) = ext.get_mut::<SpanState>() {
+            values.record(&mut SpanVisitor(&mut state.fields));
+        }
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if !self.busy_time {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        if let Some(state) = ext.get_mut::<SpanState>() {
+            if state.entered == 0 {
+                state.entered_at = Some(Instant::now());
+            }
+            state.entered += 1;
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        if !self.busy_time {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        let mut ext = span.extensions_mut();
+        if let Some(state) = ext.get_mut::<SpanState>() {
+            state.entered = state.entered.saturating_sub(1);
+            if state.entered == 0 {
+                if let Some(at) = state.entered_at.take() {
+                    state.busy += at.elapsed();
+                }
+            }
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        if !self.wants(meta) {
+            return;
+        }
+        let in_span = ctx.event_span(event).map(|span| {
+            span.scope().find_map(|s| {
+                let ext = s.extensions();
+                let state = ext.get::<SpanState>()?;
+                Some((state.trace_id, state.span_id, state.sampled))
+            })
+        });
+        let in_span = in_span.flatten();
+        match in_span {
+            Some(_) if !self.span_events => return,
+            Some((_, _, false)) => return,
+            None if !self.orphan_events => return,
+            _ => {}
+        }
+        let mut v = EventVisitor::default();
+        event.record(&mut v);
+        // A `log` record bridged by tracing-log: its real target is a field.
+        let target: Cow<'static, str> = match v.log_target.take() {
+            Some(t) => Cow::Owned(t),
+            None => Cow::Borrowed(meta.target()),
+        };
+        if is_ignored_target(&target) {
+            return;
+        }
+        let namespace = v.log_module.take().map(Cow::Owned);
+        let file = v.log_file.take().map(Cow::Owned);
+        let line = v.log_line.or(meta.line().map(u64::from));
+
+        let mut ev = self.source.new_event();
+        let name = v.message.take().unwrap_or_else(|| meta.name().to_owned());
+        ev.add_field("name", name);
+        self.add_common(
+            &mut ev,
+            meta,
+            target,
+            namespace.or_else(|| static_str(meta.module_path())),
+            file.or_else(|| static_str(meta.file())),
+            line,
+        );
+        if let Some((trace_id, span_id, _)) = in_span {
+            ev.add_field("meta.annotation_type", Value::from_static("span_event"));
+            ev.add_field("trace.trace_id", trace_id.to_string());
+            ev.add_field("trace.parent_id", span_id.to_string());
+        }
+        for (k, val) in v.fields {
+            ev.add_field(k, val);
+        }
+        ev.set_sample_rate(self.sample_rate);
+        let _ = if in_span.is_some() {
+            ev.send_presampled()
+        } else {
+            ev.send()
+        };
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else {
+            return;
+        };
+        let Some(state) = span.extensions_mut().remove::<SpanState>() else {
+            return;
+        };
+        if !state.sampled {
+            return;
+        }
+        let meta = span.metadata();
+        let mut ev = self.source.new_event();
+        ev.set_timestamp(state.start_time);
+        ev.add_field("name", Value::from_static(meta.name()));
+        ev.add_field("duration_ms", state.start.elapsed());
+        if self.busy_time {
+            let mut busy = state.busy;
+            if let Some(at) = state.entered_at {
+                busy += at.elapsed();
+            }
+            ev.add_field("busy_ms", busy);
+        }
+        ev.add_field("trace.trace_id", state.trace_id.to_string());
+        ev.add_field("trace.span_id", state.span_id.to_string());
+        if let Some(parent) = state.parent_id {
+            ev.add_field("trace.parent_id", parent.to_string());
+        }
+        let span_type = if state.remote_parent {
+            "subroot"
+        } else if state.parent_id.is_none() {
+            "root"
+        } else if state.children == 0 {
+            "leaf"
+        } else {
+            "mid"
+        };
+        ev.add_field("meta.span_type", Value::from_static(span_type));
+        self.add_common(
+            &mut ev,
+            meta,
+            Cow::Borrowed(meta.target()),
+            static_str(meta.module_path()),
+            static_str(meta.file()),
+            meta.line().map(u64::from),
+        );
+        for (k, v) in state.fields {
+            ev.add_field(k, v);
+        }
+        ev.set_sample_rate(self.sample_rate);
+        let _ = ev.send_presampled();
+    }
+}
