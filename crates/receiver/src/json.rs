@@ -234,16 +234,18 @@ static STRING_SPECIAL: [bool; 256] = {
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
 
-/// True if any of the 8 bytes is `"`, `\` or below 0x20 (exact for
-/// existence, which is all the fast path needs).
+/// A mask whose lowest set bit is the high bit of the first byte (in
+/// little-endian order) that is `"`, `\` or below 0x20; zero if none. (The
+/// classic zero-byte tricks can flag bytes *after* a real match, never
+/// before one, so the lowest bit is exact.)
 #[inline]
-fn has_special(x: u64) -> bool {
+fn special_mask(x: u64) -> u64 {
     let quote = x ^ (LO * b'"' as u64);
     let bslash = x ^ (LO * b'\\' as u64);
     let zero_q = quote.wrapping_sub(LO) & !quote;
     let zero_b = bslash.wrapping_sub(LO) & !bslash;
     let ctrl = x.wrapping_sub(LO * 0x20) & !x;
-    (zero_q | zero_b | ctrl) & HI != 0
+    (zero_q | zero_b | ctrl) & HI
 }
 
 fn hex4(b: &[u8]) -> Option<u32> {
@@ -258,6 +260,15 @@ fn hex4(b: &[u8]) -> Option<u32> {
         n = n << 4 | d as u32;
     }
     Some(n)
+}
+
+/// The members of an event object that matter.
+#[derive(Clone, Copy)]
+enum EventKey {
+    Data,
+    Time,
+    Samplerate,
+    Other,
 }
 
 /// A scanned string token.
@@ -277,6 +288,8 @@ struct Num {
     /// No fraction and no exponent.
     integer: bool,
     negative: bool,
+    /// Absolute value of an integer that fits a u64.
+    magnitude: Option<u64>,
 }
 
 struct Scanner<'a> {
@@ -334,35 +347,70 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Scans a string token (the current byte must be `"`).
+    /// Scans a string token (the current byte must be `"`). The common case
+    /// (no escapes) stays in this small inlined loop; escapes go to
+    /// [`Scanner::string_escaped`].
+    #[inline(always)]
     fn string(&mut self) -> R<Str> {
         let start = self.i;
-        self.i += 1;
+        let b = self.b;
+        let mut i = start + 1;
+        loop {
+            match b.get(i..i + 8) {
+                Some(chunk) => {
+                    let mut w = [0u8; 8];
+                    w.copy_from_slice(chunk);
+                    let m = special_mask(u64::from_le_bytes(w));
+                    if m == 0 {
+                        i += 8;
+                        continue;
+                    }
+                    i += (m.trailing_zeros() / 8) as usize;
+                }
+                None => {
+                    while i < b.len() && !STRING_SPECIAL[b[i] as usize] {
+                        i += 1;
+                    }
+                }
+            }
+            break;
+        }
+        match b.get(i) {
+            Some(b'"') => {
+                self.i = i + 1;
+                Ok(Str {
+                    start,
+                    end: i + 1,
+                    decoded_len: i - start - 1,
+                    has_escape: false,
+                })
+            }
+            Some(b'\\') => {
+                self.i = i;
+                self.string_escaped(start)
+            }
+            // Control character or end of input.
+            _ => Err(Syntax),
+        }
+    }
+
+    /// The rest of a string that has escapes (`self.i` is at a backslash).
+    #[cold]
+    #[inline(never)]
+    fn string_escaped(&mut self, start: usize) -> R<Str> {
         let b = self.b;
         let mut saved = 0usize; // raw bytes minus decoded bytes, from escapes
-        let mut has_escape = false;
         loop {
-            while self.i + 8 <= b.len() {
-                let mut w = [0u8; 8];
-                w.copy_from_slice(&b[self.i..self.i + 8]);
-                if has_special(u64::from_le_bytes(w)) {
-                    break;
-                }
-                self.i += 8;
-            }
             while self.i < b.len() && !STRING_SPECIAL[b[self.i] as usize] {
                 self.i += 1;
             }
             match self.bump() {
                 Some(b'"') => break,
-                Some(b'\\') => {
-                    has_escape = true;
-                    match self.bump() {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => saved += 1,
-                        Some(b'u') => saved += self.unicode_escape()?,
-                        _ => return Err(Syntax),
-                    }
-                }
+                Some(b'\\') => match self.bump() {
+                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => saved += 1,
+                    Some(b'u') => saved += self.unicode_escape()?,
+                    _ => return Err(Syntax),
+                },
                 // Control character or end of input.
                 _ => return Err(Syntax),
             }
@@ -372,7 +420,7 @@ impl<'a> Scanner<'a> {
             start,
             end: self.i,
             decoded_len: raw - saved,
-            has_escape,
+            has_escape: true,
         })
     }
 
@@ -400,55 +448,66 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn digits(&mut self) -> usize {
-        let s = self.i;
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.i += 1;
-        }
-        self.i - s
-    }
-
     /// Scans a number token (JSON grammar; values that overflow `f64` are
     /// rejected like serde_json does).
+    #[inline]
     fn number(&mut self) -> R<Num> {
+        let b = self.b;
         let start = self.i;
-        let negative = self.peek() == Some(b'-');
+        let mut i = start;
+        let negative = b.get(i) == Some(&b'-');
         if negative {
-            self.i += 1;
+            i += 1;
         }
-        let int_digits = match self.peek() {
-            Some(b'0') => {
-                self.i += 1;
-                1
+        // Integer part, accumulating its magnitude while it fits a u64.
+        let mut magnitude = Some(0u64);
+        let int_start = i;
+        match b.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while let Some(&c @ b'0'..=b'9') = b.get(i) {
+                    magnitude = magnitude
+                        .and_then(|m| m.checked_mul(10))
+                        .and_then(|m| m.checked_add((c - b'0') as u64));
+                    i += 1;
+                }
             }
-            Some(b'1'..=b'9') => self.digits(),
             _ => return Err(Syntax),
-        };
-        let mut frac_digits = 0;
+        }
+        let mut digits = i - int_start;
         let mut integer = true;
-        if self.peek() == Some(b'.') {
-            self.i += 1;
+        if b.get(i) == Some(&b'.') {
+            i += 1;
             integer = false;
-            frac_digits = self.digits();
-            if frac_digits == 0 {
+            let f = i;
+            while let Some(b'0'..=b'9') = b.get(i) {
+                i += 1;
+            }
+            if i == f {
                 return Err(Syntax);
             }
+            digits += i - f;
         }
         let mut exponent = false;
-        if let Some(b'e' | b'E') = self.peek() {
-            self.i += 1;
+        if let Some(b'e' | b'E') = b.get(i) {
+            i += 1;
             integer = false;
             exponent = true;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.i += 1;
+            if let Some(b'+' | b'-') = b.get(i) {
+                i += 1;
             }
-            if self.digits() == 0 {
+            let e = i;
+            while let Some(b'0'..=b'9') = b.get(i) {
+                i += 1;
+            }
+            if i == e {
                 return Err(Syntax);
             }
         }
-        if exponent || int_digits + frac_digits > 300 {
+        self.i = i;
+        if exponent || digits > 300 {
             // Only these can overflow f64.
-            let t = std::str::from_utf8(&self.b[start..self.i]).map_err(|_| Syntax)?;
+            let t = std::str::from_utf8(&b[start..i]).map_err(|_| Syntax)?;
             match t.parse::<f64>() {
                 Ok(f) if f.is_finite() => {}
                 _ => return Err(Syntax),
@@ -456,9 +515,10 @@ impl<'a> Scanner<'a> {
         }
         Ok(Num {
             start,
-            end: self.i,
+            end: i,
             integer,
             negative,
+            magnitude: if integer { magnitude } else { None },
         })
     }
 
@@ -535,17 +595,25 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// The raw content of a key (without quotes), decoded if it has escapes.
-    fn key_text(&self, s: &Str) -> std::borrow::Cow<'a, [u8]> {
-        let raw = &self.b[s.start..s.end];
-        if !s.has_escape {
-            return std::borrow::Cow::Borrowed(&raw[1..raw.len() - 1]);
+    /// Whether the string token `s` (a key) decodes to `want`.
+    #[inline]
+    fn key_is(&self, s: &Str, want: &[u8]) -> bool {
+        if s.decoded_len != want.len() {
+            return false;
         }
-        let decoded = std::str::from_utf8(raw)
-            .ok()
+        if !s.has_escape {
+            return self.b.get(s.start + 1..s.end - 1) == Some(want);
+        }
+        self.key_is_escaped(s, want)
+    }
+
+    #[cold]
+    fn key_is_escaped(&self, s: &Str, want: &[u8]) -> bool {
+        self.b
+            .get(s.start..s.end)
+            .and_then(|raw| std::str::from_utf8(raw).ok())
             .and_then(|t| serde_json::from_str::<String>(t).ok())
-            .unwrap_or_default();
-        std::borrow::Cow::Owned(decoded.into_bytes())
+            .is_some_and(|k| k.as_bytes() == want)
     }
 
     /// Scans one batch element (depth = nesting of the enclosing array).
@@ -567,12 +635,20 @@ impl<'a> Scanner<'a> {
                 return Err(Syntax);
             }
             let k = self.string()?;
-            let key = self.key_text(&k);
+            let key = if self.key_is(&k, b"data") {
+                EventKey::Data
+            } else if self.key_is(&k, b"time") {
+                EventKey::Time
+            } else if self.key_is(&k, b"samplerate") {
+                EventKey::Samplerate
+            } else {
+                EventKey::Other
+            };
             self.ws();
             self.expect(b':')?;
             self.ws();
-            match &*key {
-                b"data" => {
+            match key {
+                EventKey::Data => {
                     ev.data_seen += 1;
                     if self.peek() == Some(b'{') {
                         self.data_object(depth, opts, ev)?;
@@ -582,7 +658,7 @@ impl<'a> Scanner<'a> {
                         self.value(depth, &mut sink, false)?;
                     }
                 }
-                b"time" => match self.peek() {
+                EventKey::Time => match self.peek() {
                     Some(b'"') => {
                         let s = self.string()?;
                         ev.time = Some(TimeRepr::Str(s.start, s.end, s.has_escape));
@@ -601,17 +677,15 @@ impl<'a> Scanner<'a> {
                         self.value(depth, &mut sink, false)?;
                     }
                 },
-                b"samplerate" => match self.peek() {
+                EventKey::Samplerate => match self.peek() {
                     Some(b'-' | b'0'..=b'9') => {
                         let n = self.number()?;
                         let t = &self.b[n.start..n.end];
                         let sr = if n.integer {
-                            if n.negative && t != b"-0" {
-                                None
-                            } else {
-                                std::str::from_utf8(t)
-                                    .ok()
-                                    .and_then(|t| t.trim_start_matches('-').parse::<u64>().ok())
+                            match n.magnitude {
+                                Some(0) => Some(0),
+                                Some(m) if !n.negative => Some(m),
+                                _ => None,
                             }
                         } else {
                             std::str::from_utf8(t)
@@ -634,7 +708,7 @@ impl<'a> Scanner<'a> {
                         self.value(depth, &mut sink, false)?;
                     }
                 },
-                _ => {
+                EventKey::Other => {
                     let mut sink = None;
                     self.value(depth, &mut sink, false)?;
                 }
@@ -669,7 +743,7 @@ impl<'a> Scanner<'a> {
                 ev.violate(ERR_TOO_MANY_COLUMNS);
             }
             let tracked = match opts.track {
-                Some(t) => &*self.key_text(&k) == t.as_bytes(),
+                Some(t) => self.key_is(&k, t.as_bytes()),
                 None => false,
             };
             self.ws();
@@ -677,13 +751,12 @@ impl<'a> Scanner<'a> {
             self.ws();
             if tracked && matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
                 let n = self.number()?;
-                if n.integer {
-                    let t = std::str::from_utf8(&self.b[n.start..n.end]).unwrap_or("");
-                    ev.tracked = t
-                        .parse::<u64>()
-                        .ok()
-                        .or_else(|| t.parse::<i64>().ok().map(|i| i as u64));
-                }
+                ev.tracked = match (n.magnitude, n.negative) {
+                    (Some(m), false) => Some(m),
+                    // Negative integers are tracked by their i64 bit pattern.
+                    (Some(m), true) if m <= 1 << 63 => Some((m as i64).wrapping_neg() as u64),
+                    _ => None,
+                };
             } else {
                 self.value(depth, &mut ev.violation, true)?;
             }
@@ -962,13 +1035,100 @@ mod tests {
 
     #[test]
     fn fast_path_special_detection() {
+        // The first special byte is found exactly, whatever follows it.
+        let mut r = Rng(7);
+        for _ in 0..100_000 {
+            let w = r.next().to_le_bytes();
+            let first = w.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            let m = special_mask(u64::from_le_bytes(w));
+            assert_eq!(
+                first.map(|p| p as u32),
+                (m != 0).then(|| m.trailing_zeros() / 8)
+            );
+        }
         for b in 0u8..=255 {
             for pos in 0..8 {
                 let mut w = [b'a'; 8];
                 w[pos] = b;
                 let special = b == b'"' || b == b'\\' || b < 0x20;
-                assert_eq!(has_special(u64::from_le_bytes(w)), special, "{b} at {pos}");
+                let m = special_mask(u64::from_le_bytes(w));
+                assert_eq!(m != 0, special, "{b} at {pos}");
+                if special {
+                    assert_eq!(m.trailing_zeros() / 8, pos as u32);
+                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod speed {
+    use super::*;
+
+    /// On-CPU nanoseconds of this thread (Linux), else wall time.
+    fn cpu_ns() -> u64 {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// `cargo test --release -p libhoney-receiver --lib scan_speed -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn scan_speed() {
+        let mut body = String::from("[");
+        for i in 0..1000u64 {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&format!(
+                r#"{{"data":{{"duration_ms":{},"host":"web-{:02}","http.status_code":200,"name":"GET /api/items","ok":true,"seq":{},"service.name":"checkout","trace.span_id":"{:016x}","trace.trace_id":"{:032x}","user_id":"user-{}"}},"time":"2024-05-01T10:11:12.{:09}Z"}}"#,
+                1.25 + (i % 100) as f64 * 0.5,
+                i % 16,
+                i,
+                i.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                (i as u128).wrapping_mul(0x1234_5678_9abc_def1_2345_6789),
+                i % 5000,
+                (i * 7919) % 1_000_000_000
+            ));
+        }
+        body.push(']');
+        let o = ScanOptions {
+            want_values: false,
+            track: Some("seq"),
+        };
+        let mut out = Vec::with_capacity(1000);
+        let rounds: usize = std::env::var("SCAN_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000);
+        let t = cpu_ns();
+        for _ in 0..rounds {
+            out.clear();
+            scan_batch(body.as_bytes(), o, &mut out).unwrap();
+        }
+        let el = (cpu_ns() - t) as f64 / 1e9;
+        println!(
+            "scan: {:.0} ns/event, {:.2} GB/s ({} bytes/event)",
+            el * 1e9 / (rounds * 1000) as f64,
+            (body.len() * rounds) as f64 / el / 1e9,
+            body.len() / 1000
+        );
+        let t = cpu_ns();
+        for _ in 0..rounds {
+            assert!(std::str::from_utf8(body.as_bytes()).is_ok());
+        }
+        let el = (cpu_ns() - t) as f64 / 1e9;
+        println!("utf8: {:.0} ns/event", el * 1e9 / (rounds * 1000) as f64);
+        let z = zstd::bulk::compress(body.as_bytes(), 2).unwrap();
+        let mut buf = Vec::new();
+        let t = cpu_ns();
+        for _ in 0..rounds {
+            crate::decode::decode_into(crate::decode::Encoding::Zstd, &z, 5_000_000, &mut buf)
+                .unwrap();
+        }
+        let el = (cpu_ns() - t) as f64 / 1e9;
+        println!("zstd: {:.0} ns/event", el * 1e9 / (rounds * 1000) as f64);
     }
 }

@@ -196,6 +196,9 @@ fn timestamp_string(payload: &[u8]) -> Option<String> {
 }
 
 /// Scans a `/1/batch` msgpack body; see [`crate::json::scan_batch`].
+///
+/// One pass validates structure and rules (no allocation); values are
+/// decoded afterwards, only when wanted and only for valid events.
 pub(crate) fn scan_batch(
     body: &[u8],
     opts: ScanOptions<'_>,
@@ -208,8 +211,24 @@ pub(crate) fn scan_batch(
     };
     for _ in 0..n {
         let start = r.pos;
-        r.skip(1).map_err(|_| ERR_MALFORMED)?;
-        out.push(check_event(&body[start..r.pos], opts));
+        let mut ev = EventScan::default();
+        scan_event(&mut r, opts, &mut ev).map_err(|_| ERR_MALFORMED)?;
+        let enc = &body[start..r.pos];
+        out.push(if enc.len() > MAX_EVENT {
+            EventCheck::invalid(ERR_EVENT_TOO_LARGE)
+        } else if let Some(e) = ev.violation {
+            EventCheck::invalid(e)
+        } else if ev.data_seen != 1 {
+            EventCheck::invalid(ERR_MALFORMED)
+        } else if opts.want_values {
+            check_event_inner(enc, opts).unwrap_or_else(EventCheck::invalid)
+        } else {
+            EventCheck {
+                error: None,
+                tracked: ev.tracked,
+                parsed: None,
+            }
+        });
     }
     if r.pos != body.len() {
         return Err(ERR_MALFORMED);
@@ -223,16 +242,24 @@ pub(crate) fn scan_single(body: &[u8], opts: ScanOptions<'_>) -> Result<EventChe
         return Err(ERR_EVENT_TOO_LARGE);
     }
     let mut r = Reader::new(body);
-    r.skip(0).map_err(|_| ERR_MALFORMED)?;
+    let mut ev = EventScan::default();
+    scan_data(&mut r, 1, opts, &mut ev).map_err(|_| ERR_MALFORMED)?;
     if r.pos != body.len() {
         return Err(ERR_MALFORMED);
     }
-    let mut r = Reader::new(body);
-    let mut tracked = None;
-    let data = check_data(&mut r, opts, &mut tracked)?;
+    if let Some(e) = ev.violation {
+        return Err(e);
+    }
+    let data = if opts.want_values {
+        let mut r = Reader::new(body);
+        let mut tracked = None;
+        check_data(&mut r, opts, &mut tracked)?
+    } else {
+        None
+    };
     Ok(EventCheck {
         error: None,
-        tracked,
+        tracked: ev.tracked,
         parsed: data.map(|data| Parsed {
             data,
             time: None,
@@ -241,18 +268,194 @@ pub(crate) fn scan_single(body: &[u8], opts: ScanOptions<'_>) -> Result<EventChe
     })
 }
 
-/// Checks one batch element given as its exact msgpack encoding (already
-/// known to be structurally complete).
-fn check_event(enc: &[u8], opts: ScanOptions<'_>) -> EventCheck {
-    if enc.len() > MAX_EVENT {
-        return EventCheck::invalid(ERR_EVENT_TOO_LARGE);
-    }
-    match check_event_inner(enc, opts) {
-        Ok(c) => c,
-        Err(e) => EventCheck::invalid(e),
+/// What the validating pass found in one event.
+#[derive(Default)]
+struct EventScan {
+    violation: Option<&'static str>,
+    data_seen: u32,
+    tracked: Option<u64>,
+}
+
+impl EventScan {
+    fn violate(&mut self, e: &'static str) {
+        if self.violation.is_none() {
+            self.violation = Some(e);
+        }
     }
 }
 
+impl<'a> Reader<'a> {
+    /// Skips the children of an already-read token (nothing for scalars).
+    fn skip_children(&mut self, tok: Tok<'a>, depth: usize) -> Result<(), Malformed> {
+        match tok {
+            Tok::Array(n) => {
+                if depth > MAX_DEPTH {
+                    return Err(Malformed);
+                }
+                for _ in 0..n {
+                    self.skip(depth + 1)?;
+                }
+            }
+            Tok::Map(n) => {
+                if depth > MAX_DEPTH {
+                    return Err(Malformed);
+                }
+                for _ in 0..n {
+                    self.skip(depth + 1)?;
+                    self.skip(depth + 1)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Validating pass over one batch element. `Err` only for structural
+/// damage; rule violations are recorded in `ev`.
+fn scan_event(
+    r: &mut Reader<'_>,
+    opts: ScanOptions<'_>,
+    ev: &mut EventScan,
+) -> Result<(), Malformed> {
+    let n = match r.next()? {
+        Tok::Map(n) => n,
+        other => {
+            ev.violate(ERR_MALFORMED);
+            return r.skip_children(other, 2);
+        }
+    };
+    for _ in 0..n {
+        let key = match r.next()? {
+            Tok::Str(k) | Tok::Bin(k) => k,
+            other => {
+                ev.violate(ERR_MALFORMED);
+                r.skip_children(other, 3)?;
+                r.skip(3)?;
+                continue;
+            }
+        };
+        match key {
+            b"data" => {
+                ev.data_seen += 1;
+                scan_data(r, 3, opts, ev)?;
+            }
+            b"time" => match r.next()? {
+                Tok::Nil | Tok::Str(_) | Tok::UInt(_) | Tok::Int(_) | Tok::Float(_) => {}
+                Tok::Ext(-1, p) if timestamp(p).is_some() => {}
+                other => {
+                    ev.violate(ERR_MALFORMED);
+                    r.skip_children(other, 3)?;
+                }
+            },
+            b"samplerate" => match r.next()? {
+                Tok::Nil | Tok::UInt(_) => {}
+                Tok::Int(i) if i >= 0 => {}
+                Tok::Float(f) if samplerate_from_f64(f).is_some() => {}
+                other => {
+                    ev.violate(ERR_MALFORMED);
+                    r.skip_children(other, 3)?;
+                }
+            },
+            _ => r.skip(3)?,
+        }
+    }
+    Ok(())
+}
+
+/// Validating pass over a `data` map at nesting `depth`.
+fn scan_data(
+    r: &mut Reader<'_>,
+    depth: usize,
+    opts: ScanOptions<'_>,
+    ev: &mut EventScan,
+) -> Result<(), Malformed> {
+    let n = match r.next()? {
+        Tok::Map(n) => n,
+        other => {
+            ev.violate(ERR_MALFORMED);
+            return r.skip_children(other, depth);
+        }
+    };
+    if n as usize > MAX_FIELDS {
+        ev.violate(ERR_TOO_MANY_COLUMNS);
+    }
+    for _ in 0..n {
+        let key = match r.next()? {
+            Tok::Str(k) | Tok::Bin(k) => k,
+            other => {
+                ev.violate(ERR_MALFORMED);
+                r.skip_children(other, depth + 1)?;
+                r.skip(depth + 1)?;
+                continue;
+            }
+        };
+        if opts.track.is_some_and(|t| t.as_bytes() == key) {
+            let tok = r.next()?;
+            match tok {
+                Tok::UInt(u) => ev.tracked = Some(u),
+                Tok::Int(i) => ev.tracked = Some(i as u64),
+                _ => check_token(r, tok, depth + 1, ev)?,
+            }
+        } else {
+            let tok = r.next()?;
+            check_token(r, tok, depth + 1, ev)?;
+        }
+    }
+    Ok(())
+}
+
+/// Validates a value whose first token was just read: string sizes at any
+/// depth, map keys, extension types.
+fn check_token<'a>(
+    r: &mut Reader<'a>,
+    tok: Tok<'a>,
+    depth: usize,
+    ev: &mut EventScan,
+) -> Result<(), Malformed> {
+    match tok {
+        Tok::Str(s) | Tok::Bin(s) => {
+            if s.len() > MAX_STRING {
+                ev.violate(ERR_STRING_TOO_LONG);
+            }
+        }
+        Tok::Ext(ty, p) => {
+            if ty != -1 || timestamp(p).is_none() {
+                ev.violate(ERR_MALFORMED);
+            }
+        }
+        Tok::Array(n) => {
+            if depth > MAX_DEPTH {
+                return Err(Malformed);
+            }
+            for _ in 0..n {
+                let t = r.next()?;
+                check_token(r, t, depth + 1, ev)?;
+            }
+        }
+        Tok::Map(n) => {
+            if depth > MAX_DEPTH {
+                return Err(Malformed);
+            }
+            for _ in 0..n {
+                match r.next()? {
+                    Tok::Str(_) | Tok::Bin(_) | Tok::UInt(_) | Tok::Int(_) => {}
+                    other => {
+                        ev.violate(ERR_MALFORMED);
+                        r.skip_children(other, depth + 1)?;
+                    }
+                }
+                let t = r.next()?;
+                check_token(r, t, depth + 1, ev)?;
+            }
+        }
+        Tok::Nil | Tok::Bool(_) | Tok::UInt(_) | Tok::Int(_) | Tok::Float(_) => {}
+    }
+    Ok(())
+}
+
+/// Decodes one valid event given as its exact msgpack encoding (values
+/// wanted).
 fn check_event_inner(enc: &[u8], opts: ScanOptions<'_>) -> Result<EventCheck, &'static str> {
     let mut r = Reader::new(enc);
     let n = match r.next() {
@@ -502,6 +705,58 @@ mod tests {
             let _ = scan_batch(&b, opts(true), &mut o);
             let _ = scan_single(&b, opts(true));
         }
+    }
+
+    /// The validating pass and the value-building pass agree on every event
+    /// of randomly mutated bodies (so recording never changes verdicts).
+    #[test]
+    fn fast_and_value_passes_agree() {
+        let mut base = vec![0x93];
+        for seq in 0..3u8 {
+            base.push(0x83);
+            fixstr(&mut base, "data");
+            base.push(0x84);
+            fixstr(&mut base, "seq");
+            base.push(seq);
+            fixstr(&mut base, "s");
+            fixstr(&mut base, "hello");
+            fixstr(&mut base, "m");
+            base.extend_from_slice(&[0x82, 0x01, 0xc3, 0xa1, b'k', 0x92, 0xc0, 0xcb]);
+            base.extend_from_slice(&2.5f64.to_be_bytes());
+            fixstr(&mut base, "t");
+            base.extend_from_slice(&[0xd6, 0xff, 0, 0, 0, 1]);
+            fixstr(&mut base, "time");
+            base.extend_from_slice(&[0xd7, 0xff, 0, 0, 0, 0, 0, 0, 0, 9]);
+            fixstr(&mut base, "samplerate");
+            base.push(4);
+        }
+        let mut ok = Vec::new();
+        scan_batch(&base, opts(false), &mut ok).unwrap();
+        assert!(ok.iter().all(|c| c.error.is_none()));
+        let mut seed = 0x51u64;
+        let (mut same_len, mut total) = (0, 0);
+        for _ in 0..8_000 {
+            let mut b = base.clone();
+            for _ in 0..1 + seed % 3 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let p = (seed % b.len() as u64) as usize;
+                b[p] = (seed >> 32) as u8;
+            }
+            let (mut fast, mut full) = (Vec::new(), Vec::new());
+            let rf = scan_batch(&b, opts(false), &mut fast);
+            let rv = scan_batch(&b, opts(true), &mut full);
+            assert_eq!(rf.is_ok(), rv.is_ok(), "{b:x?}");
+            if rf.is_ok() {
+                total += 1;
+                same_len += 1;
+                let ef: Vec<_> = fast.iter().map(|c| (c.error, c.tracked)).collect();
+                let ev: Vec<_> = full.iter().map(|c| (c.error, c.tracked)).collect();
+                assert_eq!(ef, ev, "{b:x?}");
+            }
+        }
+        assert!(total > 400 && same_len == total, "{total}");
     }
 
     #[test]
