@@ -1,1 +1,157 @@
-//! placeholder
+//! # libhoney-tower: one Honeycomb event per HTTP request
+//!
+//! A tower [`Layer`](tower_layer::Layer) for any HTTP server built on tower
+//! services (axum, hyper, tonic, …), in the spirit of the Django middleware of
+//! libhoney-py: every request produces one wide event, sent through a
+//! [`libhoney::Client`] (or a [`libhoney::Builder`], whose fields, dataset and
+//! sample rate the events inherit).
+//!
+//! Each event carries the request and response fields listed in [`fields`]
+//! (`request.method`, `request.route`, `request.path`, `response.status_code`,
+//! `duration_ms`, body sizes, user agent, remote address, …), plus whatever
+//! the handler adds through the [`HoneycombEvent`] handle found in the
+//! request's extensions. Failures are events too: an `Err` from the service,
+//! a panicking handler and a request abandoned midway (client gone, outer
+//! timeout) each produce their event, with an `error` field saying what
+//! happened.
+//!
+//! ```
+//! use std::convert::Infallible;
+//! use http::{Request, Response};
+//! use http_body_util::Full;
+//! use libhoney::{Client, Config, transmission::Mock};
+//! use libhoney_tower::{HoneycombEvent, HoneycombLayer};
+//! use tower::{service_fn, Layer, ServiceExt};
+//!
+//! let mock = Mock::new(); // records events; use the default transmission in production
+//! let client = Client::new(Config::new().api_key("k").dataset("my-api").transmission(mock.clone()))?;
+//!
+//! let handler = service_fn(|req: Request<Full<&'static [u8]>>| async move {
+//!     if let Some(ev) = HoneycombEvent::from_request(&req) {
+//!         ev.add_field("user.id", 42); // enrich the request's event
+//!     }
+//!     Ok::<_, Infallible>(Response::new(Full::new(&b"hello"[..])))
+//! });
+//! let service = HoneycombLayer::from_client(client.clone()).layer(handler);
+//!
+//! # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+//! let req = Request::get("/hello").header("user-agent", "doc").body(Full::new(&b""[..]))?;
+//! let response = service.oneshot(req).await?;
+//! // The event is sent once the body has been read (here: dropped after its
+//! // last byte by `collect`, as a server does after writing it).
+//! let body = http_body_util::BodyExt::collect(response.into_body()).await?.to_bytes();
+//! assert_eq!(&body[..], b"hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//!
+//! client.flush()?;
+//! let events = mock.events();
+//! let ev = &events[0];
+//! assert_eq!(ev.get("request.method").unwrap().as_str(), Some("GET"));
+//! assert_eq!(ev.get("request.path").unwrap().as_str(), Some("/hello"));
+//! assert_eq!(ev.get("response.status_code").unwrap().as_i64(), Some(200));
+//! assert_eq!(ev.get("response.content_length").unwrap().as_i64(), Some(5));
+//! assert_eq!(ev.get("user.id").unwrap().as_i64(), Some(42));
+//! assert!(ev.get("duration_ms").unwrap().as_f64().is_some());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## With axum (feature `axum`)
+//!
+//! Add the layer with `Router::layer`, so that it runs after routing and
+//! records the route template (`/users/{id}`, from axum's `MatchedPath`) as
+//! `request.route`; serve with `into_make_service_with_connect_info` to get
+//! `request.remote_addr`. Handlers take the event as an extractor.
+//!
+//! ```no_run
+//! # #[cfg(feature = "axum")]
+//! # mod example {
+//! use std::net::SocketAddr;
+//! use axum::{extract::Path, routing::get, Router};
+//! use libhoney_tower::{HoneycombEvent, HoneycombLayer};
+//!
+//! async fn user(Path(id): Path<u64>, ev: HoneycombEvent) -> String {
+//!     ev.add_field("user.id", id);
+//!     format!("user {id}")
+//! }
+//!
+//! pub async fn serve(client: libhoney::Client) -> std::io::Result<()> {
+//!     let app = Router::new()
+//!         .route("/users/{id}", get(user))
+//!         .layer(HoneycombLayer::from_client(client));
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+//! }
+//! # }
+//! ```
+//!
+//! If the layer wraps the whole router instead (an outer
+//! `ServiceBuilder`), it runs before routing: `request.route` is then the
+//! path, unless the handler takes the [`HoneycombEvent`] extractor, which
+//! records the template. Requests that match no route (axum's fallback) have
+//! their path as `request.route`.
+//!
+//! ## With hyper or tonic
+//!
+//! The layer wraps any `Service<http::Request<B>, Response = http::Response<R>>`
+//! where `B` and `R` are [`http_body::Body`]s and the error is `Display`:
+//! hyper services (through `hyper_util::service::TowerToHyperService`), tonic
+//! servers (`Server::builder().layer(…)`), tower-http stacks. Handlers reach
+//! the event with [`HoneycombEvent::from_request`] or
+//! `request.extensions().get::<HoneycombEvent>()` (in tonic, on
+//! `tonic::Request::extensions()`). For `request.remote_addr`, insert a
+//! [`RemoteAddr`] extension, or build the stack per connection with
+//! [`HoneycombLayer::remote_addr`]. A service that does its own routing can
+//! set `request.route` from the handler (the last write of a field wins).
+//!
+//! ## When the event is sent
+//!
+//! The request body passes through untouched (the inner service keeps its
+//! request type); the response body is wrapped in [`ResponseBody`], which
+//! counts its bytes and sends the event when it ends, so `duration_ms` covers
+//! the whole response, streaming included:
+//!
+//! | what happens | when the event is sent | `error` |
+//! | --- | --- | --- |
+//! | a response | its body's last frame (or end, failure or drop) | none; `response body dropped before end` if the client left mid-body |
+//! | the service returns `Err(e)` | then | `e`'s `Display` |
+//! | the handler panics | then | `panic: <message>`; see [`PanicPolicy`] |
+//! | the response future is dropped | from its `Drop` | `request cancelled` |
+//!
+//! Sending is libhoney's [`Event::send`](libhoney::Event::send): it queues
+//! the event for the SDK's background sender and returns at once, so the
+//! middleware never blocks the executor (unless the client was built with
+//! `Config::block_on_send(true)`). Send errors (such as a closed client) are
+//! ignored: a request never fails because of its event. Sampling follows the
+//! client's or builder's sample rate; a handler can change it per request
+//! through [`HoneycombEvent::with_event`].
+//!
+//! ## Costs
+//!
+//! Per request: one event (the client's fields are shared, not copied; its
+//! dynamic fields are evaluated), about a dozen small string allocations for
+//! the request fields, one `Arc` for the handle, and a boxed body in axum
+//! (which boxes every response body anyway). Per response frame: one
+//! addition. Per field added from a handler: one uncontended lock.
+//!
+//! ## Features
+//!
+//! - `axum`: route templates from axum's `MatchedPath`, remote addresses from
+//!   `ConnectInfo<SocketAddr>`, and the `HoneycombEvent` extractor. Off by
+//!   default, so hyper and tonic users do not build axum.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "axum")]
+mod axum_support;
+mod body;
+pub mod fields;
+mod future;
+mod handle;
+mod layer;
+
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+pub use handle::HoneycombEvent;
+pub use layer::{Honeycomb, HoneycombLayer, PanicPolicy, RemoteAddr};
