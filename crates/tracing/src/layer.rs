@@ -1,6 +1,7 @@
 //! The layer: spans in, Honeycomb events out.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -33,6 +34,48 @@ pub const IGNORED_TARGET_PREFIX: &str = "libhoney";
 /// ```
 pub fn is_ignored_target(target: &str) -> bool {
     target.starts_with(IGNORED_TARGET_PREFIX)
+}
+
+/// Threads whose name starts with this are the SDK's own (`libhoney-batch`,
+/// `libhoney-send-N`, `libhoney-wait`): nothing recorded on them is sent,
+/// whatever its target. That covers the SDK's dependencies, such as its HTTP
+/// client's debug logs, which would otherwise make a batch of events for
+/// every batch sent.
+pub const IGNORED_THREAD_PREFIX: &str = "libhoney";
+
+thread_local! {
+    /// Is this thread one of the SDK's? Computed once per thread.
+    static SDK_THREAD: bool = std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with(IGNORED_THREAD_PREFIX));
+    /// Is this layer handing an event to the SDK on this thread right now?
+    static SENDING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Should spans and events recorded on this thread, now, be ignored? True on
+/// the SDK's threads, and while this layer is sending from this one (so
+/// whatever the send path logs cannot come back as another event). A
+/// thread-local read or two.
+fn muted() -> bool {
+    SENDING.try_with(Cell::get).unwrap_or(false) || SDK_THREAD.try_with(|b| *b).unwrap_or(false)
+}
+
+/// Hands an event to the SDK with this thread muted. Never blocks (unless the
+/// client was configured to block on a full queue); errors are dropped.
+fn send(ev: Event, presampled: bool) {
+    struct Unmute;
+    impl Drop for Unmute {
+        fn drop(&mut self) {
+            let _ = SENDING.try_with(|s| s.set(false));
+        }
+    }
+    let _ = SENDING.try_with(|s| s.set(true));
+    let _unmute = Unmute;
+    let _ = if presampled {
+        ev.send_presampled()
+    } else {
+        ev.send()
+    };
 }
 
 /// What this layer keeps in each span's extensions while the span is open.
@@ -259,7 +302,7 @@ impl HoneycombLayer {
     }
 
     fn wants(&self, meta: &Metadata<'_>) -> bool {
-        *meta.level() <= self.max_level && !is_ignored_target(meta.target())
+        *meta.level() <= self.max_level && !is_ignored_target(meta.target()) && !muted()
     }
 
     fn add_common(
@@ -439,11 +482,7 @@ where
             ev.add_field(k, val);
         }
         ev.set_sample_rate(self.sample_rate);
-        let _ = if in_span.is_some() {
-            ev.send_presampled()
-        } else {
-            ev.send()
-        };
+        send(ev, in_span.is_some());
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -495,6 +534,6 @@ where
             ev.add_field(k, v);
         }
         ev.set_sample_rate(self.sample_rate);
-        let _ = ev.send_presampled();
+        send(ev, true);
     }
 }

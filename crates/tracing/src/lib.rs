@@ -102,6 +102,15 @@
 //! thread-local state and nothing to register first: every span is recorded
 //! from the start.
 //!
+//! Install the subscriber as the global default (`.init()`, or
+//! [`tracing::subscriber::set_global_default`]), as applications do. With a
+//! scoped default instead (`with_default`, `set_default`, `with_subscriber`),
+//! make it the default of *every* thread where spans may close (for tokio,
+//! set it in `on_thread_start`): the registry releases a closed child's hold
+//! on its parent through the default dispatcher of the thread where the
+//! child closed, so a parent whose last child closes on a thread without it
+//! is never closed, and so never sent.
+//!
 //! To continue a trace from another process, parse its W3C `traceparent`
 //! header with [`TraceContext::from_traceparent`] and call
 //! [`SpanExt::set_remote_parent`] on the new span; to pass one on, use
@@ -113,10 +122,20 @@
 //! by trace id ([`TraceId::is_sampled`]), so whole traces are kept or
 //! dropped. [`HoneycombLayer::max_level`] ignores verbose spans and events.
 //!
-//! The SDK's own diagnostics never loop back into Honeycomb: spans and log
-//! events whose target starts with `libhoney` ([`is_ignored_target`]) are
-//! never sent, also when an app bridges `log` into `tracing` with
-//! `tracing-log`. They still reach your other layers (a `fmt` layer, say).
+//! The SDK's own diagnostics never loop back into Honeycomb (where each
+//! event sent would log, and each log be sent, and so on). Never sent:
+//!
+//! - spans and log events whose target starts with `libhoney`
+//!   ([`is_ignored_target`]), from any thread, also when an app bridges
+//!   `log` into `tracing` with `tracing-log` (the record's `log.target`
+//!   counts);
+//! - anything recorded on the SDK's own threads, named `libhoney-…`
+//!   ([`IGNORED_THREAD_PREFIX`]), whatever its target: the debug logs of the
+//!   SDK's HTTP client (`ureq`, `rustls`) come from there;
+//! - anything recorded on a thread while this layer is handing an event to
+//!   the SDK on it.
+//!
+//! They still reach your other layers (a `fmt` layer, say).
 //!
 //! ## Costs and blocking
 //!
@@ -140,4 +159,4 @@ mod layer;
 pub use ext::SpanExt;
 pub use fields::{is_reserved, RESERVED_FIELDS, RESERVED_PREFIX, RESERVED_PREFIXES};
 pub use ids::{ParseIdError, SpanId, TraceContext, TraceId};
-pub use layer::{is_ignored_target, HoneycombLayer, IGNORED_TARGET_PREFIX};
+pub use layer::{is_ignored_target, HoneycombLayer, IGNORED_TARGET_PREFIX, IGNORED_THREAD_PREFIX};

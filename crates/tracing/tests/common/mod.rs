@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod recorder;
+
 use libhoney::transmission::{Mock, QueuedEvent};
 use libhoney::{Client, Config, Value};
 use libhoney_tracing::HoneycombLayer;
