@@ -376,6 +376,8 @@ impl Config {
     }
 
     /// The total time a batch may spend in retries before its events fail.
+    /// Zero is a [`ConfigError::ZeroDuration`]; to turn retries off, use
+    /// [`max_attempts`](Config::max_attempts)`(1)`.
     pub fn retry_deadline(mut self, d: Duration) -> Self {
         self.retry_deadline = d;
         self
@@ -391,7 +393,9 @@ impl Config {
 
     /// The default time limit of [`flush`](crate::Client::flush),
     /// [`close`](crate::Client::close), and of the close done when the last
-    /// client handle is dropped.
+    /// client handle is dropped. Zero is a [`ConfigError::ZeroDuration`] (it
+    /// would make every close give up at once); for a single call that must not
+    /// wait, use [`close_within`](crate::Client::close_within).
     pub fn shutdown_timeout(mut self, d: Duration) -> Self {
         self.shutdown_timeout = d;
         self
@@ -538,15 +542,20 @@ impl Config {
     /// Fills unset options from the environment and checks every value.
     pub(crate) fn resolve(mut self) -> Result<Config, ConfigError> {
         if self.read_env {
+            // Keys and URLs never contain whitespace, but values read from
+            // secret files often end in a newline: trim them. The dataset is
+            // kept as given, for the dataset rules to apply.
             if self.api_key.is_none() {
                 self.api_key = env_nonempty("HONEYCOMB_API_KEY")
-                    .or_else(|| env_nonempty("HONEYCOMB_WRITEKEY"));
+                    .or_else(|| env_nonempty("HONEYCOMB_WRITEKEY"))
+                    .map(|k| k.trim().to_string());
             }
             if self.dataset.is_none() {
                 self.dataset = env_nonempty("HONEYCOMB_DATASET");
             }
             if self.api_host.is_none() {
-                self.api_host = env_nonempty("HONEYCOMB_API_ENDPOINT");
+                self.api_host =
+                    env_nonempty("HONEYCOMB_API_ENDPOINT").map(|h| h.trim().to_string());
             }
         }
         if self.sample_rate == 0 {
@@ -575,6 +584,8 @@ impl Config {
         for (option, d) in [
             ("send_frequency", self.send_frequency),
             ("request_timeout", self.request_timeout),
+            ("retry_deadline", self.retry_deadline),
+            ("shutdown_timeout", self.shutdown_timeout),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::ZeroDuration { option });
