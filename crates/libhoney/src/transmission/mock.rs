@@ -45,7 +45,7 @@ pub struct Mock {
 struct Inner {
     events: Mutex<Vec<QueuedEvent>>,
     responder: OnceLock<Responder>,
-    respond_with: Option<Arc<ResponseFn>>,
+    respond_with: Mutex<Option<Arc<ResponseFn>>>,
     flushes: AtomicUsize,
     closes: AtomicUsize,
 }
@@ -67,17 +67,21 @@ impl Mock {
     }
 
     /// Answers each event with `f(event)` instead (the event's metadata is put
-    /// on the response for you). Call before handing the mock to a client.
+    /// on the response for you), replacing any earlier `respond_with`.
+    ///
+    /// It applies to every clone of this mock, from the next event on, so it
+    /// can be set before or after the mock is handed to a client. `f` runs on
+    /// the thread that calls `send`, while no lock is held.
     pub fn respond_with(
         self,
         f: impl Fn(&QueuedEvent) -> Response + Send + Sync + 'static,
     ) -> Self {
-        Mock {
-            inner: Arc::new(Inner {
-                respond_with: Some(Arc::new(f)),
-                ..Inner::default()
-            }),
-        }
+        *self
+            .inner
+            .respond_with
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+        self
     }
 
     /// A copy of every event received so far, in order.
@@ -131,7 +135,13 @@ impl Transmission for Mock {
 
     fn send(&self, mut ev: QueuedEvent) {
         let metadata = ev.take_metadata();
-        let mut response = match &self.inner.respond_with {
+        let respond_with = self
+            .inner
+            .respond_with
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let mut response = match respond_with {
             Some(f) => f(&ev),
             None => Response::success(None, Some(202), Duration::ZERO),
         };
