@@ -288,8 +288,16 @@ impl From<f64> for Value {
 }
 
 impl From<f32> for Value {
+    /// Keeps the decimal value the `f32` prints as: `0.1f32` becomes `0.1`,
+    /// not `0.10000000149011612` (its exact binary value), as `serde_json`
+    /// and libhoney-go write a 32-bit float. Costs a short format and parse.
     fn from(v: f32) -> Self {
-        Value::Float(f64::from(v))
+        if v.is_finite() {
+            let shortest = ryu::Buffer::new().format_finite(v).parse::<f64>();
+            Value::Float(shortest.unwrap_or(f64::from(v)))
+        } else {
+            Value::Float(f64::from(v))
+        }
     }
 }
 
