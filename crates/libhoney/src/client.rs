@@ -85,9 +85,13 @@ impl Client {
             Some(t) => Arc::clone(t),
             None => Arc::new(Http::new()),
         };
+        // The transmission's copy of the config leaves the transmission out:
+        // a transmission that keeps its config would otherwise own itself.
+        let mut ctx_config = config.clone();
+        ctx_config.transmission = None;
         transmission.start(Context {
             responder: responder.clone(),
-            config: config.clone(),
+            config: ctx_config,
         })?;
         let dest = Destination::new(
             config.get_api_host(),
