@@ -236,6 +236,9 @@ pub struct Responder {
 struct ResponderShared {
     block: bool,
     ended: AtomicBool,
+    /// Disconnected when the client closes: wakes a `respond` blocked on a
+    /// full queue.
+    end: Receiver<()>,
     metrics: Arc<Metrics>,
 }
 
@@ -257,8 +260,16 @@ impl Responder {
             return;
         }
         if self.shared.block {
-            if self.tx.send(response).is_err() {
-                self.shared.metrics.response_dropped();
+            // Wait for room, but not past the end of the stream: once the
+            // client is closed nobody may read again, and waiting would hang
+            // the sending thread for good.
+            channel::select! {
+                send(self.tx, response) -> sent => {
+                    if sent.is_err() {
+                        self.shared.metrics.response_dropped();
+                    }
+                }
+                recv(self.shared.end) -> _ => self.shared.metrics.response_dropped(),
             }
         } else {
             match self.tx.try_send(response) {
@@ -294,6 +305,7 @@ pub(crate) fn response_queue(
             shared: Arc::new(ResponderShared {
                 block,
                 ended: AtomicBool::new(false),
+                end: end_rx.clone(),
                 metrics,
             }),
         },
