@@ -178,9 +178,11 @@ impl Meta {
     }
 
     fn is_msgpack(&self) -> bool {
-        self.content_type
-            .as_deref()
-            .is_some_and(|c| c.to_ascii_lowercase().contains("msgpack"))
+        self.content_type.as_deref().is_some_and(|c| {
+            c.as_bytes()
+                .windows(7)
+                .any(|w| w.eq_ignore_ascii_case(b"msgpack"))
+        })
     }
 }
 
