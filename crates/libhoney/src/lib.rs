@@ -225,3 +225,26 @@ pub use global::{
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use response::{Metadata, RecvTimeoutError, Response, ResponseError, Responses, TryRecvError};
 pub use value::{FieldName, Value};
+
+/// Internals exposed for the benchmarks in `benches/`; not part of the API.
+#[doc(hidden)]
+pub mod __bench {
+    use crate::config::{Compression, Encoding, NonFiniteFloats};
+    use crate::transmission::QueuedEvent;
+
+    /// Encodes `events` as one batch body, as the HTTP transmission does.
+    pub fn encode_batch(events: &[QueuedEvent], encoding: Encoding) -> Vec<u8> {
+        let mut body = crate::encoding::BatchBody::new(encoding, 64 * 1024);
+        for ev in events {
+            let _ = body.push(ev, NonFiniteFloats::String, usize::MAX, usize::MAX);
+        }
+        body.finish()
+    }
+
+    /// Compresses a body, as a sender thread does.
+    pub fn compress(body: Vec<u8>, compression: Compression, level: i32) -> Vec<u8> {
+        crate::transmission::batch::Compressor::new(compression, level)
+            .compress(body)
+            .0
+    }
+}

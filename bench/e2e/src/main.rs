@@ -1,0 +1,512 @@
+//! End-to-end benchmark of libhoney for Rust, against libhoney-py 2.4.0 and
+//! libhoney-rust 0.1.6, over loopback to the local receiver.
+//!
+//! ```text
+//! libhoney-bench send --url URL [--events N] [--threads T] [--encoding json|msgpack]
+//!                     [--compression zstd|gzip|none]
+//! libhoney-bench compare [--events N] [--big-events M] [--repeat R] [--skip-peers]
+//!                        [--receiver PATH] [--peer-rust PATH] [--peer-py-python PATH --peer-py-script PATH]
+//! ```
+//!
+//! `send` sends N events of the shape in bench/peers/SHAPE.md through the
+//! default HTTP transmission (with `block_on_send`, so loss must be 0) and
+//! prints one JSON line in the peers' format. `compare` starts the receiver as
+//! its own process, runs every sender as its own process (so CPU and peak RSS
+//! are each sender's alone), checks each run with the receiver's counts, and
+//! prints the tables of docs/PERFORMANCE.md. See bench/run.sh.
+
+mod procstat;
+mod shape;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use libhoney::{Client, Compression, Config, Encoding};
+use serde_json::{json, Value as Json};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("send") => send(&Opts::parse(&args[1..])),
+        Some("compare") => compare(&Opts::parse(&args[1..])),
+        _ => {
+            eprintln!("usage: libhoney-bench send|compare [options] (see the source's header)");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+#[derive(Clone, Debug)]
+struct Opts {
+    url: String,
+    events: u64,
+    big_events: u64,
+    threads: usize,
+    repeat: usize,
+    encoding: String,
+    compression: String,
+    api_key: String,
+    dataset: String,
+    skip_peers: bool,
+    skip_variants: bool,
+    receiver: Option<PathBuf>,
+    receiver_threads: usize,
+    peer_rust: Option<PathBuf>,
+    peer_py_python: Option<PathBuf>,
+    peer_py_script: Option<PathBuf>,
+    ceiling: Option<PathBuf>,
+    out: Option<PathBuf>,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Opts {
+        let mut o = Opts {
+            url: String::new(),
+            events: 200_000,
+            big_events: 1_000_000,
+            threads: 1,
+            repeat: 3,
+            encoding: "json".into(),
+            compression: "zstd".into(),
+            api_key: "bench-key".into(),
+            dataset: "bench".into(),
+            skip_peers: false,
+            skip_variants: false,
+            receiver: None,
+            receiver_threads: 2,
+            peer_rust: None,
+            peer_py_python: None,
+            peer_py_script: None,
+            ceiling: None,
+            out: None,
+        };
+        let mut it = args.iter();
+        while let Some(flag) = it.next() {
+            let mut val = || it.next().cloned().unwrap_or_default();
+            match flag.as_str() {
+                "--url" => o.url = val(),
+                "--events" => o.events = val().parse().expect("--events N"),
+                "--big-events" => o.big_events = val().parse().expect("--big-events N"),
+                "--threads" => o.threads = val().parse().expect("--threads T"),
+                "--repeat" => o.repeat = val().parse().expect("--repeat R"),
+                "--encoding" => o.encoding = val(),
+                "--compression" => o.compression = val(),
+                "--api-key" => o.api_key = val(),
+                "--dataset" => o.dataset = val(),
+                "--skip-peers" => o.skip_peers = true,
+                "--skip-variants" => o.skip_variants = true,
+                "--receiver" => o.receiver = Some(val().into()),
+                "--receiver-threads" => o.receiver_threads = val().parse().expect("--receiver-threads K"),
+                "--peer-rust" => o.peer_rust = Some(val().into()),
+                "--peer-py-python" => o.peer_py_python = Some(val().into()),
+                "--peer-py-script" => o.peer_py_script = Some(val().into()),
+                "--ceiling" => o.ceiling = Some(val().into()),
+                "--out" => o.out = Some(val().into()),
+                other => {
+                    eprintln!("unknown option {other}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        o
+    }
+}
+
+// ---------------------------------------------------------------- send
+
+fn send(o: &Opts) -> i32 {
+    let encoding = match o.encoding.as_str() {
+        "msgpack" => Encoding::Msgpack,
+        _ => Encoding::Json,
+    };
+    let compression = match o.compression.as_str() {
+        "gzip" => Compression::Gzip,
+        "none" => Compression::None,
+        _ => Compression::Zstd,
+    };
+    let config = Config::new()
+        .read_env(false)
+        .api_key(o.api_key.clone())
+        .dataset(o.dataset.clone())
+        .api_host(o.url.clone())
+        .encoding(encoding)
+        .compression(compression)
+        .block_on_send(true)
+        .block_on_response(true)
+        .shutdown_timeout(Duration::from_secs(300));
+    let client = match Client::new(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    let responses = client.responses();
+    let cpu0 = procstat::cpu_seconds();
+    let start = Instant::now();
+    let reader = std::thread::spawn(move || {
+        let (mut delivered, mut failed, mut last) = (0u64, 0u64, Duration::ZERO);
+        let mut first_error = None;
+        for r in responses {
+            if r.is_success() {
+                delivered += 1;
+            } else {
+                failed += 1;
+                first_error.get_or_insert_with(|| format!("{:?} {}", r.error, r.body));
+            }
+            last = start.elapsed();
+        }
+        (delivered, failed, last, first_error)
+    });
+    let n = o.events;
+    let t = o.threads.max(1) as u64;
+    let barrier = Arc::new(Barrier::new(t as usize));
+    let workers: Vec<_> = (0..t)
+        .map(|k| {
+            let (client, barrier) = (client.clone(), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                barrier.wait();
+                for i in k * n / t..(k + 1) * n / t {
+                    let mut ev = client.new_event();
+                    shape::fill(&mut ev, i);
+                    ev.send().expect("send");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().expect("sender thread");
+    }
+    let send_s = start.elapsed().as_secs_f64();
+    let close = client.close();
+    let (delivered, failed, last, first_error) = reader.join().expect("reader thread");
+    let cpu = procstat::cpu_seconds() - cpu0;
+    if let Some(e) = first_error {
+        eprintln!("first failure: {e}");
+    }
+    if let Err(e) = close {
+        eprintln!("close: {e}");
+    }
+    let m = client.metrics();
+    let line = json!({
+        "sdk": "libhoney-rust (this)",
+        "events": n,
+        "threads": t,
+        "encoding": o.encoding,
+        "compression": o.compression,
+        "elapsed_s": last.as_secs_f64(),
+        "send_s": send_s,
+        "delivered": delivered,
+        "failed": failed,
+        "no_response": n - delivered - failed,
+        "cpu_s": cpu,
+        "peak_rss_kb": procstat::peak_rss_kb(),
+        "requests": m.batches_sent,
+        "retries": m.retries,
+    });
+    println!("{line}");
+    0
+}
+
+// ---------------------------------------------------------------- compare
+
+struct ReceiverProc {
+    child: Child,
+    addr: String,
+}
+
+impl ReceiverProc {
+    fn start(path: &Path, threads: usize) -> ReceiverProc {
+        let mut child = Command::new(path)
+            .args(["--listen", "127.0.0.1:0", "--quiet", "--no-record", "--track-unique", "count"])
+            .args(["--threads", &threads.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("receiver's first line");
+        let url = line.trim().strip_prefix("listening on ").expect("listening on URL").to_string();
+        let addr = url.trim_start_matches("http://").to_string();
+        ReceiverProc { child, addr }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn http(&self, method: &str, path: &str) -> String {
+        let mut s = TcpStream::connect(&self.addr).expect("connect to receiver");
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.addr)
+            .expect("write");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("read");
+        resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    }
+
+    fn stats(&self) -> Json {
+        let body = self.http("GET", "/_receiver/stats");
+        // Tolerate chunked framing: take the JSON object in the body.
+        let start = body.find('{').unwrap_or(0);
+        let end = body.rfind('}').map_or(body.len(), |e| e + 1);
+        serde_json::from_str(&body[start..end]).unwrap_or(Json::Null)
+    }
+
+    fn reset(&self) {
+        self.http("POST", "/_receiver/reset");
+    }
+}
+
+impl Drop for ReceiverProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Run {
+    label: String,
+    events: u64,
+    threads: usize,
+    rate: f64,
+    cpu_us_per_event: f64,
+    peak_rss_mb: f64,
+    delivered: u64,
+    accepted: u64,
+    duplicates: u64,
+    loss: u64,
+    ok: bool,
+}
+
+fn run_sender(rx: &ReceiverProc, label: &str, mut cmd: Command, events: u64, threads: usize, strict: bool) -> Option<Run> {
+    rx.reset();
+    let out = cmd.stderr(Stdio::inherit()).output().ok()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{'))?;
+    let v: Json = serde_json::from_str(line).ok()?;
+    let stats = rx.stats();
+    let delivered = v["delivered"].as_u64().unwrap_or(0);
+    let elapsed = v["elapsed_s"].as_f64().unwrap_or(f64::NAN);
+    let cpu = v["cpu_s"].as_f64().unwrap_or(f64::NAN);
+    let accepted = stats["distinct_tracked"].as_u64().unwrap_or(0);
+    let duplicates = stats["duplicate_tracked"].as_u64().unwrap_or(0);
+    let loss = events.saturating_sub(delivered);
+    // Every delivered event is one the receiver stored, exactly once.
+    let consistent = accepted == delivered && duplicates == 0;
+    let ok = consistent && (!strict || loss == 0);
+    if !ok {
+        eprintln!(
+            "CHECK FAILED for {label}: delivered {delivered}, receiver accepted {accepted} distinct, {duplicates} duplicates, loss {loss}"
+        );
+    }
+    Some(Run {
+        label: label.to_string(),
+        events,
+        threads,
+        rate: delivered as f64 / elapsed,
+        cpu_us_per_event: cpu * 1e6 / delivered.max(1) as f64,
+        peak_rss_mb: v["peak_rss_kb"].as_f64().unwrap_or(f64::NAN) / 1024.0,
+        delivered,
+        accepted,
+        duplicates,
+        loss,
+        ok,
+    })
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.retain(|x| x.is_finite());
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+/// Medians of repeated runs of one sender.
+#[derive(Clone, Debug)]
+struct Summary {
+    label: String,
+    events: u64,
+    threads: usize,
+    rate: f64,
+    cpu_us: f64,
+    rss_mb: f64,
+    loss: u64,
+    runs: usize,
+    ok: bool,
+}
+
+fn summarize(runs: &[Run]) -> Option<Summary> {
+    let first = runs.first()?;
+    Some(Summary {
+        label: first.label.clone(),
+        events: first.events,
+        threads: first.threads,
+        rate: median(runs.iter().map(|r| r.rate).collect()),
+        cpu_us: median(runs.iter().map(|r| r.cpu_us_per_event).collect()),
+        rss_mb: median(runs.iter().map(|r| r.peak_rss_mb).collect()),
+        loss: runs.iter().map(|r| r.loss).max().unwrap_or(0),
+        runs: runs.len(),
+        ok: runs.iter().all(|r| r.ok),
+    })
+}
+
+fn print_table(title: &str, rows: &[Summary], baseline: Option<&Summary>) {
+    println!("\n{title}\n");
+    println!("| sender | events | threads | delivered events/s | CPU µs/event | peak RSS MB | max loss | runs | checks |{}", if baseline.is_some() { " ours ÷ this (events/s) |" } else { "" });
+    println!("|---|---|---|---|---|---|---|---|---|{}", if baseline.is_some() { "---|" } else { "" });
+    for r in rows {
+        let ratio = baseline.map(|b| format!(" {:.1}× |", b.rate / r.rate)).unwrap_or_default();
+        println!(
+            "| {} | {} | {} | {:.0} | {:.2} | {:.1} | {} | {} | {} |{}",
+            r.label,
+            r.events,
+            r.threads,
+            r.rate,
+            r.cpu_us,
+            r.rss_mb,
+            r.loss,
+            r.runs,
+            if r.ok { "ok" } else { "FAILED" },
+            ratio
+        );
+    }
+}
+
+fn self_cmd(o: &Opts, url: &str, events: u64, threads: usize, encoding: &str, compression: &str) -> Command {
+    let mut c = Command::new(std::env::current_exe().expect("current exe"));
+    c.args(["send", "--url", url, "--events", &events.to_string(), "--threads", &threads.to_string()])
+        .args(["--encoding", encoding, "--compression", compression])
+        .args(["--api-key", &o.api_key, "--dataset", &o.dataset]);
+    c
+}
+
+fn sibling(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.with_file_name(name)
+}
+
+fn compare(o: &Opts) -> i32 {
+    let receiver_path = o.receiver.clone().unwrap_or_else(|| sibling("libhoney-receiver"));
+    let rx = ReceiverProc::start(&receiver_path, o.receiver_threads);
+    let url = rx.url();
+    println!("receiver: {} ({} threads) at {url}", receiver_path.display(), o.receiver_threads);
+    let mut all_ok = true;
+    let mut jsonl = Vec::new();
+
+    if let Some(ceiling) = &o.ceiling {
+        println!("\n## The receiver alone (its own load generator, pre-encoded bodies)\n");
+        match Command::new(ceiling).args(["--url", &url]).output() {
+            Ok(out) => print!("{}", String::from_utf8_lossy(&out.stdout)),
+            Err(e) => println!("could not run {}: {e}", ceiling.display()),
+        }
+    }
+
+    let mut same_work: Vec<Summary> = Vec::new();
+    for threads in [1usize, 4] {
+        let mut group: Vec<(String, Box<dyn Fn() -> Command>, bool)> = Vec::new();
+        let (o2, u2) = (o.clone(), url.clone());
+        group.push((
+            "libhoney-rust (this), JSON+zstd".into(),
+            Box::new(move || self_cmd(&o2, &u2, o2.events, threads, "json", "zstd")),
+            true,
+        ));
+        if !o.skip_peers {
+            if let Some(p) = &o.peer_rust {
+                let (p, u, n) = (p.clone(), url.clone(), o.events);
+                group.push((
+                    "libhoney-rust 0.1.6".into(),
+                    Box::new(move || {
+                        let mut c = Command::new(&p);
+                        c.args(["--url", &u, "--events", &n.to_string(), "--threads", &threads.to_string()]);
+                        c
+                    }),
+                    false,
+                ));
+            }
+            if let (Some(py), Some(script)) = (&o.peer_py_python, &o.peer_py_script) {
+                let (py, script, u, n) = (py.clone(), script.clone(), url.clone(), o.events);
+                group.push((
+                    "libhoney-py 2.4.0".into(),
+                    Box::new(move || {
+                        let mut c = Command::new(&py);
+                        c.arg(&script)
+                            .args(["--url", &u, "--events", &n.to_string(), "--threads", &threads.to_string()]);
+                        c
+                    }),
+                    false,
+                ));
+            }
+        }
+        let mut summaries = Vec::new();
+        for (label, make, strict) in &group {
+            let mut runs = Vec::new();
+            for rep in 0..o.repeat {
+                eprintln!("[{label}] threads={threads} run {}/{}", rep + 1, o.repeat);
+                if let Some(r) = run_sender(&rx, label, make(), o.events, threads, *strict) {
+                    jsonl.push(format!("{r:?}"));
+                    runs.push(r);
+                }
+            }
+            if let Some(s) = summarize(&runs) {
+                all_ok &= s.ok || !strict;
+                summaries.push(s);
+            }
+        }
+        print_table(
+            &format!("## Same work: {} events, {threads} application thread(s), medians of {} runs", o.events, o.repeat),
+            &summaries,
+            summaries.first(),
+        );
+        same_work.extend(summaries);
+    }
+
+    if !o.skip_variants {
+        let mut rows = Vec::new();
+        for (enc, comp) in [("json", "zstd"), ("json", "gzip"), ("json", "none"), ("msgpack", "zstd"), ("msgpack", "gzip"), ("msgpack", "none")] {
+            for threads in [1usize, 4] {
+                let label = format!("libhoney-rust (this), {enc}+{comp}");
+                let mut runs = Vec::new();
+                for rep in 0..o.repeat {
+                    eprintln!("[{label}] threads={threads} run {}/{}", rep + 1, o.repeat);
+                    let cmd = self_cmd(o, &url, o.big_events, threads, enc, comp);
+                    if let Some(r) = run_sender(&rx, &label, cmd, o.big_events, threads, true) {
+                        jsonl.push(format!("{r:?}"));
+                        runs.push(r);
+                    }
+                }
+                if let Some(s) = summarize(&runs) {
+                    all_ok &= s.ok;
+                    rows.push(s);
+                }
+            }
+        }
+        print_table(
+            &format!("## Variants of this SDK: {} events each, medians of {} runs", o.big_events, o.repeat),
+            &rows,
+            None,
+        );
+    }
+    if let Some(out) = &o.out {
+        let _ = std::fs::write(out, jsonl.join("\n") + "\n");
+    }
+    println!("\nall checks {}", if all_ok { "passed" } else { "FAILED" });
+    if all_ok {
+        0
+    } else {
+        1
+    }
+}

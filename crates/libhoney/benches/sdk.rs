@@ -1,0 +1,148 @@
+//! Micro-benchmarks of the SDK's hot paths (divan).
+//!
+//! ```text
+//! cargo bench -p libhoney-sdk --bench sdk
+//! ```
+//!
+//! - `event::build`: a 10-field event of the benchmark shape (bench/peers/SHAPE.md).
+//! - `event::send_*`: building it and handing it to `send()`: into the default
+//!   HTTP transmission (a local receiver on loopback), and into `Discard`
+//!   (client overhead only). Run with 1, 2 and 4 threads sending at once.
+//! - `encode::*`: one 100-event batch body, JSON and msgpack.
+//! - `compress::*`: that JSON body with zstd (level 1) and gzip (level 1).
+//!
+//! Allocation counts per iteration come from divan's `AllocProfiler`.
+
+use std::sync::OnceLock;
+
+use divan::{black_box, AllocProfiler, Bencher};
+use libhoney::transmission::{Discard, Mock, QueuedEvent};
+use libhoney::{Client, Compression, Config, Encoding, Event, Value};
+
+#[global_allocator]
+static ALLOC: AllocProfiler = AllocProfiler::system();
+
+fn main() {
+    divan::main();
+}
+
+const MESSAGE: &str = "request handled by the checkout service without any trouble.";
+const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
+
+/// The benchmark shape of bench/peers/SHAPE.md.
+fn fill(ev: &mut Event, i: u64) {
+    let status = if i % 100 == 0 {
+        500
+    } else if i % 10 == 0 {
+        404
+    } else {
+        200
+    };
+    ev.add_field("service.name", Value::from_static("checkout"))
+        .add_field("endpoint", Value::from_static("/api/v1/cart/items"))
+        .add_field("method", Value::from_static(METHODS[(i % 4) as usize]))
+        .add_field("status_code", status)
+        .add_field("duration_ms", (i % 1000) as f64 * 0.731 + 0.5)
+        .add_field("user_id", format!("user-{}", i % 10_000))
+        .add_field("cache_hit", i % 3 == 0)
+        .add_field("message", Value::from_static(MESSAGE))
+        .add_field(
+            "trace.trace_id",
+            format!("{:016x}{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i),
+        )
+        .add_field("count", i);
+}
+
+fn base() -> Config {
+    Config::new().read_env(false).api_key("bench-key").dataset("bench")
+}
+
+fn http_client() -> &'static Client {
+    static C: OnceLock<(Client, libhoney_receiver::RunningReceiver)> = OnceLock::new();
+    &C.get_or_init(|| {
+        let rx = libhoney_receiver::Receiver::builder()
+            .record(false)
+            .start()
+            .expect("receiver");
+        let client = Client::new(base().api_host(rx.url())).expect("client");
+        (client, rx)
+    })
+    .0
+}
+
+fn discard_client() -> &'static Client {
+    static C: OnceLock<Client> = OnceLock::new();
+    C.get_or_init(|| Client::new(base().transmission(Discard::new())).expect("client"))
+}
+
+mod event {
+    use super::*;
+
+    #[divan::bench]
+    fn build(b: Bencher) {
+        let client = discard_client();
+        let mut i = 0u64;
+        b.bench_local(|| {
+            i += 1;
+            let mut ev = client.new_event();
+            fill(&mut ev, i);
+            black_box(ev)
+        });
+    }
+
+    #[divan::bench(threads = [1, 2, 4])]
+    fn send_discard(b: Bencher) {
+        let client = discard_client();
+        b.bench(|| {
+            let i = fastrand::u64(..);
+            let mut ev = client.new_event();
+            fill(&mut ev, i);
+            ev.send().expect("send")
+        });
+    }
+
+    #[divan::bench(threads = [1, 2, 4])]
+    fn send_http(b: Bencher) {
+        let client = http_client();
+        b.bench(|| {
+            let i = fastrand::u64(..);
+            let mut ev = client.new_event();
+            fill(&mut ev, i);
+            ev.send().expect("send")
+        });
+    }
+}
+
+fn batch(n: u64) -> Vec<QueuedEvent> {
+    let mock = Mock::new();
+    let client = Client::new(base().transmission(mock.clone())).expect("client");
+    for i in 0..n {
+        let mut ev = client.new_event();
+        fill(&mut ev, i);
+        ev.send().expect("send");
+    }
+    mock.take_events()
+}
+
+mod encode {
+    use super::*;
+
+    #[divan::bench(args = [Encoding::Json, Encoding::Msgpack], name = "batch_of_100")]
+    fn batch_of_100(b: Bencher, enc: Encoding) {
+        let events = batch(100);
+        b.counter(divan::counter::ItemsCount::new(100usize))
+            .bench_local(|| libhoney::__bench::encode_batch(black_box(&events), enc));
+    }
+}
+
+mod compress {
+    use super::*;
+
+    #[divan::bench(args = [Compression::Zstd, Compression::Gzip], name = "json_batch_of_100")]
+    fn json_batch_of_100(b: Bencher, c: Compression) {
+        let body = libhoney::__bench::encode_batch(&batch(100), Encoding::Json);
+        b.counter(divan::counter::BytesCount::new(body.len()))
+            .with_inputs(|| body.clone())
+            .bench_local_values(|body| libhoney::__bench::compress(body, c, 1));
+    }
+}
