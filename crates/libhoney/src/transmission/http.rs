@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -90,6 +90,10 @@ struct Shared {
     done: Condvar,
     abandoned: AtomicBool,
     stop: Receiver<()>,
+    /// `send` calls in progress. A close waits for it to reach 0 before its
+    /// last look at the queue, so that an event handed over by a `send` that
+    /// saw the transmission still open is never left behind in the queue.
+    sending: AtomicUsize,
 }
 
 impl Shared {
@@ -141,6 +145,41 @@ impl Shared {
 
     fn pending(&self) -> usize {
         self.responder.metrics().outstanding()
+    }
+}
+
+impl Running {
+    /// Hands one event to the batcher (or answers it at once).
+    fn send(&self, mut ev: QueuedEvent) {
+        if self.closed.load(Ordering::SeqCst) {
+            let error = ResponseError::Transport("the transmission is closed".into());
+            self.shared
+                .responder
+                .respond(Response::failure(ev.take_metadata(), error));
+            return;
+        }
+        let result = if self.block_on_send {
+            self.tx.send(Msg::Event(ev)).map_err(|e| e.into_inner())
+        } else {
+            match self.tx.try_send(Msg::Event(ev)) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Full(Msg::Event(mut ev))) => {
+                    log::debug!(target: "libhoney", "queue overflow: event dropped");
+                    self.shared.responder.respond(Response::failure(
+                        ev.take_metadata(),
+                        ResponseError::QueueOverflow,
+                    ));
+                    return;
+                }
+                Err(e) => Err(e.into_inner()),
+            }
+        };
+        if let Err(Msg::Event(mut ev)) = result {
+            let error = ResponseError::Transport("the transmission has stopped".into());
+            self.shared
+                .responder
+                .respond(Response::failure(ev.take_metadata(), error));
+        }
     }
 }
 
@@ -206,6 +245,7 @@ impl Transmission for Http {
             done: Condvar::new(),
             abandoned: AtomicBool::new(false),
             stop: stop_rx,
+            sending: AtomicUsize::new(0),
         });
         let settings = Arc::new(SenderSettings {
             agent,
@@ -249,39 +289,15 @@ impl Transmission for Http {
         })
     }
 
-    fn send(&self, mut ev: QueuedEvent) {
+    fn send(&self, ev: QueuedEvent) {
         let Some(r) = self.running() else {
             return;
         };
-        if r.closed.load(Ordering::Acquire) {
-            let error = ResponseError::Transport("the transmission is closed".into());
-            r.shared
-                .responder
-                .respond(Response::failure(ev.take_metadata(), error));
-            return;
-        }
-        let result = if r.block_on_send {
-            r.tx.send(Msg::Event(ev)).map_err(|e| e.into_inner())
-        } else {
-            match r.tx.try_send(Msg::Event(ev)) {
-                Ok(()) => Ok(()),
-                Err(TrySendError::Full(Msg::Event(mut ev))) => {
-                    log::debug!(target: "libhoney", "queue overflow: event dropped");
-                    r.shared.responder.respond(Response::failure(
-                        ev.take_metadata(),
-                        ResponseError::QueueOverflow,
-                    ));
-                    return;
-                }
-                Err(e) => Err(e.into_inner()),
-            }
-        };
-        if let Err(Msg::Event(mut ev)) = result {
-            let error = ResponseError::Transport("the transmission has stopped".into());
-            r.shared
-                .responder
-                .respond(Response::failure(ev.take_metadata(), error));
-        }
+        // SeqCst pairs with the close: either this send sees `closed`, or the
+        // batcher sees it in `sending` and waits for its event.
+        r.shared.sending.fetch_add(1, Ordering::SeqCst);
+        r.send(ev);
+        r.shared.sending.fetch_sub(1, Ordering::SeqCst);
     }
 
     fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
@@ -313,7 +329,7 @@ impl Transmission for Http {
         let Some(r) = self.running() else {
             return Ok(());
         };
-        if r.closed.swap(true, Ordering::AcqRel) {
+        if r.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
         let deadline = Instant::now() + timeout;
@@ -412,17 +428,16 @@ fn batcher_loop(
                 let _ = reply.send(batcher.last_seq());
             }
             Some(Msg::Close(reply)) => {
-                // Events that raced the close into the queue still go out.
-                while let Ok(m) = rx.try_recv() {
-                    match m {
-                        Msg::Event(ev) => batcher.add(ev, now, &shared.responder, &mut ready),
-                        Msg::Flush(r) | Msg::Close(r) => drop(r),
-                    }
-                    dispatch(&mut ready);
-                }
+                let mut flushes = Vec::new();
+                take_last_events(&rx, &mut batcher, shared, &mut ready, &mut flushes, dispatch);
                 batcher.drain(&mut ready);
                 dispatch(&mut ready);
-                let _ = reply.send(batcher.last_seq());
+                // Flushes that raced the close are answered as covered by it.
+                let last = batcher.last_seq();
+                for f in flushes {
+                    let _ = f.send(last);
+                }
+                let _ = reply.send(last);
                 return;
             }
         }
@@ -431,6 +446,50 @@ fn batcher_loop(
     // The transmission was dropped without a close: send what is left.
     batcher.drain(&mut ready);
     dispatch(&mut ready);
+}
+
+/// After a close: takes every event still queued, including those of `send`
+/// calls that saw the transmission open and are still handing their event
+/// over (`Shared::sending`). Once none is in progress, any later `send` sees
+/// the transmission closed and answers its event itself, so nothing can be
+/// left in the queue.
+fn take_last_events(
+    rx: &Receiver<Msg>,
+    batcher: &mut Batcher,
+    shared: &Shared,
+    ready: &mut Vec<ReadyBatch>,
+    flushes: &mut Vec<Sender<u64>>,
+    dispatch: impl Fn(&mut Vec<ReadyBatch>),
+) {
+    let mut take = |m: Msg, batcher: &mut Batcher, ready: &mut Vec<ReadyBatch>| match m {
+        Msg::Event(ev) if shared.abandoned() => fail_fast(shared, ev),
+        Msg::Event(ev) => {
+            batcher.add(ev, Instant::now(), &shared.responder, ready);
+            dispatch(ready);
+        }
+        Msg::Flush(r) => flushes.push(r),
+        Msg::Close(r) => drop(r),
+    };
+    loop {
+        while let Ok(m) = rx.try_recv() {
+            take(m, batcher, ready);
+        }
+        if shared.sending.load(Ordering::SeqCst) == 0 {
+            // Sends that finished before that load put their event in the
+            // queue first; sends that start after it see `closed`.
+            while let Ok(m) = rx.try_recv() {
+                take(m, batcher, ready);
+            }
+            return;
+        }
+        // A send is between its check of `closed` and the queue (or blocked
+        // on a full queue, which the loop above keeps emptying).
+        match rx.recv_timeout(Duration::from_millis(1)) {
+            Ok(m) => take(m, batcher, ready),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
 }
 
 fn sender_loop(jobs: Receiver<ReadyBatch>, shared: &Shared, settings: &SenderSettings) {
