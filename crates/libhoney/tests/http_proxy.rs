@@ -1,0 +1,231 @@
+//! `Config::proxy` routes the default HTTP transmission through an HTTP proxy.
+//! ureq 3 tunnels every request (also to `http://` targets) with `CONNECT`,
+//! so the test proxy below speaks `CONNECT` only, checks the basic
+//! `Proxy-Authorization`, and relays bytes to the receiver.
+
+mod http_support;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_support::*;
+use libhoney::ResponseError;
+
+/// What the proxy saw of one connection's request head.
+#[derive(Debug, Clone)]
+struct Seen {
+    request_line: String,
+    proxy_authorization: Option<String>,
+}
+
+struct Proxy {
+    addr: std::net::SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    /// A proxy that accepts `Proxy-Authorization: <expected>` only.
+    fn start(expected: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2, expected) = (Arc::clone(&seen), Arc::clone(&stop), expected.to_string());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (seen, expected) = (Arc::clone(&seen2), expected.clone());
+                        std::thread::spawn(move || serve(conn, &seen, &expected));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Proxy { addr, seen, stop }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Reads a request head byte by byte (so nothing after it is consumed).
+fn read_head(conn: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut b).ok()? == 0 {
+            return None;
+        }
+        head.push(b[0]);
+    }
+    String::from_utf8(head).ok()
+}
+
+fn serve(mut conn: TcpStream, seen: &Mutex<Vec<Seen>>, expected: &str) {
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
+    let Some(head) = read_head(&mut conn) else {
+        return;
+    };
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or("").to_string();
+    let proxy_authorization = lines.find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("proxy-authorization")
+            .then(|| v.trim().to_string())
+    });
+    seen.lock().unwrap().push(Seen {
+        request_line: request_line.clone(),
+        proxy_authorization: proxy_authorization.clone(),
+    });
+    let mut parts = request_line.split(' ');
+    let (method, target) = (parts.next(), parts.next());
+    if method != Some("CONNECT") {
+        let _ = conn.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+        return;
+    }
+    if proxy_authorization.as_deref() != Some(expected) {
+        let _ = conn.write_all(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\n\r\n",
+        );
+        return;
+    }
+    let Ok(upstream) = TcpStream::connect(target.unwrap_or("")) else {
+        let _ = conn.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    if conn
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    let (mut a_in, mut b_out) = (conn.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut a_in, &mut b_out);
+        let _ = b_out.shutdown(Shutdown::Write);
+    });
+    let (mut b_in, mut a_out) = (upstream, conn);
+    let _ = std::io::copy(&mut b_in, &mut a_out);
+    let _ = a_out.shutdown(Shutdown::Both);
+    let _ = up.join();
+}
+
+fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(T[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn base64_matches_known_values() {
+    assert_eq!(base64(b"user:pass"), "dXNlcjpwYXNz");
+    assert_eq!(base64(b"ab"), "YWI=");
+    assert_eq!(base64(b"a"), "YQ==");
+}
+
+#[test]
+fn events_go_through_the_proxy_with_basic_credentials() {
+    let rx = receiver();
+    let proxy = Proxy::start("Basic dXNlcjpwYXNz");
+    let client = client(
+        config(&rx)
+            .proxy(format!("http://user:pass@{}", proxy.addr))
+            .max_attempts(1),
+    );
+    let sent = send_ids(&client, 0..5);
+    let responses = close_and_collect(&client);
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 5, "{:?}", tally.failed);
+    let seen = proxy.seen();
+    assert!(!seen.is_empty());
+    for s in &seen {
+        assert_eq!(
+            s.request_line,
+            format!("CONNECT {} HTTP/1.1", rx.addr()),
+            "{seen:?}"
+        );
+        assert_eq!(s.proxy_authorization.as_deref(), Some("Basic dXNlcjpwYXNz"));
+    }
+    // The tunnelled request itself is the usual one.
+    let req = &rx.requests()[0];
+    assert_eq!(req.path, "/1/batch/wire");
+    assert_eq!(header(req, "x-honeycomb-team"), Some(KEY));
+}
+
+#[test]
+fn percent_encoded_credentials_are_decoded_once() {
+    let rx = receiver();
+    let expected = format!("Basic {}", base64(b"us er:p@ss:w%rd+"));
+    let proxy = Proxy::start(&expected);
+    let client = client(
+        config(&rx)
+            .proxy(format!("http://us%20er:p%40ss%3Aw%25rd+@{}", proxy.addr))
+            .max_attempts(1),
+    );
+    let sent = send_ids(&client, 0..2);
+    let responses = close_and_collect(&client);
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 2, "{:?} {:?}", tally.failed, proxy.seen());
+}
+
+#[test]
+fn wrong_proxy_credentials_fail_as_transport_errors() {
+    let rx = receiver();
+    let proxy = Proxy::start("Basic dXNlcjpwYXNz");
+    let client = client(
+        config(&rx)
+            .proxy(format!("http://user:wrong@{}", proxy.addr))
+            .max_attempts(2),
+    );
+    let sent = send_ids(&client, 0..3);
+    let responses = close_and_collect(&client);
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert!(tally.ok.is_empty());
+    for r in tally.failed.values() {
+        match &r.error {
+            Some(ResponseError::Transport(msg)) => {
+                assert!(msg.contains("407"), "{msg}");
+                assert!(!msg.contains("wrong"), "no password in errors: {msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(rx.requests().is_empty());
+    assert_eq!(proxy.seen().len(), 2, "one CONNECT per attempt");
+}
+
+#[test]
+fn the_proxy_is_not_used_without_config_proxy() {
+    let rx = receiver();
+    let proxy = Proxy::start("Basic dXNlcjpwYXNz");
+    let client = client(config(&rx));
+    let sent = send_ids(&client, 0..2);
+    let responses = close_and_collect(&client);
+    check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert!(proxy.seen().is_empty());
+}
