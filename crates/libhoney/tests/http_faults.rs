@@ -90,7 +90,11 @@ fn retry_deadline_stops_retrying() {
 fn retry_after_in_seconds_is_waited_for() {
     let rx = receiver();
     rx.push_fault(
-        status(429, "Request dropped due to rate limiting.", Some("1".into())),
+        status(
+            429,
+            "Request dropped due to rate limiting.",
+            Some("1".into()),
+        ),
         1,
     );
     let client = client(one_batch(&rx));
@@ -223,7 +227,9 @@ fn per_event_rejections_fail_only_their_event() {
     let r2 = &tally.failed[&2];
     assert_eq!(
         r2.error,
-        Some(ResponseError::Rejected("Event has too many columns.".into()))
+        Some(ResponseError::Rejected(
+            "Event has too many columns.".into()
+        ))
     );
     assert_eq!(r2.status_code, Some(400));
     let r5 = &tally.failed[&5];

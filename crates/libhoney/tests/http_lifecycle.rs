@@ -213,7 +213,9 @@ fn flush_after_each_send_returns_only_once_the_event_is_answered() {
     for id in 0..20 {
         send_id(&client, id);
         client.flush_within(PATIENCE).unwrap();
-        let r = responses.try_recv().expect("answered before flush returned");
+        let r = responses
+            .try_recv()
+            .expect("answered before flush returned");
         assert_eq!(meta_id(&r), id);
         assert!(r.is_success(), "{r:?}");
         assert_eq!(rx.events().len() as u64, id + 1);
@@ -427,8 +429,7 @@ fn race_sends_against_close(
             let next = Arc::new(AtomicU64::new(0));
             let threads: Vec<_> = (0..4)
                 .map(|_| {
-                    let (client, ok, next) =
-                        (client.clone(), Arc::clone(&ok), Arc::clone(&next));
+                    let (client, ok, next) = (client.clone(), Arc::clone(&ok), Arc::clone(&next));
                     std::thread::spawn(move || loop {
                         let id = next.fetch_add(1, Ordering::Relaxed);
                         let mut ev = client.new_event();
@@ -460,9 +461,8 @@ fn race_sends_against_close(
 #[test]
 fn sends_racing_a_close_are_never_lost() {
     for block in [true, false] {
-        for (round, (sent, got, m, rx)) in race_sends_against_close(block, 3)
-            .into_iter()
-            .enumerate()
+        for (round, (sent, got, m, rx)) in
+            race_sends_against_close(block, 3).into_iter().enumerate()
         {
             let ctx = format!("block_on_send {block}, round {round}: {m:?}");
             assert_eq!(m.events_queued, sent.len() as u64, "{ctx}");

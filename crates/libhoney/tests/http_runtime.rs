@@ -155,10 +155,7 @@ async fn close_async_twice_and_send_after_close() {
     send_ids(&client, 0..5);
     client.close_async(PATIENCE).await.unwrap();
     client.close_async(PATIENCE).await.unwrap();
-    assert_eq!(
-        client.flush_async(PATIENCE).await,
-        Err(FlushError::Closed)
-    );
+    assert_eq!(client.flush_async(PATIENCE).await, Err(FlushError::Closed));
     let mut ev = client.new_event();
     ev.add_field("id", 9);
     assert_eq!(ev.send(), Err(libhoney::SendError::Closed));

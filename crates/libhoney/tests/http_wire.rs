@@ -214,7 +214,10 @@ fn no_compression_sends_no_content_encoding() {
 #[test]
 fn api_host_path_prefix_is_kept() {
     let rx = receiver();
-    for host in [format!("{}/prefix", rx.url()), format!("{}/prefix/", rx.url())] {
+    for host in [
+        format!("{}/prefix", rx.url()),
+        format!("{}/prefix/", rx.url()),
+    ] {
         let client = client(config(&rx).api_host(host).dataset("p d"));
         let responses = client.responses();
         let mut ev = client.new_event();

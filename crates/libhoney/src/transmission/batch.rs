@@ -31,9 +31,10 @@ impl BatchSettings {
             non_finite: c.non_finite_floats,
             max_events: c.max_batch_size,
             // An event must fit a body on its own, framing included.
-            max_event_bytes: c
-                .max_event_bytes
-                .min(c.max_batch_bytes.saturating_sub(BatchBody::framing(c.encoding))),
+            max_event_bytes: c.max_event_bytes.min(
+                c.max_batch_bytes
+                    .saturating_sub(BatchBody::framing(c.encoding)),
+            ),
             max_body_bytes: c.max_batch_bytes,
             frequency: c.send_frequency,
         }

@@ -429,7 +429,14 @@ fn batcher_loop(
             }
             Some(Msg::Close(reply)) => {
                 let mut flushes = Vec::new();
-                take_last_events(&rx, &mut batcher, shared, &mut ready, &mut flushes, dispatch);
+                take_last_events(
+                    &rx,
+                    &mut batcher,
+                    shared,
+                    &mut ready,
+                    &mut flushes,
+                    dispatch,
+                );
                 batcher.drain(&mut ready);
                 dispatch(&mut ready);
                 // Flushes that raced the close are answered as covered by it.

@@ -75,11 +75,7 @@ pub fn close_and_collect(client: &Client) -> Vec<Response> {
     let responses = client.responses();
     let t0 = Instant::now();
     client.close().expect("close drains everything");
-    assert!(
-        t0.elapsed() < PATIENCE,
-        "close took {:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() < PATIENCE, "close took {:?}", t0.elapsed());
     collect_until_end(&responses)
 }
 
@@ -283,7 +279,9 @@ fn take<'a>(rd: &mut &'a [u8], n: usize) -> &'a [u8] {
 }
 
 fn be(rd: &mut &[u8], n: usize) -> u64 {
-    take(rd, n).iter().fold(0u64, |acc, &x| acc << 8 | u64::from(x))
+    take(rd, n)
+        .iter()
+        .fold(0u64, |acc, &x| acc << 8 | u64::from(x))
 }
 
 fn mp_value(rd: &mut &[u8]) -> Mp {
@@ -292,9 +290,8 @@ fn mp_value(rd: &mut &[u8]) -> Mp {
         Mp::Str(String::from_utf8(take(rd, n).to_vec()).expect("utf-8 string"))
     };
     let array = |rd: &mut &[u8], n: usize| Mp::Array((0..n).map(|_| mp_value(rd)).collect());
-    let map = |rd: &mut &[u8], n: usize| {
-        Mp::Map((0..n).map(|_| (mp_value(rd), mp_value(rd))).collect())
-    };
+    let map =
+        |rd: &mut &[u8], n: usize| Mp::Map((0..n).map(|_| (mp_value(rd), mp_value(rd))).collect());
     let ext = |rd: &mut &[u8], n: usize| {
         let ty = take(rd, 1)[0] as i8;
         Mp::Ext(ty, take(rd, n).to_vec())
