@@ -204,9 +204,12 @@ impl<S> Layer<S> for HoneycombLayer {
 /// finished and sent by the [`ResponseFuture`] (on error, panic or
 /// cancellation) or by the [`ResponseBody`] (when the body ends), with the
 /// SDK's non-blocking `send`: the middleware never waits on the network and
-/// never blocks the executor. (The one exception is a client configured with
-/// `Config::block_on_send(true)`, which blocks while the SDK's queue is
-/// full: do not use that setting in a server.)
+/// never blocks the executor. (The exceptions are SDK settings meant for
+/// batch jobs, not servers: `Config::block_on_send(true)` blocks while the
+/// SDK's queue is full, and `Config::block_on_response(true)` while nobody
+/// reads a full response queue. Also keep your own `Client` handle and close
+/// it with `close_async` at shutdown: whoever drops the last handle closes
+/// the client, which waits up to its `shutdown_timeout`.)
 ///
 /// Requests and response errors pass through unchanged; only the response
 /// body type changes, to [`ResponseBody<B>`]. Readiness is the inner

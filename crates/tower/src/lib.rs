@@ -121,10 +121,15 @@
 //! Sending is libhoney's [`Event::send`](libhoney::Event::send): it queues
 //! the event for the SDK's background sender and returns at once, so the
 //! middleware never blocks the executor (unless the client was built with
-//! `Config::block_on_send(true)`). Send errors (such as a closed client) are
+//! `Config::block_on_send(true)` or `block_on_response(true)`, settings for
+//! batch jobs, not servers). Send errors (such as a closed client) are
 //! ignored: a request never fails because of its event. Sampling follows the
 //! client's or builder's sample rate; a handler can change it per request
 //! through [`HoneycombEvent::with_event`].
+//!
+//! At shutdown, stop the server, then close your own handle of the client
+//! with [`Client::close_async`](libhoney::Client::close_async) so that
+//! queued events are delivered without blocking the runtime.
 //!
 //! ## Costs
 //!
