@@ -12,6 +12,9 @@
 //!   --threads T         receiver worker threads (default 2)
 //!   --target HOST:PORT  load an already running receiver (e.g. the binary)
 //!                       instead of an in-process one
+//!   --url http://HOST:PORT  the same, given as a URL
+//!   --pid PID           with --target/--url: the receiver's process id, to
+//!                       report its CPU per event
 //!   --only NAME         run only configurations whose name contains NAME
 //! ```
 //!
@@ -33,6 +36,7 @@ struct Opts {
     connections: usize,
     threads: usize,
     target: Option<SocketAddr>,
+    pid: Option<u32>,
     only: Option<String>,
 }
 
@@ -42,6 +46,7 @@ fn parse() -> Opts {
         connections: 4,
         threads: 2,
         target: None,
+        pid: None,
         only: None,
     };
     let mut it = std::env::args().skip(1);
@@ -51,12 +56,27 @@ fn parse() -> Opts {
             "--seconds" => o.seconds = v().parse().expect("seconds"),
             "--connections" => o.connections = v().parse().expect("connections"),
             "--threads" => o.threads = v().parse().expect("threads"),
-            "--target" => o.target = Some(v().parse().expect("HOST:PORT")),
+            "--target" => o.target = Some(resolve(&v())),
+            "--url" => {
+                let u = v();
+                let hp = u.trim_start_matches("http://").trim_end_matches('/');
+                o.target = Some(resolve(hp));
+            }
             "--only" => o.only = Some(v()),
+            "--pid" => o.pid = Some(v().parse().expect("pid")),
             _ => panic!("unknown argument {a}"),
         }
     }
     o
+}
+
+fn resolve(host_port: &str) -> SocketAddr {
+    use std::net::ToSocketAddrs;
+    host_port
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| panic!("cannot resolve {host_port}"))
 }
 
 /// One event's fields, like a typical libhoney span: ~10 fields.
@@ -254,6 +274,15 @@ fn read_response(r: &mut BufReader<TcpStream>, body: &mut Vec<u8>) -> std::io::R
     Ok(status)
 }
 
+/// CPU seconds (user+system) of process `pid` so far (Linux only).
+fn process_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// CPU seconds (user+system) consumed by this process's threads whose name
 /// starts with `prefix` (Linux only; `None` elsewhere).
 fn thread_cpu(prefix: &str) -> Option<f64> {
@@ -390,11 +419,18 @@ fn main() {
         if let Some(rx) = &local {
             rx.reset();
         }
-        let cpu0 = thread_cpu("libhoney-receiv");
+        let cpu = || match (&local, o.pid) {
+            (Some(_), _) => thread_cpu("libhoney-receiv"),
+            (None, Some(pid)) => process_cpu(pid),
+            (None, None) => None,
+        };
+        let cpu0 = cpu();
         let out = run(addr, reqs, o.connections, o.seconds);
-        let cpu1 = thread_cpu("libhoney-receiv");
-        let cpu_ns = match (cpu0, cpu1, &local) {
-            (Some(a), Some(b), Some(_)) => format!("{:.0}", (b - a) * 1e9 / out.events as f64),
+        let cpu1 = cpu();
+        let cpu_ns = match (cpu0, cpu1) {
+            (Some(a), Some(b)) if out.events > 0 => {
+                format!("{:.0}", (b - a) * 1e9 / out.events as f64)
+            }
             _ => "-".to_owned(),
         };
         println!(
