@@ -3,10 +3,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
@@ -53,8 +53,49 @@ struct Inner {
     responses: Responses,
     end: Mutex<Option<Sender<()>>>,
     closed: AtomicBool,
+    /// Sends that passed the closed check and have not yet handed their event
+    /// (or its sampling response) over. `close` waits for them before it
+    /// closes the transmission and ends the response stream, so a send racing
+    /// a close is either refused or answered, never silently dropped.
+    in_dispatch: AtomicUsize,
+    dispatch_lock: Mutex<()>,
+    dispatch_done: Condvar,
     metrics: Arc<Metrics>,
     config: Config,
+}
+
+/// Counts one send in progress for [`Inner::close`] to wait for.
+struct DispatchGuard<'a>(&'a Inner);
+
+impl<'a> DispatchGuard<'a> {
+    /// Registers a send, or `None` if the client is closed. The counter is
+    /// raised before `closed` is read, and `close` sets `closed` before it
+    /// reads the counter (both sequentially consistent), so either the send
+    /// sees the close or the close sees the send.
+    fn enter(inner: &'a Inner) -> Option<Self> {
+        inner.in_dispatch.fetch_add(1, Ordering::SeqCst);
+        let guard = DispatchGuard(inner);
+        if inner.closed.load(Ordering::SeqCst) {
+            return None; // the guard's drop undoes the count
+        }
+        Some(guard)
+    }
+}
+
+impl Drop for DispatchGuard<'_> {
+    fn drop(&mut self) {
+        let inner = self.0;
+        if inner.in_dispatch.fetch_sub(1, Ordering::SeqCst) == 1
+            && inner.closed.load(Ordering::SeqCst)
+        {
+            // Taking the lock orders this wake-up after the closer's check.
+            let _lock = inner
+                .dispatch_lock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            inner.dispatch_done.notify_all();
+        }
+    }
 }
 
 impl fmt::Debug for Client {
@@ -113,6 +154,9 @@ impl Client {
                 responses,
                 end: Mutex::new(Some(end)),
                 closed: AtomicBool::new(false),
+                in_dispatch: AtomicUsize::new(0),
+                dispatch_lock: Mutex::new(()),
+                dispatch_done: Condvar::new(),
                 metrics,
                 config,
             }),
@@ -289,9 +333,9 @@ impl Client {
             metadata,
         } = ev;
         let inner = &client.inner;
-        if inner.closed.load(Ordering::Acquire) {
+        let Some(_guard) = DispatchGuard::enter(inner) else {
             return Err(SendError::Closed);
-        }
+        };
         if fields.is_empty() {
             return Err(SendError::EmptyEvent);
         }
@@ -322,10 +366,41 @@ impl Client {
 
 impl Inner {
     fn close(&self, timeout: Duration) -> Result<(), CloseError> {
-        if self.closed.swap(true, Ordering::AcqRel) {
+        if self.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let result = self.transmission.close(timeout);
+        let deadline = Instant::now().checked_add(timeout);
+        // Let sends already past the closed check hand their events over.
+        let mut lock = self.dispatch_lock.lock().unwrap_or_else(|e| e.into_inner());
+        while self.in_dispatch.load(Ordering::SeqCst) > 0 {
+            let wait = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if wait.is_zero() {
+                break;
+            }
+            lock = self
+                .dispatch_done
+                .wait_timeout(lock, wait)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        drop(lock);
+        let stuck = self.in_dispatch.load(Ordering::SeqCst);
+        let remaining = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => timeout,
+        };
+        let mut result = self.transmission.close(remaining);
+        if stuck > 0 && result.is_ok() {
+            // Sends still blocked (on a full queue nobody drains): they are
+            // released below, when the stream ends, and their responses dropped.
+            result = Err(CloseError::Timeout {
+                timeout,
+                pending: stuck,
+            });
+        }
         if let Err(e) = &result {
             log::warn!(target: "libhoney", "{e}");
         }

@@ -8,7 +8,10 @@ use std::thread;
 use std::time::Duration;
 
 use common::{base, mock_client};
-use libhoney::{Client, RecvTimeoutError, Response, ResponseError, Responses, TryRecvError};
+use libhoney::{
+    Client, CloseError, RecvTimeoutError, Response, ResponseError, Responses, SendError,
+    TryRecvError,
+};
 
 fn send_n(client: &Client, range: std::ops::Range<u64>) {
     for i in range {
@@ -229,7 +232,12 @@ fn close_releases_a_sender_waiting_for_room() {
     // block_on_response with nobody reading: the sender waits for room. Closing
     // the client must release it (its response is dropped and counted) rather
     // than leave it blocked for good.
-    let (client, _mock) = mock_client(base().response_queue_capacity(1).block_on_response(true));
+    let (client, _mock) = mock_client(
+        base()
+            .response_queue_capacity(1)
+            .block_on_response(true)
+            .shutdown_timeout(Duration::from_millis(100)),
+    );
     let responses = client.responses();
     let sender = {
         let client = client.clone();
@@ -241,7 +249,7 @@ fn close_releases_a_sender_waiting_for_room() {
                 match ev.send() {
                     Ok(()) => accepted += 1,
                     Err(e) => {
-                        assert_eq!(e, libhoney::SendError::Closed);
+                        assert_eq!(e, SendError::Closed);
                         return accepted;
                     }
                 }
@@ -252,10 +260,54 @@ fn close_releases_a_sender_waiting_for_room() {
     while responses.is_empty() {
         thread::yield_now();
     }
-    client.close().unwrap();
+    // close waits (up to its timeout) for a send in progress, then gives up on
+    // the stuck one, says so, and ends the stream, which releases it. (If the
+    // close slips in between two sends, the next one is simply refused.)
+    match client.close() {
+        Ok(()) | Err(CloseError::Timeout { pending: 1, .. }) => {}
+        other => panic!("{other:?}"),
+    }
     let accepted = sender.join().unwrap();
     assert!(accepted >= 1);
     let read = responses.count() as u64;
     assert_eq!(read, 1, "the one response that fitted");
     assert_eq!(client.metrics().responses_dropped, accepted - read);
+}
+
+#[test]
+fn sends_racing_a_close_are_refused_or_answered() {
+    // A send that passed the closed check just before close must still get its
+    // response: close waits for it before ending the stream.
+    for round in 0..20 {
+        let (client, mock) = mock_client(base().response_queue_capacity(4 * 20_000));
+        let responses = client.responses();
+        let senders: Vec<_> = (0..4)
+            .map(|_| {
+                let client = client.clone();
+                thread::spawn(move || {
+                    let mut accepted = 0u64;
+                    for _ in 0..20_000 {
+                        let mut ev = client.new_event();
+                        ev.add_field("x", 1);
+                        match ev.send() {
+                            Ok(()) => accepted += 1,
+                            Err(SendError::Closed) => break,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        while client.metrics().events_queued < 100 {
+            thread::yield_now();
+        }
+        client.close().unwrap();
+        let accepted: u64 = senders.into_iter().map(|t| t.join().unwrap()).sum();
+        let answered = responses.count() as u64;
+        let m = client.metrics();
+        assert_eq!(m.responses_dropped, 0, "round {round}: {m:?}");
+        assert_eq!(answered, accepted, "round {round}");
+        assert_eq!(mock.len() as u64, accepted, "round {round}");
+    }
 }
