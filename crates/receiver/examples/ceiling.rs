@@ -15,7 +15,8 @@
 //!   --url http://HOST:PORT  the same, given as a URL
 //!   --pid PID           with --target/--url: the receiver's process id, to
 //!                       report its CPU per event
-//!   --only NAME         run only configurations whose name contains NAME
+//!   --only NAME         run only configuration NAME, or those whose name
+//!                       contains NAME
 //! ```
 //!
 //! By default the receiver runs in this process with `record(false)` and
@@ -404,13 +405,22 @@ fn main() {
         "{:<22} {:>12} {:>10} {:>12} {:>10} {:>14}",
         "configuration", "events/s", "batches/s", "decoded MB/s", "wire MB/s", "rx CPU ns/ev"
     );
-    for (name, enc, n) in [
+    let configs = [
+        ("zstd-json-10", Enc::Json, 10),
         ("zstd-json-100", Enc::Json, 100),
         ("zstd-json-1000", Enc::Json, 1000),
         ("zstd-msgpack-100", Enc::Msgpack, 100),
         ("zstd-msgpack-1000", Enc::Msgpack, 1000),
-    ] {
-        if o.only.as_deref().is_some_and(|f| !name.contains(f)) {
+    ];
+    // --only: an exact configuration name, or else a substring of names.
+    let exact = configs.iter().any(|c| Some(c.0) == o.only.as_deref());
+    for (name, enc, n) in configs {
+        let skip = match o.only.as_deref() {
+            Some(f) if exact => name != f,
+            Some(f) => !name.contains(f),
+            None => false,
+        };
+        if skip {
             continue;
         }
         let reqs = Arc::new(build(enc, n, 16));
