@@ -291,7 +291,9 @@ pub struct ReceivedRequest {
     pub user_agent: Option<String>,
     /// Body size on the wire.
     pub body_bytes: usize,
-    /// The decompressed body (empty when it could not be decoded).
+    /// The decompressed body; empty when it was not decoded (answers decided
+    /// before decoding, such as 401 or a body over the size limit) or could
+    /// not be.
     pub decoded_body: Vec<u8>,
     /// Number of events in the body (0 when it was not read or parsed).
     pub events: usize,

@@ -436,6 +436,7 @@ fn control_endpoints_stats_and_reset() {
 fn take_events_and_wait() {
     let rx = Receiver::builder().start().unwrap();
     assert!(!rx.wait_for_events(1, Duration::from_millis(50)));
+    assert!(rx.wait_for_events(0, Duration::MAX));
     let addr = rx.addr();
     let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
@@ -471,7 +472,10 @@ fn record_off_keeps_counting_and_tracking() {
     let r = post(
         rx.addr(),
         "/1/batch/nr",
-        &[KEY, ("Content-Type", "application/msgpack")],
+        &[
+            KEY,
+            ("Content-Type", "application/x-msgpack; charset=binary"),
+        ],
         &m.0,
     );
     assert_eq!(r.statuses(), vec![202, 202]);

@@ -90,6 +90,12 @@ fn fault_rules_are_fifo_and_skip_auth_and_control() {
     // A fault applies even to a request that would be rejected anyway.
     rx.push_fault(st(500), 1);
     assert_eq!(post(rx.addr(), "/1/batch/q", &[], b"junk").status, 500);
+    // Statuses HTTP cannot answer with become 500.
+    rx.push_fault(st(99), 1);
+    assert_eq!(
+        post(rx.addr(), "/1/batch/q", &[KEY], &batch_json(0, 1)).status,
+        500
+    );
 }
 
 #[test]
