@@ -1033,6 +1033,47 @@ mod tests {
         assert!(valid > 5000 && invalid > 5000, "{valid} {invalid}");
     }
 
+    /// Mutated batches: never a panic, and recording (values wanted) never
+    /// changes a verdict.
+    #[test]
+    fn mutated_batches_same_verdicts_with_and_without_values() {
+        let base = br#"[{"data":{"seq":1,"s":"a\u00e9b","n":[1,2.5,{"x":null}],"t":true},"time":"2024-01-01T00:00:00Z","samplerate":2},{"data":{"seq":-3,"e":"\ud83d\ude00"},"time":1714558272.5},{"data":{}},{"time":"x","data":{"k":"v"},"other":[1]}]"#;
+        let mut r = Rng(0xfeed);
+        let mut accepted_any = 0;
+        for i in 0..6000 {
+            let mut b = base.to_vec();
+            for _ in 0..1 + r.next() % 2 {
+                let p = (r.next() % b.len() as u64) as usize;
+                match r.next() % 3 {
+                    0 => b[p] = r.next() as u8,
+                    1 => {
+                        b.remove(p);
+                    }
+                    _ => b.insert(
+                        p,
+                        *b"\"{}[],:0-e.\\ "
+                            .get((r.next() % 14) as usize)
+                            .unwrap_or(&b' '),
+                    ),
+                }
+            }
+            let (mut a, mut v) = (Vec::new(), Vec::new());
+            let ra = scan_batch(&b, opts(false), &mut a);
+            let rv = scan_batch(&b, opts(true), &mut v);
+            assert_eq!(ra.is_ok(), rv.is_ok(), "{}", String::from_utf8_lossy(&b));
+            if ra.is_ok() {
+                // Never accept what serde_json would reject.
+                assert!(serde_json::from_slice::<Value>(&b).is_ok());
+                let ea: Vec<_> = a.iter().map(|c| (c.error, c.tracked)).collect();
+                let ev: Vec<_> = v.iter().map(|c| (c.error, c.tracked)).collect();
+                assert_eq!(ea, ev, "{}", String::from_utf8_lossy(&b));
+                accepted_any += a.iter().filter(|c| c.error.is_none()).count();
+            }
+            let _ = scan_single(&b[1..], opts(i % 2 == 0));
+        }
+        assert!(accepted_any > 1000, "{accepted_any}");
+    }
+
     #[test]
     fn fast_path_special_detection() {
         // The first special byte is found exactly, whatever follows it.
