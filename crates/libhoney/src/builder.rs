@@ -142,26 +142,62 @@ impl fmt::Debug for Builder {
 
 impl Builder {
     /// Adds a field to every event this builder creates from now on. The last
-    /// write of a key wins.
+    /// write of a key wins. Copies the builder's fields once if they are shared
+    /// (with clones or events made before), then costs one insertion.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut b = client.new_builder();
+    /// b.add_field("component", "cache").add_field("shard", 3);
+    /// assert_eq!(b.get("shard").and_then(|v| v.as_i64()), Some(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_field(&mut self, name: impl Into<FieldName>, value: impl Into<Value>) -> &mut Self {
         self.template.add_field(name.into(), value.into());
         self
     }
 
-    /// Adds every top-level key of a struct or map as a field.
+    /// Adds every top-level key of a struct or map as a field. Serializes `data`
+    /// once; nothing is added on error.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut b = client.new_builder();
+    /// b.add(&std::collections::BTreeMap::from([("team", "payments")]))?;
+    /// assert!(b.add(&"not a map").is_err());
+    /// assert!(b.new_event().get("team").is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`FieldError::NotAnObject`] if `data` is not a struct or map,
-    /// [`FieldError::Serialize`] if it cannot be serialized. Nothing is added then.
+    /// [`FieldError::Serialize`] if it cannot be serialized.
     pub fn add<T: serde::Serialize + ?Sized>(&mut self, data: &T) -> Result<&mut Self, FieldError> {
         self.template.add_object(Value::from_serialize(data)?)?;
         Ok(self)
     }
 
     /// Adds a field whose value `func` computes each time an event is created
-    /// (for example the number of threads, or memory in use). A dynamic field
-    /// overrides a static field of the same name; adding one with an existing
-    /// name replaces it.
+    /// (for example the number of threads, or memory in use), on the creating
+    /// thread. A dynamic field overrides a static field of the same name; adding
+    /// one with an existing name replaces it. Names are explicit, so two closures
+    /// never collide (libhoney-py names them all `<lambda>`).
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// let n = Arc::new(AtomicU64::new(0));
+    /// let counter = Arc::clone(&n);
+    /// let mut b = client.new_builder();
+    /// b.add_dynamic_field("seq", move || counter.fetch_add(1, Ordering::Relaxed));
+    /// assert_eq!(b.new_event().get("seq").and_then(|v| v.as_u64()), Some(0));
+    /// assert_eq!(b.new_event().get("seq").and_then(|v| v.as_u64()), Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_dynamic_field<F, V>(&mut self, name: impl Into<FieldName>, func: F) -> &mut Self
     where
         F: Fn() -> V + Send + Sync + 'static,
@@ -172,13 +208,36 @@ impl Builder {
         self
     }
 
-    /// Creates an event with this builder's fields, evaluated dynamic fields and
-    /// settings, timestamped now.
+    /// Creates an event with this builder's fields (shared, not copied), the
+    /// values of its dynamic fields, and its settings, timestamped now. Costs one
+    /// small allocation plus one call of each dynamic field; never blocks.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut b = client.new_builder();
+    /// b.add_field("component", "db");
+    /// let mut ev = b.new_event();
+    /// ev.add_field("rows", 12);
+    /// ev.send()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new_event(&self) -> Event {
         self.template.make_event(self.client.clone())
     }
 
-    /// Sets the API key of events from this builder.
+    /// Sets the API key of events from this builder (the dataset rules are
+    /// applied again for the new key). An empty key makes their `send` fail with
+    /// [`SendError::MissingApiKey`](crate::SendError::MissingApiKey).
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut other_team = client.new_builder();
+    /// other_team.set_api_key("hcaik_other_team").set_dataset("their-ds");
+    /// assert_eq!(other_team.dataset(), "their-ds");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_api_key(&mut self, key: impl AsRef<str>) -> &mut Self {
         self.template.dest = self.template.dest.with_api_key(key.as_ref());
         self
@@ -186,40 +245,70 @@ impl Builder {
 
     /// Sets the dataset of events from this builder (the dataset rules of
     /// [`Config::dataset`](crate::Config::dataset) apply).
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut b = client.new_builder();
+    /// b.set_dataset("jobs");
+    /// assert_eq!(b.new_event().dataset(), "jobs");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_dataset(&mut self, dataset: impl AsRef<str>) -> &mut Self {
         self.template.dest = self.template.dest.with_dataset(dataset.as_ref());
         self
     }
 
-    /// Sets the API host of events from this builder. An invalid host makes
-    /// their `send` fail with [`SendError::InvalidApiHost`](crate::SendError::InvalidApiHost).
+    /// Sets the API host of events from this builder (a trailing `/` is
+    /// dropped). An invalid host makes their `send` fail with
+    /// [`SendError::InvalidApiHost`](crate::SendError::InvalidApiHost).
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut b = client.new_builder();
+    /// b.set_api_host("https://api.eu1.honeycomb.io/");
+    /// assert_eq!(b.api_host(), "https://api.eu1.honeycomb.io");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_api_host(&mut self, host: impl AsRef<str>) -> &mut Self {
         self.template.dest = self.template.dest.with_api_host(host.as_ref());
         self
     }
 
-    /// Sets the sample rate of events from this builder.
+    /// Sets the sample rate of events from this builder. 0 makes their `send`
+    /// fail with [`SendError::ZeroSampleRate`](crate::SendError::ZeroSampleRate).
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut noisy = client.new_builder();
+    /// noisy.set_sample_rate(100); // keep 1 in 100
+    /// assert_eq!(noisy.new_event().sample_rate(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_sample_rate(&mut self, rate: u32) -> &mut Self {
         self.template.sample_rate = rate;
         self
     }
 
-    /// The dataset events from this builder go to.
+    /// The dataset events from this builder go to. Costs nothing.
     pub fn dataset(&self) -> &str {
         self.template.dest.dataset()
     }
 
-    /// The API host events from this builder go to.
+    /// The API host events from this builder go to. Costs nothing.
     pub fn api_host(&self) -> &str {
         self.template.dest.api_host()
     }
 
-    /// The sample rate of events from this builder.
+    /// The sample rate of events from this builder. Costs nothing.
     pub fn sample_rate(&self) -> u32 {
         self.template.sample_rate
     }
 
-    /// The value of a static field of this builder.
+    /// The value of a static field of this builder (dynamic fields have no value
+    /// until an event is created). A lookup; costs nothing.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.template.fields.get(name)
     }

@@ -110,10 +110,22 @@ impl fmt::Debug for Client {
 impl Client {
     /// Builds a client and starts its transmission (the default HTTP one unless
     /// [`Config::transmission`] names another). API key, dataset and host not set
-    /// in code are read from the environment.
+    /// in code are read from the environment (see [`Config::read_env`]).
+    ///
+    /// Costs: the default transmission starts `max_concurrent_batches` + 1
+    /// threads and an HTTPS agent, and the response queue's slots are allocated.
+    /// No network I/O happens here and nothing blocks.
+    ///
+    /// ```
+    /// use libhoney::{Client, Config};
+    /// let client = Client::new(Config::new().api_key("my-key").dataset("my-service"))?;
+    /// # client.close_within(std::time::Duration::from_millis(10)).ok();
+    /// # Ok::<(), libhoney::ConfigError>(())
+    /// ```
     ///
     /// # Errors
-    /// [`ConfigError`] for any invalid setting, or if the transmission cannot start.
+    /// [`ConfigError`] for any invalid setting, or if the transmission cannot
+    /// start (for example, it already serves another client).
     pub fn new(config: Config) -> Result<Client, ConfigError> {
         let config = config.resolve()?;
         let metrics = Arc::new(Metrics::default());
@@ -177,13 +189,39 @@ impl Client {
     }
 
     /// Adds a field to every event and builder created from now on (a global
-    /// field). The last write of a key wins.
+    /// field). The last write of a key wins. Events and builders already created
+    /// are not affected.
+    ///
+    /// Takes the client's lock for a moment. The first change after an event or
+    /// builder was created copies the global fields once (they are shared with
+    /// them until then); other changes cost one insertion.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// client.add_field("build_id", "abc123");
+    /// assert_eq!(client.new_event().get("build_id").and_then(|v| v.as_str()), Some("abc123"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_field(&self, name: impl Into<FieldName>, value: impl Into<Value>) {
         let (name, value) = (name.into(), value.into());
         self.with_root(|r| r.add_field(name, value));
     }
 
-    /// Adds every top-level key of a struct or map as a global field.
+    /// Adds every top-level key of a struct or map as a global field (nested
+    /// values stay nested). Serializes `data` once, then costs as
+    /// [`add_field`](Client::add_field) per key; nothing is added on error.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// #[derive(serde::Serialize)]
+    /// struct Host { hostname: &'static str, region: &'static str }
+    /// client.add(&Host { hostname: "web-1", region: "eu" })?;
+    /// assert!(client.add(&[1, 2, 3]).is_err(), "not a struct or map");
+    /// assert!(client.new_event().get("region").is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`FieldError::NotAnObject`] if `data` is not a struct or map,
@@ -194,7 +232,13 @@ impl Client {
     }
 
     /// Adds a global dynamic field: `func` is called each time an event is
-    /// created, and its value is added under `name`.
+    /// created (on the creating thread, so keep it cheap), and its value is
+    /// added under `name`. A dynamic field overrides a static field of the
+    /// same name; adding one with an existing name replaces it. Takes the
+    /// client's lock for a moment.
+    ///
+    /// Do not capture the client itself in `func`: the client would then own
+    /// a handle to itself and never close on drop.
     ///
     /// ```
     /// # use libhoney::{Client, Config, transmission::Discard};
@@ -216,12 +260,38 @@ impl Client {
 
     /// Creates an event carrying the global fields (shared, not copied) and the
     /// values of the global dynamic fields, timestamped now.
+    ///
+    /// Costs one small allocation plus one call of each dynamic field's function,
+    /// on this thread; takes the client's lock for a moment; never blocks otherwise.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut ev = client.new_event();
+    /// ev.add_field("duration_ms", 12.5);
+    /// ev.send()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new_event(&self) -> Event {
         self.root().make_event(self.clone())
     }
 
     /// Creates a builder: a snapshot of the global fields, dynamic fields and
-    /// settings, to which more can be added.
+    /// settings, to which more can be added. Later global changes do not reach
+    /// it (libhoney-py re-merges them; this SDK does not). Copies no fields.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// client.add_field("service.name", "shop");
+    /// let mut db = client.new_builder();
+    /// db.add_field("component", "db");
+    /// client.add_field("later", true);
+    /// let ev = db.new_event();
+    /// assert!(ev.get("service.name").is_some() && ev.get("component").is_some());
+    /// assert!(ev.get("later").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new_builder(&self) -> Builder {
         Builder {
             client: self.clone(),
@@ -229,32 +299,86 @@ impl Client {
         }
     }
 
-    /// The response queue. Every call returns a handle to the same queue.
+    /// The response queue. Every call returns a handle to the same queue (each
+    /// response goes to one reader). Cheap: clones two channel handles.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let responses = client.responses();
+    /// let mut ev = client.new_event();
+    /// ev.add_field("x", 1);
+    /// ev.send()?;
+    /// assert!(responses.try_recv()?.is_success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn responses(&self) -> Responses {
         self.inner.responses.clone()
     }
 
-    /// A copy of the self-metrics.
+    /// A copy of the self-metrics: a handful of relaxed atomic loads plus the
+    /// transmission's queue length. Never blocks.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut ev = client.new_event();
+    /// ev.add_field("x", 1);
+    /// ev.send()?;
+    /// assert_eq!(client.metrics().events_queued, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner
             .metrics
             .snapshot(self.inner.transmission.queue_len())
     }
 
-    /// The resolved configuration (environment values applied).
+    /// The resolved configuration: environment values and dataset rules applied.
+    /// Costs nothing.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Discard};
+    /// let client = Client::new(Config::new().api_key("hcaik_env_key").transmission(Discard::new()))?;
+    /// assert_eq!(client.config().get_dataset(), Some("unknown_dataset"));
+    /// # Ok::<(), libhoney::ConfigError>(())
+    /// ```
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
 
-    /// Has [`close`](Client::close) been called?
+    /// Has [`close`](Client::close) been called, or the last handle dropped?
+    /// One atomic load.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// assert!(!client.is_closed());
+    /// client.close()?;
+    /// assert!(client.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }
 
     /// Sends everything queued and waits until every event accepted before the
     /// call has its response, up to [`Config::shutdown_timeout`]. The response
-    /// stream stays open. Blocks the calling thread; from async code use
+    /// stream stays open (libhoney-py's flush ends its reader's loop; this does
+    /// not). Blocks the calling thread; from async code use
     /// [`flush_async`](Client::flush_async).
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut ev = client.new_event();
+    /// ev.add_field("x", 1);
+    /// ev.send()?;
+    /// client.flush()?;
+    /// assert_eq!(client.responses().len(), 1);
+    /// assert!(!client.is_closed());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`FlushError::Timeout`] if the time runs out (delivery goes on in the
@@ -263,7 +387,14 @@ impl Client {
         self.flush_within(self.inner.config.shutdown_timeout)
     }
 
-    /// [`flush`](Client::flush) with an explicit time limit.
+    /// [`flush`](Client::flush) with an explicit time limit. Blocks up to `timeout`.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// client.flush_within(std::time::Duration::from_secs(2))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// As [`flush`](Client::flush).
@@ -274,11 +405,28 @@ impl Client {
         self.inner.transmission.flush(timeout)
     }
 
-    /// Flushes, then stops the client: later sends fail with
-    /// [`SendError::Closed`], and the response stream ends once its last
-    /// response is read. Waits up to [`Config::shutdown_timeout`]. Calling it
-    /// again does nothing. Blocks the calling thread; from async code use
+    /// Stops the client: waits for sends in progress, flushes, then ends the
+    /// response stream (readers stop once they have read every response). Later
+    /// sends fail with [`SendError::Closed`]. Waits up to
+    /// [`Config::shutdown_timeout`]. Calling it again, from any handle, does
+    /// nothing. Dropping the last handle (clients, builders, events) closes the
+    /// client the same way. Blocks the calling thread; from async code use
     /// [`close_async`](Client::close_async).
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let responses = client.responses();
+    /// let mut ev = client.new_event();
+    /// ev.add_field("x", 1);
+    /// ev.send()?;
+    /// client.close()?;
+    /// assert_eq!(responses.count(), 1); // ends after the last response
+    /// let mut late = client.new_event();
+    /// late.add_field("x", 2);
+    /// assert_eq!(late.send(), Err(libhoney::SendError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// [`CloseError::Timeout`] if events were still in flight when the time ran
@@ -287,7 +435,14 @@ impl Client {
         self.close_within(self.inner.config.shutdown_timeout)
     }
 
-    /// [`close`](Client::close) with an explicit time limit.
+    /// [`close`](Client::close) with an explicit time limit. Blocks up to `timeout`.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// client.close_within(std::time::Duration::from_secs(2))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// As [`close`](Client::close).
@@ -296,8 +451,27 @@ impl Client {
     }
 
     /// [`flush_within`](Client::flush_within) for async code: the wait happens
-    /// on a short-lived helper thread, so no executor thread is blocked. Works
-    /// with any async runtime.
+    /// on a short-lived helper thread (one per call), so no executor thread is
+    /// blocked. Works with any async runtime; the future is `Send + 'static`.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct T(std::thread::Thread);
+    /// #     impl Wake for T { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Waker::from(std::sync::Arc::new(T(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// // inside an async fn: client.flush_async(timeout).await?
+    /// block_on(client.flush_async(std::time::Duration::from_secs(2)))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// As [`flush`](Client::flush).
@@ -310,7 +484,7 @@ impl Client {
     }
 
     /// [`close_within`](Client::close_within) for async code, without blocking
-    /// an executor thread.
+    /// an executor thread (the wait runs on a helper thread, one per call).
     ///
     /// # Errors
     /// As [`close`](Client::close).

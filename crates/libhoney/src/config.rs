@@ -157,6 +157,12 @@ impl fmt::Debug for Config {
 
 /// Masks an API key for display: all but the last four characters become `X`
 /// (as libhoney-go does); keys of four characters or fewer are fully masked.
+/// Allocates the masked string.
+///
+/// ```
+/// assert_eq!(libhoney::mask_key("hcaik_0123456789"), "XXXXXXXXXXXX6789");
+/// assert_eq!(libhoney::mask_key("abcd"), "XXXX");
+/// ```
 pub fn mask_key(key: &str) -> String {
     let n = key.chars().count();
     if n <= 4 {
@@ -166,6 +172,11 @@ pub fn mask_key(key: &str) -> String {
     format!("{}{}", "X".repeat(n - 4), tail)
 }
 
+/// Construction and setters. Each setter stores one value and returns the
+/// configuration, so calls chain; none checks, blocks or does I/O. Values are
+/// checked, and the environment read, when a client is built from the
+/// configuration ([`Client::new`](crate::Client::new) or [`init`](crate::init)),
+/// which reports any invalid value as a [`ConfigError`].
 impl Config {
     /// A configuration with every default:
     ///
@@ -183,6 +194,22 @@ impl Config {
     /// | max_attempts / retry_deadline | 3 / 30 s |
     /// | compression / encoding | zstd / JSON |
     /// | shutdown_timeout | 10 s (used by `flush`, `close` and drop) |
+    /// | compression_level | 1 |
+    /// | retry_backoff | 100 ms doubling up to 5 s |
+    /// | non_finite_floats | [`NonFiniteFloats::String`] |
+    /// | max_event_bytes / max_batch_bytes | 1,000,000 / 5,000,000 |
+    /// | proxy_from_env / read_env | true / true |
+    ///
+    /// API key and dataset are unset (read from the environment when the
+    /// client is built, unless [`read_env`](Config::read_env)`(false)`). Costs
+    /// nothing: no allocation, no I/O.
+    ///
+    /// ```
+    /// let config = libhoney::Config::new();
+    /// assert_eq!(config.get_api_host(), libhoney::DEFAULT_API_HOST);
+    /// assert_eq!(config.get_sample_rate(), 1);
+    /// assert_eq!(config.get_api_key(), None);
+    /// ```
     pub fn new() -> Self {
         Config {
             api_key: None,
@@ -216,21 +243,43 @@ impl Config {
         }
     }
 
-    /// The API key (Honeycomb's "write key" for classic teams): an ingest key is
-    /// recommended. Sent in `X-Honeycomb-Team`; never logged or shown by `Debug`.
+    /// The API key (Honeycomb's "write key" for classic teams; an ingest key is
+    /// recommended). Sent in `X-Honeycomb-Team`; never logged, and masked by `Debug`.
+    /// Without one (here, in `HONEYCOMB_API_KEY`, or on a builder or event), `send`
+    /// fails with [`SendError::MissingApiKey`](crate::SendError::MissingApiKey).
+    ///
+    /// ```
+    /// let config = libhoney::Config::new().api_key("hcaik_my_ingest_key");
+    /// assert_eq!(config.get_api_key(), Some("hcaik_my_ingest_key"));
+    /// ```
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self
     }
 
     /// Alias of [`api_key`](Config::api_key), under libhoney-py's name.
+    ///
+    /// ```
+    /// assert_eq!(libhoney::Config::new().writekey("k").get_api_key(), Some("k"));
+    /// ```
     pub fn writekey(self, key: impl Into<String>) -> Self {
         self.api_key(key)
     }
 
     /// The default dataset. With an environment (non-classic) key, surrounding
-    /// whitespace is trimmed and an empty dataset becomes `unknown_dataset`; with
-    /// a classic key it is kept as given and must not be empty.
+    /// whitespace is trimmed and an empty dataset becomes `unknown_dataset` (with a
+    /// warning in the log); with a classic key it is kept as given, and an empty
+    /// one makes `send` fail with [`SendError::MissingDataset`](crate::SendError::MissingDataset).
+    /// The rules are applied by [`Client::new`](crate::Client::new).
+    ///
+    /// ```
+    /// use libhoney::{Client, Config, transmission::Discard};
+    /// let client = Client::new(
+    ///     Config::new().api_key("hcaik_env_key").dataset("  checkout ").transmission(Discard::new()),
+    /// )?;
+    /// assert_eq!(client.config().get_dataset(), Some("checkout"));
+    /// # Ok::<(), libhoney::ConfigError>(())
+    /// ```
     pub fn dataset(mut self, dataset: impl Into<String>) -> Self {
         self.dataset = Some(dataset.into());
         self
@@ -239,53 +288,92 @@ impl Config {
     /// The API host, `https://api.honeycomb.io` by default (EU:
     /// `https://api.eu1.honeycomb.io`). A path prefix is kept
     /// (`http://proxy/honeycomb` posts to `http://proxy/honeycomb/1/batch/...`).
+    /// Anything but an `http://` or `https://` URL with a host is a
+    /// [`ConfigError::InvalidApiHost`] from [`Client::new`](crate::Client::new).
+    ///
+    /// ```
+    /// use libhoney::{Client, Config, ConfigError, transmission::Discard};
+    /// let ok = Config::new().api_key("k").api_host("http://refinery:8080/").transmission(Discard::new());
+    /// assert_eq!(Client::new(ok)?.new_event().api_host(), "http://refinery:8080");
+    /// let bad = Config::new().api_host("api.honeycomb.io").transmission(Discard::new());
+    /// assert!(matches!(Client::new(bad), Err(ConfigError::InvalidApiHost { .. })));
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn api_host(mut self, host: impl Into<String>) -> Self {
         self.api_host = Some(host.into());
         self
     }
 
     /// Keep one event in `rate` when sending with [`Event::send`](crate::Event::send);
-    /// each kept event carries the rate so Honeycomb can weight it. 0 is invalid.
+    /// each kept event carries the rate so Honeycomb can weight it, and each dropped
+    /// one gets a [`Sampled`](crate::ResponseError::Sampled) response. 1 (the
+    /// default) keeps every event; 0 is a [`ConfigError::ZeroSampleRate`].
+    /// Builders and events can override it.
+    ///
+    /// ```
+    /// use libhoney::{Client, Config, ConfigError, transmission::Discard};
+    /// let client = Client::new(Config::new().api_key("k").dataset("d").sample_rate(20).transmission(Discard::new()))?;
+    /// assert_eq!(client.new_event().sample_rate(), 20);
+    /// let zero = Config::new().sample_rate(0).transmission(Discard::new());
+    /// assert_eq!(Client::new(zero).unwrap_err(), ConfigError::ZeroSampleRate);
+    /// # Ok::<(), ConfigError>(())
+    /// ```
     pub fn sample_rate(mut self, rate: u32) -> Self {
         self.sample_rate = rate;
         self
     }
 
-    /// Send a batch as soon as this many events wait for one destination.
+    /// Send a batch as soon as this many events wait for one destination
+    /// (default 100). Larger batches mean fewer requests; 0 is a [`ConfigError::Zero`].
     pub fn max_batch_size(mut self, n: usize) -> Self {
         self.max_batch_size = n;
         self
     }
 
-    /// Send a batch at the latest this long after its first event arrived.
+    /// Send a batch at the latest this long after its first event arrived
+    /// (default 100 ms): the most an event waits in the client. Zero is a
+    /// [`ConfigError::ZeroDuration`].
     pub fn send_frequency(mut self, d: Duration) -> Self {
         self.send_frequency = d;
         self
     }
 
-    /// How many HTTP requests may be in flight at once.
+    /// How many HTTP requests may be in flight at once (default 10); the default
+    /// transmission runs this many sender threads. 0 is a [`ConfigError::Zero`].
     pub fn max_concurrent_batches(mut self, n: usize) -> Self {
         self.max_concurrent_batches = n;
         self
     }
 
-    /// How many events may wait for the transmission. When full, `send` drops
-    /// the event with a [`QueueOverflow`](crate::ResponseError::QueueOverflow)
-    /// response, or waits if [`block_on_send`](Config::block_on_send) is on.
+    /// How many events may wait for the transmission (default 10,000). When full,
+    /// `send` drops the event with a [`QueueOverflow`](crate::ResponseError::QueueOverflow)
+    /// response, or waits if [`block_on_send`](Config::block_on_send) is on. Memory
+    /// for queued events is only used while they wait. 0 is a [`ConfigError::Zero`].
     pub fn pending_work_capacity(mut self, n: usize) -> Self {
         self.pending_work_capacity = n;
         self
     }
 
     /// How many responses may wait to be read (default: twice the pending work
-    /// capacity).
+    /// capacity). The queue's slots are allocated when the client is built. When
+    /// it is full, new responses are dropped and counted in
+    /// [`MetricsSnapshot::responses_dropped`](crate::MetricsSnapshot::responses_dropped),
+    /// unless [`block_on_response`](Config::block_on_response) is on. 0 is a
+    /// [`ConfigError::Zero`].
+    ///
+    /// ```
+    /// let config = libhoney::Config::new().pending_work_capacity(500);
+    /// assert_eq!(config.get_response_queue_capacity(), 1000);
+    /// assert_eq!(config.response_queue_capacity(10).get_response_queue_capacity(), 10);
+    /// ```
     pub fn response_queue_capacity(mut self, n: usize) -> Self {
         self.response_queue_capacity = Some(n);
         self
     }
 
     /// Make `send` wait for room in the pending queue instead of dropping the
-    /// event. Use it in batch jobs where every event matters more than latency.
+    /// event. Use it in batch jobs where every event matters more than latency:
+    /// with it on, a slow or unreachable API slows the sending threads down.
     pub fn block_on_send(mut self, block: bool) -> Self {
         self.block_on_send = block;
         self
@@ -293,27 +381,67 @@ impl Config {
 
     /// Make the transmission wait for room in the response queue instead of
     /// dropping responses. Only turn this on if you read [`responses`](crate::Client::responses)
-    /// continuously: otherwise sending stalls once the queue is full.
+    /// continuously: otherwise sending stalls once the queue is full (and
+    /// [`close`](crate::Client::close) gives up after its timeout).
+    ///
+    /// ```
+    /// use libhoney::{Client, Config, transmission::Mock};
+    /// let client = Client::new(
+    ///     Config::new().api_key("k").dataset("d").block_on_response(true).transmission(Mock::new()),
+    /// )?;
+    /// let responses = client.responses();
+    /// let reader = std::thread::spawn(move || responses.count()); // reads until close
+    /// for i in 0..100 {
+    ///     let mut ev = client.new_event();
+    ///     ev.add_field("i", i);
+    ///     ev.send()?;
+    /// }
+    /// client.close()?;
+    /// assert_eq!(reader.join().unwrap(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn block_on_response(mut self, block: bool) -> Self {
         self.block_on_response = block;
         self
     }
 
-    /// Text added to the `User-Agent` header, such as `my-integration/1.2`.
+    /// Text added to the `User-Agent` header, such as `my-integration/1.2`
+    /// (surrounding whitespace is ignored).
+    ///
+    /// ```
+    /// let ua = libhoney::Config::new().user_agent_addition("my-integration/1.2").user_agent();
+    /// assert!(ua.starts_with("libhoney-rust/") && ua.contains(" my-integration/1.2 "));
+    /// ```
     pub fn user_agent_addition(mut self, addition: impl Into<String>) -> Self {
         self.user_agent_addition = Some(addition.into());
         self
     }
 
-    /// Use this transmission instead of the default HTTP one. The transmission
-    /// still receives this configuration when it starts, so batching and queue
-    /// options keep their effect.
+    /// Use this transmission instead of the default HTTP one: [`Writer`](crate::transmission::Writer),
+    /// [`Mock`](crate::transmission::Mock), [`Discard`](crate::transmission::Discard)
+    /// or your own. It receives this configuration when it starts, so batching and
+    /// queue options keep their effect. A transmission serves one client.
+    ///
+    /// ```
+    /// use libhoney::{Client, Config, transmission::Writer};
+    /// let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Writer::stdout()))?;
+    /// # Ok::<(), libhoney::ConfigError>(())
+    /// ```
     pub fn transmission<T: Transmission>(mut self, transmission: T) -> Self {
         self.transmission = Some(Arc::new(transmission));
         self
     }
 
-    /// Use an already shared transmission.
+    /// Use an already shared transmission, for example one your code keeps a
+    /// handle to.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use libhoney::{Client, Config, transmission::{Discard, Transmission}};
+    /// let t: Arc<dyn Transmission> = Arc::new(Discard::new());
+    /// let client = Client::new(Config::new().api_key("k").dataset("d").transmission_arc(t))?;
+    /// # Ok::<(), libhoney::ConfigError>(())
+    /// ```
     pub fn transmission_arc(mut self, transmission: Arc<dyn Transmission>) -> Self {
         self.transmission = Some(transmission);
         self
@@ -322,7 +450,9 @@ impl Config {
     /// An HTTP(S) proxy for the default transmission, such as
     /// `http://user:password@proxy:3128`. Without one, `HTTPS_PROXY`/`HTTP_PROXY`
     /// and `NO_PROXY` are read from the environment unless
-    /// [`proxy_from_env`](Config::proxy_from_env) is off.
+    /// [`proxy_from_env`](Config::proxy_from_env) is off. A URL that is not
+    /// `http://` or `https://` is a [`ConfigError::InvalidProxy`], whose message
+    /// does not repeat the URL (it may hold a password); `Debug` hides it too.
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
         self
@@ -334,25 +464,44 @@ impl Config {
         self
     }
 
-    /// The time limit of one HTTP attempt (connect, send, answer).
+    /// The time limit of one HTTP attempt: connect, send, answer (default 10 s).
+    /// Zero is a [`ConfigError::ZeroDuration`].
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = d;
         self
     }
 
-    /// How batch bodies are compressed (zstd by default).
+    /// How batch bodies are compressed (zstd by default). Compression runs on the
+    /// sender threads, never on the thread that calls `send`.
     pub fn compression(mut self, c: Compression) -> Self {
         self.compression = c;
         self
     }
 
     /// The compression level: zstd 1..=22 (default 1), gzip 0..=9 (default 1).
+    /// A level out of range for the chosen algorithm is a
+    /// [`ConfigError::InvalidCompressionLevel`]; without compression any level is
+    /// accepted and unused.
+    ///
+    /// ```
+    /// use libhoney::{Client, Compression, Config, ConfigError, transmission::Discard};
+    /// let gzip_10 = Config::new().compression(Compression::Gzip).compression_level(10);
+    /// assert!(matches!(
+    ///     Client::new(gzip_10.transmission(Discard::new())),
+    ///     Err(ConfigError::InvalidCompressionLevel { level: 10, range: (0, 9) })
+    /// ));
+    /// ```
     pub fn compression_level(mut self, level: i32) -> Self {
         self.compression_level = Some(level);
         self
     }
 
     /// Encode batches as msgpack (`true`) or JSON (`false`, the default).
+    ///
+    /// ```
+    /// use libhoney::{Config, Encoding};
+    /// assert_eq!(Config::new().msgpack(true).get_encoding(), Encoding::Msgpack);
+    /// ```
     pub fn msgpack(mut self, on: bool) -> Self {
         self.encoding = if on {
             Encoding::Msgpack
@@ -362,14 +511,15 @@ impl Config {
         self
     }
 
-    /// How batch bodies are encoded.
+    /// How batch bodies are encoded (JSON by default).
     pub fn encoding(mut self, e: Encoding) -> Self {
         self.encoding = e;
         self
     }
 
     /// How many times a batch may be tried in all, for transient failures
-    /// (connection errors, timeouts, 408, 429, 500, 502, 503, 504). 1 disables retries.
+    /// (connection errors, timeouts, 408, 429, 500, 502, 503, 504); default 3.
+    /// 1 disables retries; 0 is a [`ConfigError::Zero`].
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
         self
@@ -383,8 +533,9 @@ impl Config {
         self
     }
 
-    /// The first retry delay; each retry doubles it (with jitter), up to
-    /// `retry_max_delay`. A `Retry-After` header overrides it.
+    /// The first retry delay; each retry doubles it (with jitter), up to `max`
+    /// (defaults: 100 ms and 5 s). A `Retry-After` header overrides it. Zero
+    /// delays are allowed: retries then follow at once, as in libhoney-py.
     pub fn retry_backoff(mut self, base: Duration, max: Duration) -> Self {
         self.retry_base_delay = base;
         self.retry_max_delay = max;
@@ -401,44 +552,77 @@ impl Config {
         self
     }
 
-    /// What to send for `NaN` and infinite floats (see [`NonFiniteFloats`]).
+    /// What to send for `NaN` and infinite floats (see [`NonFiniteFloats`];
+    /// default: the strings `"NaN"`, `"Infinity"`, `"-Infinity"`). Whatever the
+    /// policy, the output is valid JSON and other events are not affected.
+    ///
+    /// ```
+    /// use libhoney::{Config, NonFiniteFloats};
+    /// let config = Config::new().non_finite_floats(NonFiniteFloats::Omit);
+    /// assert_eq!(config.get_non_finite_floats(), NonFiniteFloats::Omit);
+    /// ```
     pub fn non_finite_floats(mut self, policy: NonFiniteFloats) -> Self {
         self.non_finite_floats = policy;
         self
     }
 
-    /// The largest event sent, in bytes of JSON (default and maximum: the API's
-    /// 1,000,000). Larger events get a [`TooLarge`](crate::ResponseError::TooLarge) response.
+    /// The largest event sent, in bytes of JSON (default: the API's 1,000,000;
+    /// raise it only for a receiver that accepts larger events). Larger events get
+    /// a [`TooLarge`](crate::ResponseError::TooLarge) response and are not sent.
+    /// 0 is a [`ConfigError::Zero`].
     pub fn max_event_bytes(mut self, n: usize) -> Self {
         self.max_event_bytes = n;
         self
     }
 
     /// The largest batch body before compression (default: the API's 5,000,000
-    /// bytes). Fuller batches are split, never dropped.
+    /// bytes). Fuller batches are split, never dropped. 0 is a [`ConfigError::Zero`].
     pub fn max_batch_bytes(mut self, n: usize) -> Self {
         self.max_batch_bytes = n;
         self
     }
 
-    /// Read `HONEYCOMB_API_KEY`, `HONEYCOMB_WRITEKEY`, `HONEYCOMB_DATASET` and
-    /// `HONEYCOMB_API_ENDPOINT` for options not set in code (default: true).
+    /// Read `HONEYCOMB_API_KEY` (or `HONEYCOMB_WRITEKEY`), `HONEYCOMB_DATASET` and
+    /// `HONEYCOMB_API_ENDPOINT` for options not set in code (default: true). The
+    /// environment is read once, by [`Client::new`](crate::Client::new); blank
+    /// values count as unset, and the key and endpoint are trimmed.
+    ///
+    /// ```
+    /// use libhoney::{Client, Config, transmission::Discard};
+    /// // Tests often want no surprise from the environment:
+    /// let client = Client::new(Config::new().read_env(false).transmission(Discard::new()))?;
+    /// assert_eq!(client.config().get_api_key(), None);
+    /// # Ok::<(), libhoney::ConfigError>(())
+    /// ```
     pub fn read_env(mut self, read: bool) -> Self {
         self.read_env = read;
         self
     }
+}
 
-    // ----- getters, for transmissions -----
-
-    /// The configured API key, if any.
+/// Getters: what each option is set to, for transmissions and for your own
+/// checks ([`Client::config`](crate::Client::config) gives the resolved
+/// configuration, environment values and dataset rules applied). Each returns
+/// a copy or a borrow of one field: no cost, never blocks.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = libhoney::Config::new().send_frequency(Duration::from_millis(50));
+/// assert_eq!(config.get_send_frequency(), Duration::from_millis(50));
+/// assert_eq!(config.get_max_batch_size(), 100); // the default
+/// ```
+impl Config {
+    /// The API key set in code (or, on [`Client::config`](crate::Client::config),
+    /// from the environment), if any.
     pub fn get_api_key(&self) -> Option<&str> {
         self.api_key.as_deref()
     }
-    /// The configured dataset, if any.
+    /// The dataset, if any: as set in code here, with the dataset rules applied
+    /// on [`Client::config`](crate::Client::config).
     pub fn get_dataset(&self) -> Option<&str> {
         self.dataset.as_deref()
     }
-    /// The API host.
+    /// The API host (the default when none is set).
     pub fn get_api_host(&self) -> &str {
         self.api_host.as_deref().unwrap_or(DEFAULT_API_HOST)
     }
@@ -462,7 +646,7 @@ impl Config {
     pub fn get_pending_work_capacity(&self) -> usize {
         self.pending_work_capacity
     }
-    /// Response queue capacity.
+    /// Response queue capacity (twice the pending work capacity unless set).
     pub fn get_response_queue_capacity(&self) -> usize {
         self.response_queue_capacity
             .unwrap_or(self.pending_work_capacity.saturating_mul(2))
@@ -491,7 +675,7 @@ impl Config {
     pub fn get_compression(&self) -> Compression {
         self.compression
     }
-    /// Compression level (the algorithm's default when not set).
+    /// Compression level (1 when not set, the default of both algorithms).
     pub fn get_compression_level(&self) -> i32 {
         self.compression_level.unwrap_or(1)
     }
@@ -529,7 +713,12 @@ impl Config {
     }
 
     /// The `User-Agent` this configuration sends:
-    /// `libhoney-rust/<version> [<addition> ](<os>/<arch>)`.
+    /// `libhoney-rust/<version> [<addition> ](<os>/<arch>)`. Allocates the string.
+    ///
+    /// ```
+    /// let ua = libhoney::Config::new().user_agent();
+    /// assert!(ua.starts_with(concat!("libhoney-rust/", env!("CARGO_PKG_VERSION"))));
+    /// ```
     pub fn user_agent(&self) -> String {
         let base = concat!("libhoney-rust/", env!("CARGO_PKG_VERSION"));
         let platform = format!("({}/{})", std::env::consts::OS, std::env::consts::ARCH);

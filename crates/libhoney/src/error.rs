@@ -10,6 +10,14 @@ use std::time::Duration;
 
 /// An invalid setting, reported when a [`Client`](crate::Client) is built (never
 /// later, and never as a panic).
+///
+/// ```
+/// use libhoney::{Client, Config, ConfigError, transmission::Discard};
+/// let err = Client::new(Config::new().pending_work_capacity(0).transmission(Discard::new()))
+///     .unwrap_err();
+/// assert_eq!(err, ConfigError::Zero { option: "pending_work_capacity" });
+/// assert_eq!(err.to_string(), "`pending_work_capacity` must be at least 1");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -81,7 +89,20 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Why [`Event::send`](crate::Event::send) refused an event. A refused event gets
-/// no response: the error is the answer.
+/// no response: the error is the answer. Checks cost nothing: the destination's
+/// validity is worked out once, when its key, dataset or host is set.
+///
+/// ```
+/// # use libhoney::{Client, Config, SendError, transmission::Mock};
+/// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+/// let mut ev = client.new_event();
+/// ev.add_field("x", 1).set_api_host("localhost:8080"); // no scheme
+/// match ev.send() {
+///     Err(SendError::InvalidApiHost { host, reason }) => eprintln!("{host}: {reason}"),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
@@ -104,7 +125,11 @@ pub enum SendError {
     ZeroSampleRate,
     /// The client was closed; events can no longer be sent through it.
     Closed,
-    /// The event came from the global client before [`init`](crate::init) was called.
+    /// The event came from the global client before [`init`](crate::init) was
+    /// called. Not returned by this version: before `init` no event can be made
+    /// ([`new_event`](crate::new_event) fails with [`NotInitialized`]), and an
+    /// event always belongs to a client. Kept so matches stay valid if a later
+    /// version can return it.
     NotInitialized,
 }
 
@@ -139,7 +164,17 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {}
 
 /// Why fields could not be added with `add` or converted with
-/// [`Value::from_serialize`](crate::Value::from_serialize).
+/// [`Value::from_serialize`](crate::Value::from_serialize). Nothing is added
+/// when `add` fails.
+///
+/// ```
+/// # use libhoney::{Client, Config, FieldError, transmission::Mock};
+/// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+/// let mut ev = client.new_event();
+/// assert_eq!(ev.add(&vec![1, 2]).unwrap_err(), FieldError::NotAnObject { found: "a sequence" });
+/// assert!(ev.is_empty());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FieldError {
@@ -172,6 +207,14 @@ impl fmt::Display for FieldError {
 impl std::error::Error for FieldError {}
 
 /// Why a flush did not complete.
+///
+/// ```
+/// # use libhoney::{Client, Config, FlushError, transmission::Mock};
+/// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+/// client.close()?;
+/// assert_eq!(client.flush(), Err(FlushError::Closed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum FlushError {
@@ -206,17 +249,28 @@ impl fmt::Display for FlushError {
 
 impl std::error::Error for FlushError {}
 
-/// Why a close did not drain everything.
+/// Why a close did not drain everything. The client is closed all the same.
+///
+/// ```
+/// # use libhoney::{Client, Config, transmission::Mock};
+/// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+/// if let Err(e) = client.close() {
+///     eprintln!("some events may be lost: {e}");
+/// }
+/// assert!(client.is_closed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseError {
-    /// The timeout passed before every event had its outcome. The client is closed
-    /// anyway; events still in flight were abandoned, and their responses are
-    /// counted as dropped.
+    /// The timeout passed before every event had its outcome (or a send was
+    /// still waiting for room in a full queue). The client is closed anyway;
+    /// events still in flight were abandoned, and their responses are counted
+    /// as dropped.
     Timeout {
         /// The timeout that passed.
         timeout: Duration,
-        /// Events still without an outcome when it passed (0 if unknown).
+        /// Events (or sends) still without an outcome when it passed (0 if unknown).
         pending: usize,
     },
 }
@@ -234,7 +288,12 @@ impl fmt::Display for CloseError {
 
 impl std::error::Error for CloseError {}
 
-/// A global function was used before [`init`](crate::init).
+/// A global function was used before [`init`](crate::init) (or after
+/// [`close`](crate::close)).
+///
+/// ```
+/// assert_eq!(libhoney::new_event().unwrap_err(), libhoney::NotInitialized);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NotInitialized;
 

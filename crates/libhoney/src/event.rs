@@ -70,7 +70,18 @@ impl fmt::Debug for FieldsDebug<'_> {
 }
 
 impl Event {
-    /// Sets a field. The last write of a key wins.
+    /// Sets a field. The last write of a key wins, over inherited, dynamic and
+    /// earlier own fields. Costs one insertion (a short scan, or a hash lookup
+    /// for events with many fields); never blocks.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut ev = client.new_event();
+    /// ev.add_field("status", 200).add_field("status", 500);
+    /// assert_eq!(ev.get("status").and_then(|v| v.as_i64()), Some(500));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_field(&mut self, name: impl Into<FieldName>, value: impl Into<Value>) -> &mut Self {
         self.fields.own.insert(name.into(), value.into());
         self
@@ -107,46 +118,72 @@ impl Event {
 
     /// Attaches metadata: never sent, handed back on this event's
     /// [`Response`](crate::Response) so you can match responses to events.
+    /// Replaces earlier metadata. Costs one allocation.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut ev = client.new_event();
+    /// ev.add_field("x", 1).add_metadata(("order", 42u64));
+    /// ev.send()?;
+    /// let r = client.responses().try_recv()?;
+    /// assert_eq!(r.metadata.unwrap().downcast_ref::<(&str, u64)>(), Some(&("order", 42)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn add_metadata<T: Any + Send + Sync>(&mut self, metadata: T) -> &mut Self {
         self.metadata = Some(Metadata::new(metadata));
         self
     }
 
-    /// Attaches already wrapped metadata.
+    /// Attaches already wrapped metadata (for example, one [`Metadata`] shared by
+    /// several events). Costs a reference count.
     pub fn set_metadata(&mut self, metadata: Metadata) -> &mut Self {
         self.metadata = Some(metadata);
         self
     }
 
-    /// The attached metadata.
+    /// The attached metadata. Costs nothing.
     pub fn metadata(&self) -> Option<&Metadata> {
         self.metadata.as_ref()
     }
 
     /// Sets the event's time (it defaults to when the event was created). Use
     /// it to back-date an event to when its work started.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let started = std::time::SystemTime::now();
+    /// // ... the work ...
+    /// let mut ev = client.new_event();
+    /// ev.add_field("duration_ms", started.elapsed()?.as_secs_f64() * 1000.0);
+    /// ev.set_timestamp(started);
+    /// assert_eq!(ev.timestamp(), started);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_timestamp(&mut self, timestamp: SystemTime) -> &mut Self {
         self.timestamp = timestamp;
         self
     }
 
-    /// The event's time.
+    /// The event's time. Costs nothing.
     pub fn timestamp(&self) -> SystemTime {
         self.timestamp
     }
 
-    /// Sets this event's sample rate (see [`send`](Event::send)).
+    /// Sets this event's sample rate (see [`send`](Event::send)). 0 makes `send`
+    /// fail with [`SendError::ZeroSampleRate`].
     pub fn set_sample_rate(&mut self, rate: u32) -> &mut Self {
         self.sample_rate = rate;
         self
     }
 
-    /// The event's sample rate.
+    /// The event's sample rate. Costs nothing.
     pub fn sample_rate(&self) -> u32 {
         self.sample_rate
     }
 
-    /// Sets this event's API key.
+    /// Sets this event's API key (the dataset rules are applied again for it).
     pub fn set_api_key(&mut self, key: impl AsRef<str>) -> &mut Self {
         self.dest = self.dest.with_api_key(key.as_ref());
         self
@@ -154,43 +191,64 @@ impl Event {
 
     /// Sets this event's dataset (the dataset rules of
     /// [`Config::dataset`](crate::Config::dataset) apply).
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut ev = client.new_event();
+    /// ev.set_dataset("audit");
+    /// assert_eq!(ev.dataset(), "audit");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set_dataset(&mut self, dataset: impl AsRef<str>) -> &mut Self {
         self.dest = self.dest.with_dataset(dataset.as_ref());
         self
     }
 
-    /// Sets this event's API host.
+    /// Sets this event's API host (a trailing `/` is dropped). An invalid host
+    /// makes `send` fail with [`SendError::InvalidApiHost`].
     pub fn set_api_host(&mut self, host: impl AsRef<str>) -> &mut Self {
         self.dest = self.dest.with_api_host(host.as_ref());
         self
     }
 
-    /// The dataset the event goes to.
+    /// The dataset the event goes to. Costs nothing.
     pub fn dataset(&self) -> &str {
         self.dest.dataset()
     }
 
-    /// The API host the event goes to.
+    /// The API host the event goes to. Costs nothing.
     pub fn api_host(&self) -> &str {
         self.dest.api_host()
     }
 
-    /// The value of a field (own or inherited).
+    /// The value of a field (own or inherited). A lookup; costs nothing.
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.fields.get(name)
     }
 
-    /// Every field, inherited ones first, each name once.
+    /// Every field, inherited ones first, each name once (the value that wins).
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// client.add_field("a", 1);
+    /// let mut ev = client.new_event();
+    /// ev.add_field("b", 2).add_field("a", 3);
+    /// let fields: Vec<_> = ev.fields().map(|(k, v)| (k, v.as_i64().unwrap())).collect();
+    /// assert_eq!(fields, [("b", 2), ("a", 3)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn fields(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.fields.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    /// How many fields the event has.
+    /// How many fields the event has (each name once). Walks the fields.
     pub fn len(&self) -> usize {
         self.fields.len()
     }
 
-    /// Has the event no fields?
+    /// Has the event no fields? An empty event cannot be sent. Costs nothing.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }
@@ -202,6 +260,38 @@ impl Event {
     /// Never blocks (unless [`Config::block_on_send`](crate::Config::block_on_send)
     /// is on and the queue is full) and never panics. `Ok` means accepted: the
     /// outcome arrives later as exactly one [`Response`](crate::Response).
+    /// Transmissions that answer at once ([`Writer`](crate::transmission::Writer),
+    /// [`Mock`](crate::transmission::Mock), [`Discard`](crate::transmission::Discard))
+    /// do their work inside `send`: the `Writer` writes there, and with
+    /// [`block_on_response`](crate::Config::block_on_response) on, `send` also
+    /// waits for room in the response queue.
+    ///
+    /// Costs a few reference-count operations and, with the default
+    /// transmission, one push on a channel; the event is encoded later, off
+    /// this thread.
+    ///
+    /// `send` takes the event by value: once sent it cannot be changed or
+    /// sent again (libhoney-py lets a queued event change; libhoney-go can
+    /// enqueue one event twice).
+    ///
+    /// ```compile_fail
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new())).unwrap();
+    /// let mut ev = client.new_event();
+    /// ev.add_field("x", 1);
+    /// ev.send().unwrap();
+    /// ev.send().unwrap(); // error[E0382]: use of moved value: `ev`
+    /// ```
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, SendError, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut ev = client.new_event();
+    /// ev.add_field("path", "/");
+    /// ev.send()?;
+    /// assert_eq!(client.new_event().send(), Err(SendError::EmptyEvent)); // no response for it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     /// The event is not accepted, and gets no response, if it has no fields
@@ -212,7 +302,20 @@ impl Event {
     }
 
     /// Sends the event without sampling it, for events your code already
-    /// sampled; it still carries its sample rate. Errors as [`send`](Event::send).
+    /// sampled; it still carries its sample rate so Honeycomb weights it.
+    /// Blocking and errors as [`send`](Event::send).
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let mut ev = client.new_event();
+    /// ev.add_field("x", 1).set_sample_rate(10); // we kept 1 in 10 ourselves
+    /// ev.send_presampled()?; // never dropped here
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Event::send).
     pub fn send_presampled(self) -> Result<(), SendError> {
         Client::dispatch(self, false)
     }

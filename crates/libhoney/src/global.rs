@@ -22,7 +22,9 @@ static DEFAULT: RwLock<Option<Client>> = RwLock::new(None);
 /// Builds a client from `config` and makes it the process-wide default.
 ///
 /// Calling it again replaces the default client (the previous one closes once
-/// its last handle is dropped). Returns a handle to the new client.
+/// its last handle is dropped: if this call held the last one, it waits for
+/// that close, up to the old client's shutdown timeout). Global fields do not
+/// carry over. Returns a handle to the new client. Costs as [`Client::new`].
 ///
 /// # Errors
 /// [`ConfigError`] for an invalid configuration; the previous default, if any,

@@ -22,17 +22,20 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one retried request. For transmissions.
+    /// Counts one retried request. For transmissions; one relaxed atomic add.
     pub fn record_retry(&self) {
         self.retries.fetch_add(1, Relaxed);
     }
 
-    /// Counts one request sent (whatever its outcome). For transmissions.
+    /// Counts one request sent (whatever its outcome). For transmissions; one
+    /// relaxed atomic add.
     pub fn record_batch(&self) {
         self.batches.fetch_add(1, Relaxed);
     }
 
-    /// Events handed to the transmission that have no response yet.
+    /// Events handed to the transmission that have no response yet (sampled
+    /// events never count). A few atomic loads; a transmission can use it to
+    /// report what a flush still waits for.
     pub fn outstanding(&self) -> usize {
         let done =
             self.sent.load(Relaxed) + self.failed.load(Relaxed) + self.overflowed.load(Relaxed);
@@ -73,7 +76,20 @@ impl Metrics {
     }
 }
 
-/// A point-in-time copy of a client's self-metrics.
+/// A point-in-time copy of a client's self-metrics, from
+/// [`Client::metrics`](crate::Client::metrics). Plain data: copying or
+/// comparing it costs nothing.
+///
+/// ```
+/// use libhoney::{Client, Config, transmission::Mock};
+/// let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+/// let mut ev = client.new_event();
+/// ev.add_field("x", 1);
+/// ev.send()?;
+/// let m = client.metrics();
+/// assert_eq!((m.events_queued, m.events_sent, m.responses_dropped), (1, 1, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// Every event `send` accepted ends in exactly one of `events_sent`,
 /// `events_sampled`, `events_overflowed` or `events_failed` once its response

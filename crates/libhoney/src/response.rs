@@ -35,16 +35,22 @@ pub struct Metadata(Arc<dyn Any + Send + Sync>);
 
 impl Metadata {
     /// Wraps a value. Costs one allocation.
+    ///
+    /// ```
+    /// let m = libhoney::Metadata::new(String::from("req-1"));
+    /// assert_eq!(m.downcast_ref::<String>().map(String::as_str), Some("req-1"));
+    /// ```
     pub fn new<T: Any + Send + Sync>(value: T) -> Self {
         Metadata(Arc::new(value))
     }
 
-    /// A reference to the value, if it is a `T`.
+    /// A reference to the value, if it is a `T` (the exact type given to
+    /// [`new`](Metadata::new): `&'static str` and `String` differ). Costs a type check.
     pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
         self.0.downcast_ref::<T>()
     }
 
-    /// Is the value a `T`?
+    /// Is the value a `T`? Costs a type check.
     pub fn is<T: Any>(&self) -> bool {
         self.0.is::<T>()
     }
@@ -168,7 +174,15 @@ pub struct Response {
 }
 
 impl Response {
-    /// A success response. For use by custom transmissions.
+    /// A success response. For custom transmissions, which must produce exactly
+    /// one response per event; pass the event's metadata back
+    /// ([`QueuedEvent::take_metadata`](crate::transmission::QueuedEvent::take_metadata)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let r = libhoney::Response::success(None, Some(202), Duration::from_millis(4));
+    /// assert!(r.is_success());
+    /// ```
     pub fn success(
         metadata: Option<Metadata>,
         status_code: Option<u16>,
@@ -183,7 +197,15 @@ impl Response {
         }
     }
 
-    /// A failure response. For use by custom transmissions.
+    /// A failure response, without status code, duration or body (add them
+    /// with the `with_*` methods). For custom transmissions.
+    ///
+    /// ```
+    /// use libhoney::{Response, ResponseError};
+    /// let r = Response::failure(None, ResponseError::HttpStatus(503)).with_status(503).with_body("busy");
+    /// assert!(!r.is_success());
+    /// assert_eq!(r.status_code, Some(503));
+    /// ```
     pub fn failure(metadata: Option<Metadata>, error: ResponseError) -> Self {
         Response {
             metadata,
@@ -214,6 +236,13 @@ impl Response {
 
     /// Was the event delivered? True when there is no error and the status, if
     /// any, is 2xx.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use libhoney::Response;
+    /// assert!(Response::success(None, None, Duration::ZERO).is_success());
+    /// assert!(!Response::success(None, Some(500), Duration::ZERO).is_success());
+    /// ```
     pub fn is_success(&self) -> bool {
         self.error.is_none() && self.status_code.is_none_or(|s| (200..300).contains(&s))
     }
@@ -252,7 +281,13 @@ impl fmt::Debug for Responder {
 }
 
 impl Responder {
-    /// Delivers one event's response to the client's response queue.
+    /// Delivers one event's response to the client's response queue, and counts
+    /// it in the self-metrics (sent, sampled, overflowed or failed).
+    ///
+    /// Never blocks unless `block_on_response` is on; then it waits for room in
+    /// the queue, but not past the client's close. A response that finds the
+    /// queue full (without blocking), or arrives after the stream ended, is
+    /// dropped and counted in `responses_dropped`.
     pub fn respond(&self, response: Response) {
         self.shared.metrics.count_response(&response);
         if self.shared.ended.load(Ordering::Acquire) {
@@ -281,7 +316,8 @@ impl Responder {
         }
     }
 
-    /// The client's self-metrics, for transmissions that count retries.
+    /// The client's self-metrics, for transmissions that count batches and
+    /// retries. Costs nothing.
     pub fn metrics(&self) -> &Metrics {
         &self.shared.metrics
     }
@@ -388,7 +424,28 @@ impl fmt::Debug for Responses {
 
 impl Responses {
     /// Waits for the next response. Returns `None` once the client is closed and
-    /// every response has been read. Blocks the calling thread.
+    /// every response has been read. Blocks the calling thread until then;
+    /// [`Client::flush`](crate::Client::flush) does not end the wait.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// let responses = client.responses();
+    /// let reader = std::thread::spawn(move || {
+    ///     let mut n = 0;
+    ///     while let Some(r) = responses.recv() {
+    ///         assert!(r.is_success());
+    ///         n += 1;
+    ///     }
+    ///     n
+    /// });
+    /// let mut ev = client.new_event();
+    /// ev.add_field("x", 1);
+    /// ev.send()?;
+    /// client.close()?;
+    /// assert_eq!(reader.join().unwrap(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv(&self) -> Option<Response> {
         match self.rx.try_recv() {
             Ok(r) => return Some(r),
@@ -401,7 +458,24 @@ impl Responses {
         }
     }
 
-    /// Waits up to `timeout` for the next response.
+    /// Waits up to `timeout` for the next response. Blocks at most `timeout`.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// use std::time::Duration;
+    /// use libhoney::RecvTimeoutError;
+    /// let responses = client.responses();
+    /// assert_eq!(responses.recv_timeout(Duration::from_millis(1)).unwrap_err(), RecvTimeoutError::Timeout);
+    /// client.close()?;
+    /// assert_eq!(responses.recv_timeout(Duration::from_secs(1)).unwrap_err(), RecvTimeoutError::Ended);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`RecvTimeoutError::Timeout`] if nothing arrived in time,
+    /// [`RecvTimeoutError::Ended`] once the client is closed and every response
+    /// has been read.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Response, RecvTimeoutError> {
         match self.rx.try_recv() {
             Ok(r) => return Ok(r),
@@ -416,6 +490,24 @@ impl Responses {
     }
 
     /// Takes a response if one is waiting; never blocks.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// use libhoney::TryRecvError;
+    /// let responses = client.responses();
+    /// assert_eq!(responses.try_recv().unwrap_err(), TryRecvError::Empty);
+    /// client.flush()?; // does not end the stream
+    /// assert_eq!(responses.try_recv().unwrap_err(), TryRecvError::Empty);
+    /// client.close()?;
+    /// assert_eq!(responses.try_recv().unwrap_err(), TryRecvError::Ended);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`] if no response is waiting,
+    /// [`TryRecvError::Ended`] once the client is closed and every response has
+    /// been read.
     pub fn try_recv(&self) -> Result<Response, TryRecvError> {
         match self.rx.try_recv() {
             Ok(r) => Ok(r),
@@ -432,21 +524,34 @@ impl Responses {
     }
 
     /// Iterates over the responses that are waiting now, without blocking.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// for i in 0..3 {
+    ///     let mut ev = client.new_event();
+    ///     ev.add_field("i", i);
+    ///     ev.send()?;
+    /// }
+    /// assert_eq!(client.responses().try_iter().filter(|r| r.is_success()).count(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_iter(&self) -> impl Iterator<Item = Response> + '_ {
         std::iter::from_fn(move || self.try_recv().ok())
     }
 
-    /// How many responses are waiting.
+    /// How many responses are waiting. Costs nothing.
     pub fn len(&self) -> usize {
         self.rx.len()
     }
 
-    /// Is no response waiting?
+    /// Is no response waiting? Costs nothing.
     pub fn is_empty(&self) -> bool {
         self.rx.is_empty()
     }
 
     /// Has the client been closed? (Responses may still be waiting to be read.)
+    /// Costs nothing.
     pub fn is_closed(&self) -> bool {
         matches!(
             self.end.try_recv(),

@@ -34,11 +34,17 @@ pub struct FieldName(Cow<'static, str>);
 
 impl FieldName {
     /// A field name from a static string, usable in `const` contexts. Costs nothing.
+    ///
+    /// ```
+    /// use libhoney::FieldName;
+    /// const DURATION: FieldName = FieldName::from_static("duration_ms");
+    /// assert_eq!(DURATION.as_str(), "duration_ms");
+    /// ```
     pub const fn from_static(name: &'static str) -> Self {
         FieldName(Cow::Borrowed(name))
     }
 
-    /// The name as a string slice.
+    /// The name as a string slice. Costs nothing.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -143,8 +149,10 @@ pub enum Value {
     /// An unsigned integer too large for `i64` is kept here; smaller ones may be
     /// stored as either variant.
     UInt(u64),
-    /// A 64-bit float. Non-finite values are handled at encoding time (see the
-    /// module docs).
+    /// A 64-bit float. Non-finite values (`NaN`, `±inf`) are kept here and
+    /// converted when the event is encoded, according to
+    /// [`NonFiniteFloats`](crate::NonFiniteFloats), so the output is always
+    /// valid JSON.
     Float(f64),
     /// A string. Static strings are held without copying.
     String(Cow<'static, str>),
@@ -156,6 +164,11 @@ pub enum Value {
 
 impl Value {
     /// A string value from a static string, with no allocation.
+    ///
+    /// ```
+    /// const UNKNOWN: libhoney::Value = libhoney::Value::from_static("unknown");
+    /// assert_eq!(UNKNOWN.as_str(), Some("unknown"));
+    /// ```
     pub const fn from_static(s: &'static str) -> Self {
         Value::String(Cow::Borrowed(s))
     }
@@ -166,7 +179,8 @@ impl Value {
     /// [`Value::Array`], unit and `None` [`Value::Null`]; unit enum variants become
     /// their name. Map keys must serialize as strings, integers, chars or bools.
     /// Non-finite floats are kept as floats (unlike `serde_json::to_value`, which
-    /// turns them into `null`).
+    /// turns them into `null`). Walks the value once, allocating its strings and
+    /// containers; no JSON text is produced.
     ///
     /// # Errors
     /// [`FieldError::Serialize`](crate::FieldError::Serialize) when the value's
@@ -184,7 +198,19 @@ impl Value {
         value.serialize(crate::ser::ValueSerializer)
     }
 
-    /// The value as `i64`, if it is an integer that fits.
+    /// The value as `i64`, if it is an integer that fits. Costs nothing (as do the
+    /// other `as_*` and `is_null`).
+    ///
+    /// ```
+    /// use libhoney::Value;
+    /// assert_eq!(Value::from(7u8).as_i64(), Some(7));
+    /// assert_eq!(Value::from(u64::MAX).as_i64(), None);
+    /// assert_eq!(Value::from(u64::MAX).as_u64(), Some(u64::MAX));
+    /// assert_eq!(Value::from(2).as_f64(), Some(2.0));
+    /// assert_eq!(Value::from("x").as_str(), Some("x"));
+    /// assert_eq!(Value::from(true).as_bool(), Some(true));
+    /// assert!(Value::from(None::<u8>).is_null());
+    /// ```
     pub fn as_i64(&self) -> Option<i64> {
         match *self {
             Value::Int(i) => Some(i),
@@ -233,7 +259,13 @@ impl Value {
         matches!(self, Value::Null)
     }
 
-    /// For an object, the value of `key` (the last one if the key repeats).
+    /// For an object, the value of `key` (the last one if the key repeats). A
+    /// linear scan of the object's entries.
+    ///
+    /// ```
+    /// let v = libhoney::Value::from_serialize(&serde_json::json!({"a": {"b": 1}})).unwrap();
+    /// assert_eq!(v.get("a").and_then(|a| a.get("b")).and_then(|b| b.as_i64()), Some(1));
+    /// ```
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
             Value::Object(entries) => entries.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v),

@@ -25,7 +25,7 @@ pub struct Discard {
 }
 
 impl Discard {
-    /// A new discarding transmission.
+    /// A new discarding transmission. Costs nothing.
     pub fn new() -> Self {
         Discard::default()
     }

@@ -61,7 +61,19 @@ impl fmt::Debug for Mock {
 }
 
 impl Mock {
-    /// A new mock; answers every event with a 202 success.
+    /// A new mock; answers every event with a 202 success. Keep a clone to
+    /// inspect it after handing one to a client.
+    ///
+    /// ```
+    /// use libhoney::{Client, Config, transmission::Mock};
+    /// let mock = Mock::new();
+    /// let client = Client::new(Config::new().api_key("k").dataset("d").transmission(mock.clone()))?;
+    /// let mut ev = client.new_event();
+    /// ev.add_field("x", 1);
+    /// ev.send()?;
+    /// assert_eq!(mock.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Self {
         Mock::default()
     }
@@ -84,7 +96,8 @@ impl Mock {
         self
     }
 
-    /// A copy of every event received so far, in order.
+    /// A copy of every event received so far, in order. Costs a clone of each
+    /// (fields are shared by reference count); holds the mock's lock meanwhile.
     pub fn events(&self) -> Vec<QueuedEvent> {
         self.inner
             .events
@@ -93,12 +106,25 @@ impl Mock {
             .clone()
     }
 
-    /// Takes the events received so far, leaving none.
+    /// Takes the events received so far, leaving none. Costs nothing more than
+    /// the lock.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let mock = Mock::new();
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(mock.clone()))?;
+    /// let mut ev = client.new_event();
+    /// ev.add_field("x", 1);
+    /// ev.send()?;
+    /// assert_eq!(mock.take_events().len(), 1);
+    /// assert!(mock.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn take_events(&self) -> Vec<QueuedEvent> {
         std::mem::take(&mut *self.inner.events.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// How many events were received.
+    /// How many events were received (taken ones excluded).
     pub fn len(&self) -> usize {
         self.inner
             .events
@@ -107,17 +133,18 @@ impl Mock {
             .len()
     }
 
-    /// Were no events received?
+    /// Were no events received (or all taken)?
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// How many times `flush` was called.
+    /// How many times `flush` was called (by [`Client::flush`](crate::Client::flush)).
     pub fn flush_count(&self) -> usize {
         self.inner.flushes.load(Ordering::SeqCst)
     }
 
-    /// How many times `close` was called.
+    /// How many times `close` was called (once per client: by
+    /// [`Client::close`](crate::Client::close) or when its last handle was dropped).
     pub fn close_count(&self) -> usize {
         self.inner.closes.load(Ordering::SeqCst)
     }

@@ -24,7 +24,9 @@ use crate::response::{Response, ResponseError};
 /// a write error gives the event a [`Transport`](crate::ResponseError::Transport) response.
 ///
 /// `send` holds a lock while it writes, so a slow writer slows the sending
-/// thread; wrap a file in `io::BufWriter` (flushed by `flush`/`close`).
+/// thread; wrap a file in `io::BufWriter` (flushed by `flush`/`close`). With a
+/// buffer, a write error may only appear when the buffer is flushed: it is then
+/// logged (warn, target `libhoney`), not reported on each event's response.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -78,7 +80,15 @@ impl Default for Writer {
 }
 
 impl Writer {
-    /// Writes to `out`.
+    /// Writes to `out`. Costs one allocation; nothing is written until events
+    /// are sent.
+    ///
+    /// ```
+    /// use libhoney::{Client, Config, transmission::Writer};
+    /// let out = std::io::BufWriter::new(std::io::sink()); // a File in real use
+    /// let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Writer::new(out)))?;
+    /// # Ok::<(), libhoney::ConfigError>(())
+    /// ```
     pub fn new<W: Write + Send + 'static>(out: W) -> Self {
         Writer {
             out: Mutex::new(Box::new(out)),
@@ -87,7 +97,8 @@ impl Writer {
         }
     }
 
-    /// Writes to the process's standard error (the default).
+    /// Writes to the process's standard error (the default, as libhoney-py's
+    /// `FileTransmission`). Each line is written whole while stderr is locked.
     pub fn stderr() -> Self {
         Writer::new(io::stderr())
     }
