@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Sender;
 
 use crate::builder::{Builder, Template};
-use crate::config::Config;
+use crate::config::{Config, LONGEST_WAIT};
 use crate::destination::Destination;
 use crate::error::{CloseError, ConfigError, FieldError, FlushError, SendError};
 use crate::event::Event;
@@ -387,7 +387,8 @@ impl Client {
         self.flush_within(self.inner.config.shutdown_timeout)
     }
 
-    /// [`flush`](Client::flush) with an explicit time limit. Blocks up to `timeout`.
+    /// [`flush`](Client::flush) with an explicit time limit. Blocks up to `timeout`
+    /// (`Duration::MAX`, or anything over 100 years, counts as 100 years).
     ///
     /// ```
     /// # use libhoney::{Client, Config, transmission::Mock};
@@ -402,7 +403,7 @@ impl Client {
         if self.is_closed() {
             return Err(FlushError::Closed);
         }
-        self.inner.transmission.flush(timeout)
+        self.inner.transmission.flush(timeout.min(LONGEST_WAIT))
     }
 
     /// Stops the client: waits for sends in progress, flushes, then ends the
@@ -435,7 +436,8 @@ impl Client {
         self.close_within(self.inner.config.shutdown_timeout)
     }
 
-    /// [`close`](Client::close) with an explicit time limit. Blocks up to `timeout`.
+    /// [`close`](Client::close) with an explicit time limit. Blocks up to `timeout`
+    /// (`Duration::MAX`, or anything over 100 years, counts as 100 years).
     ///
     /// ```
     /// # use libhoney::{Client, Config, transmission::Mock};
@@ -447,7 +449,7 @@ impl Client {
     /// # Errors
     /// As [`close`](Client::close).
     pub fn close_within(&self, timeout: Duration) -> Result<(), CloseError> {
-        self.inner.close(timeout)
+        self.inner.close(timeout.min(LONGEST_WAIT))
     }
 
     /// [`flush_within`](Client::flush_within) for async code: the wait happens

@@ -20,6 +20,10 @@ pub const API_MAX_EVENT_BYTES: usize = 1_000_000;
 /// The largest batch body the Events API accepts, in bytes before compression.
 pub const API_MAX_BATCH_BYTES: usize = 5_000_000;
 
+/// Durations above this (100 years) are treated as this, so that `Duration::MAX`
+/// can mean "wait forever" without overflowing an `Instant`.
+pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
 /// How batch bodies are compressed. `Content-Encoding` says which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -176,7 +180,8 @@ pub fn mask_key(key: &str) -> String {
 /// configuration, so calls chain; none checks, blocks or does I/O. Values are
 /// checked, and the environment read, when a client is built from the
 /// configuration ([`Client::new`](crate::Client::new) or [`init`](crate::init)),
-/// which reports any invalid value as a [`ConfigError`].
+/// which reports any invalid value as a [`ConfigError`]. Durations longer than
+/// 100 years are taken as 100 years (so `Duration::MAX` means "no limit").
 impl Config {
     /// A configuration with every default:
     ///
@@ -779,6 +784,16 @@ impl Config {
             if d.is_zero() {
                 return Err(ConfigError::ZeroDuration { option });
             }
+        }
+        for d in [
+            &mut self.send_frequency,
+            &mut self.request_timeout,
+            &mut self.retry_deadline,
+            &mut self.retry_base_delay,
+            &mut self.retry_max_delay,
+            &mut self.shutdown_timeout,
+        ] {
+            *d = (*d).min(LONGEST_WAIT);
         }
         if let Some(level) = self.compression_level {
             let range = match self.compression {

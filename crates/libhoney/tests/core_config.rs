@@ -527,3 +527,36 @@ fn a_missing_key_is_a_send_error_not_a_config_error() {
     assert!(mock.is_empty());
     assert!(c.responses().is_empty());
 }
+
+#[test]
+fn huge_durations_never_panic() {
+    // `Duration::MAX` reads as "wait forever"; it must not overflow an
+    // `Instant` anywhere (a panic in a transmission thread loses every event).
+    // The default transmission is used here, aimed at a closed local port so
+    // that each event fails fast with a transport error.
+    let forever = Duration::MAX;
+    let client = Client::new(
+        base()
+            .api_host("http://127.0.0.1:9")
+            .proxy_from_env(false)
+            .max_attempts(1)
+            .send_frequency(forever)
+            .request_timeout(forever)
+            .retry_deadline(forever)
+            .retry_backoff(forever, forever)
+            .shutdown_timeout(forever),
+    )
+    .unwrap();
+    let responses = client.responses();
+    let mut ev = client.new_event();
+    ev.add_field("x", 1);
+    ev.send().unwrap();
+    client.flush_within(Duration::MAX).unwrap();
+    let r = responses.try_recv().expect("one response after the flush");
+    assert!(
+        matches!(r.error, Some(libhoney::ResponseError::Transport(_))),
+        "{r:?}"
+    );
+    client.close_within(Duration::MAX).unwrap();
+    assert!(responses.recv().is_none());
+}

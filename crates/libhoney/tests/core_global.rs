@@ -39,9 +39,45 @@ fn global_client_lifecycle() {
     assert!(FieldError::NotInitialized.to_string().contains("init"));
     assert!(FlushError::NotInitialized.to_string().contains("init"));
 
-    // 2. A bad config installs nothing.
+    // 2. A bad config installs nothing; every kind of invalid setting is a
+    //    typed error from init too.
     let err = libhoney::init(config(&Mock::new()).sample_rate(0)).unwrap_err();
     assert_eq!(err, ConfigError::ZeroSampleRate);
+    type Check = fn(&ConfigError) -> bool;
+    let bad: Vec<(Config, Check)> = vec![
+        (config(&Mock::new()).max_batch_size(0), |e| {
+            matches!(
+                e,
+                ConfigError::Zero {
+                    option: "max_batch_size"
+                }
+            )
+        }),
+        (
+            config(&Mock::new()).send_frequency(std::time::Duration::ZERO),
+            |e| {
+                matches!(
+                    e,
+                    ConfigError::ZeroDuration {
+                        option: "send_frequency"
+                    }
+                )
+            },
+        ),
+        (config(&Mock::new()).api_host("nope"), |e| {
+            matches!(e, ConfigError::InvalidApiHost { .. })
+        }),
+        (config(&Mock::new()).proxy("socks5://p:1"), |e| {
+            matches!(e, ConfigError::InvalidProxy { .. })
+        }),
+        (config(&Mock::new()).compression_level(99), |e| {
+            matches!(e, ConfigError::InvalidCompressionLevel { level: 99, .. })
+        }),
+    ];
+    for (c, is_expected) in bad {
+        let err = libhoney::init(c).unwrap_err();
+        assert!(is_expected(&err), "{err:?}");
+    }
     assert_not_initialized();
 
     // 3. init installs a default client that every function uses.
