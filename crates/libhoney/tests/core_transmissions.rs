@@ -522,3 +522,34 @@ fn a_transmission_that_keeps_its_config_is_freed_with_the_client() {
         "no reference cycle through the config"
     );
 }
+
+#[test]
+fn writer_lines_never_interleave_across_threads() {
+    let (client, out) = writer_client(base().response_queue_capacity(8 * 300));
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let client = &client;
+            s.spawn(move || {
+                for i in 0..300u64 {
+                    let mut ev = client.new_event();
+                    ev.add_field("t", t)
+                        .add_field("i", i)
+                        .add_field("pad", "x".repeat(500));
+                    ev.send().unwrap();
+                }
+            });
+        }
+    });
+    client.close().unwrap();
+    let lines = out.json_lines(); // each line parses on its own
+    assert_eq!(lines.len(), 8 * 300);
+    let mut seen = std::collections::HashSet::new();
+    for l in &lines {
+        let key = (
+            l["data"]["t"].as_u64().unwrap(),
+            l["data"]["i"].as_u64().unwrap(),
+        );
+        assert!(seen.insert(key));
+    }
+    assert_eq!(client.metrics().events_sent, 8 * 300);
+}
