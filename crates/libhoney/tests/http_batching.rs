@@ -177,7 +177,12 @@ fn a_batch_goes_out_send_frequency_after_its_first_event() {
 
 fn too_large_is_answered_and_the_rest_delivered(encoding: Encoding) {
     let rx = receiver();
-    let client = client(config(&rx).encoding(encoding).max_batch_size(1000));
+    let client = client(
+        config(&rx)
+            .encoding(encoding)
+            .max_batch_size(1000)
+            .send_frequency(Duration::from_secs(3600)),
+    );
     let sent = send_ids(&client, 0..3);
     let mut big = client.new_event();
     big.add_field("id", 3)

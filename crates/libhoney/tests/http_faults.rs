@@ -173,7 +173,7 @@ fn requests_slower_than_the_timeout_are_retried() {
     let rx = receiver();
     rx.push_fault(Fault::Delay(Duration::from_secs(5)), 1);
     let cfg = one_batch(&rx)
-        .request_timeout(Duration::from_millis(300))
+        .request_timeout(Duration::from_secs(1))
         .max_attempts(2);
     let (tally, m) = run(&rx, cfg, 6);
     assert_eq!(tally.ok.len(), 6, "the retry delivers each event once");
@@ -185,7 +185,7 @@ fn requests_slower_than_the_timeout_fail_without_retries() {
     let rx = receiver();
     rx.push_fault(Fault::Delay(Duration::from_secs(5)), 1);
     let cfg = one_batch(&rx)
-        .request_timeout(Duration::from_millis(300))
+        .request_timeout(Duration::from_secs(1))
         .max_attempts(1);
     let (tally, m) = run(&rx, cfg, 3);
     assert!(tally.ok.is_empty());
@@ -279,11 +279,22 @@ fn a_malformed_status_body_fails_every_event() {
     assert_eq!(m.retries, 0);
 }
 
+/// A receiver for outage tests. While it is down its port is free, and any
+/// other receiver may bind it; with a key of its own, such a stand-in
+/// answers this test's retries with 401 instead of quietly accepting them
+/// (and this test's events never pollute another test's receiver).
+fn receiver_for_outages() -> (RunningReceiver, &'static str) {
+    const DOWN_KEY: &str = "outage-test-key";
+    let rx = Receiver::builder().api_key(DOWN_KEY).start().unwrap();
+    (rx, DOWN_KEY)
+}
+
 #[test]
 fn an_outage_is_ridden_out_by_retries() {
-    let rx = receiver();
+    let (rx, key) = receiver_for_outages();
     rx.push_fault(Fault::Down(Duration::from_millis(400)), 1);
     let cfg = one_batch(&rx)
+        .api_key(key)
         .max_attempts(50)
         .retry_backoff(Duration::from_millis(20), Duration::from_millis(100))
         .retry_deadline(PATIENCE);
@@ -296,9 +307,15 @@ fn an_outage_is_ridden_out_by_retries() {
 
 #[test]
 fn a_receiver_down_before_sending_is_waited_for() {
-    let rx = receiver();
-    rx.down_for(Duration::from_millis(300));
+    let (rx, key) = receiver_for_outages();
+    rx.down_for(Duration::from_millis(600));
+    // down_for is asynchronous: wait until connections are refused.
+    assert!(wait_until(PATIENCE, || std::net::TcpStream::connect(
+        rx.addr()
+    )
+    .is_err()));
     let cfg = one_batch(&rx)
+        .api_key(key)
         .max_attempts(50)
         .retry_backoff(Duration::from_millis(20), Duration::from_millis(100))
         .retry_deadline(PATIENCE);
@@ -361,7 +378,7 @@ fn mixed_faults_over_many_batches_keep_the_invariant() {
         (Fault::LongStatusArray { extra: 3 }, 1),
         (Fault::MalformedStatusBody, 1),
         (status(503, "b", None), 3),
-        (Fault::Delay(Duration::from_secs(3)), 1),
+        (Fault::Delay(Duration::from_secs(8)), 1),
         (status(401, "no", None), 1),
         (pass, 1),
         (Fault::DropConnection, 2),
@@ -374,7 +391,10 @@ fn mixed_faults_over_many_batches_keep_the_invariant() {
         .max_batch_size(7)
         .max_concurrent_batches(4)
         .send_frequency(Duration::from_millis(20))
-        .request_timeout(Duration::from_millis(500))
+        // Long enough that only the delayed request times out, even on a
+        // loaded machine: a timed-out request the receiver did accept would
+        // be sent twice (at-least-once delivery).
+        .request_timeout(Duration::from_secs(2))
         .max_attempts(3);
     let (tally, m) = run(&rx, cfg, 300);
     assert!(!tally.ok.is_empty() && !tally.failed.is_empty(), "{m:?}");

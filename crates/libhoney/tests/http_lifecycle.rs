@@ -350,7 +350,8 @@ fn close_within_gives_up_promptly_with_block_on_send_and_a_full_queue() {
     drop(stalled);
     let accepted = done_rx.recv_timeout(PATIENCE).expect("sender released");
     sender.join().unwrap();
-    assert!(accepted >= 5, "{accepted}");
+    // At least the one in flight and the three queued.
+    assert!(accepted >= 4, "{accepted}");
 }
 
 #[test]

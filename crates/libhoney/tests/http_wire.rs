@@ -434,3 +434,63 @@ fn every_value_kind_round_trips_in_each_compression_and_encoding() {
         }
     }
 }
+
+#[test]
+fn dataset_names_are_escaped_as_one_path_segment() {
+    let rx = receiver();
+    let client = client(config(&rx));
+    let names = [
+        ("a/b c", "a%2Fb%20c"),
+        ("foo(bar)", "foo%28bar%29"),
+        ("[x]{y}", "%5Bx%5D%7By%7D"),
+        ("d\u{e9}j\u{e0} \u{20ac}", "d%C3%A9j%C3%A0%20%E2%82%AC"),
+        ("100%", "100%25"),
+        ("a+b&c=d?e#f", "a%2Bb%26c%3Dd%3Fe%23f"),
+        ("ok-_.~9", "ok-_.~9"),
+        ("..", ".."),
+    ];
+    for (id, (name, _)) in names.iter().enumerate() {
+        let mut b = client.new_builder();
+        b.set_dataset(name);
+        let mut ev = b.new_event();
+        ev.add_field("id", id).add_metadata(id as u64);
+        ev.send().unwrap();
+    }
+    let responses = close_and_collect(&client);
+    let sent: Vec<u64> = (0..names.len() as u64).collect();
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    // ".." goes as is, as in libhoney-go (unreserved characters are never
+    // escaped); a server or proxy may normalise it away, so only its path is
+    // checked.
+    let reqs = rx.requests();
+    for (id, (name, escaped)) in names.iter().enumerate() {
+        let req = reqs
+            .iter()
+            .find(|r| r.path == format!("/1/batch/{escaped}"))
+            .unwrap_or_else(|| panic!("{name:?}: no request to {escaped}; {reqs:?}"));
+        if *name != ".." {
+            assert!(tally.ok.contains(&(id as u64)), "{name:?}");
+            assert_eq!(req.dataset.as_deref(), Some(*name));
+        }
+    }
+}
+
+#[test]
+fn times_before_1970_are_encoded_in_both_encodings() {
+    let t = std::time::UNIX_EPOCH - Duration::new(1, 500_000_000);
+    for encoding in [Encoding::Json, Encoding::Msgpack] {
+        let rx = receiver();
+        let client = client(config(&rx).encoding(encoding));
+        let mut ev = client.new_event();
+        ev.add_field("id", 1).set_timestamp(t);
+        ev.send().unwrap();
+        client.close().unwrap();
+        let events = rx.events();
+        assert_eq!(events.len(), 1, "{encoding:?}");
+        let want = match encoding {
+            Encoding::Json => "1969-12-31T23:59:58.500000000Z",
+            _ => "1969-12-31T23:59:58.5Z",
+        };
+        assert_eq!(events[0].time.as_deref(), Some(want), "{encoding:?}");
+    }
+}
