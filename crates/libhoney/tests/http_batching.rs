@@ -367,3 +367,88 @@ fn no_body_exceeds_max_batch_bytes_even_for_one_event() {
         assert!(!tally.ok.is_empty() && !tally.failed.is_empty());
     }
 }
+
+/// Adds string fields `p0`, `p1`, ... (each under the receiver's 64 KB
+/// string limit) so that the event's JSON is exactly `size` bytes:
+/// `{"data":{"id":N,"p0":"...",...},"time":"2023-11-14T22:13:20.123456789Z"}`.
+fn event_of_json_size(client: &libhoney::Client, id: u64, size: usize) {
+    const CHUNK: usize = 60_000;
+    let frame =
+        format!(r#"{{"data":{{"id":{id}}},"time":"2023-11-14T22:13:20.123456789Z"}}"#).len();
+    let mut left = size - frame;
+    let mut ev = client.new_event();
+    ev.add_field("id", id).set_timestamp(fixed_time());
+    ev.add_metadata(id);
+    let mut i = 0;
+    while left > 0 {
+        let name = format!("p{i}");
+        // ,"pN":"" costs name + 6 bytes around the value.
+        let overhead = name.len() + 6;
+        assert!(left > overhead, "test bug: cannot hit the size exactly");
+        let mut n = (left - overhead).min(CHUNK);
+        if left - overhead - n != 0 && left - overhead - n <= 10 {
+            n -= 20; // leave room for one more field
+        }
+        ev.add_field(name, "x".repeat(n));
+        left -= overhead + n;
+        i += 1;
+    }
+    ev.send().unwrap();
+}
+
+/// The SDK and the receiver agree on the API's event limit: an event of
+/// exactly 1,000,000 bytes of JSON goes and is accepted, one byte more is
+/// answered TooLarge with its exact size and never sent.
+#[test]
+fn the_event_limit_is_exact_and_agrees_with_the_receiver() {
+    let rx = receiver();
+    let client = client(
+        config(&rx)
+            .max_batch_size(1000)
+            .send_frequency(Duration::from_secs(3600)),
+    );
+    event_of_json_size(&client, 0, 1_000_000);
+    event_of_json_size(&client, 1, 1_000_001);
+    send_ids(&client, 2..4);
+    let responses = close_and_collect(&client);
+    let tally = check_invariant(&[0, 1, 2, 3], &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok, [0, 2, 3].into_iter().collect());
+    match &tally.failed[&1].error {
+        Some(ResponseError::TooLarge { size, limit, .. }) => {
+            assert_eq!((*size, *limit), (1_000_001, 1_000_000));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The first item of the body is that event, exactly 1,000,000 bytes.
+    let req = &rx.requests()[0];
+    let body = String::from_utf8(req.decoded_body.clone()).unwrap();
+    let end = body.find(r#"},{"data""#).expect("a second event") + 1;
+    assert!(body[1..].starts_with(r#"{"data":{"id":0,"#));
+    assert_eq!(end - 1, 1_000_000);
+}
+
+/// With the default limits, a flush of events near the 1,000,000-byte event
+/// limit is split under the 5,000,000-byte body limit, which the receiver
+/// enforces by default too: nothing is rejected or dropped.
+#[test]
+fn default_limits_split_big_batches_the_receiver_accepts() {
+    let rx = receiver();
+    let client = client(
+        config(&rx)
+            .max_batch_size(1000)
+            .send_frequency(Duration::from_secs(3600)),
+    );
+    for id in 0..12 {
+        event_of_json_size(&client, id, 999_000);
+    }
+    let responses = close_and_collect(&client);
+    let sent: Vec<u64> = (0..12).collect();
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 12);
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 3, "5 + 5 + 2 events");
+    for r in &reqs {
+        assert!(r.decoded_body.len() <= libhoney::API_MAX_BATCH_BYTES);
+        assert_eq!(r.response_status, 200);
+    }
+}

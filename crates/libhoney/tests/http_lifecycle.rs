@@ -502,3 +502,50 @@ fn sends_racing_a_close_each_get_one_response() {
         }
     }
 }
+
+#[test]
+fn block_on_response_with_a_reader_drops_nothing() {
+    let rx = receiver();
+    let client = client(
+        config(&rx)
+            .block_on_response(true)
+            .response_queue_capacity(4)
+            .max_batch_size(10),
+    );
+    let reader = {
+        let responses = client.responses();
+        std::thread::spawn(move || collect_until_end(&responses))
+    };
+    let sent = send_ids(&client, 0..200);
+    client.close().unwrap();
+    let got = reader.join().unwrap();
+    let tally = check_invariant(&sent, &got, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 200);
+}
+
+#[test]
+fn block_on_response_without_a_reader_does_not_hang_close() {
+    let rx = receiver();
+    let client = client(
+        config(&rx)
+            .block_on_response(true)
+            .response_queue_capacity(2)
+            .max_batch_size(1000),
+    );
+    let responses = client.responses();
+    send_ids(&client, 0..10);
+    let t0 = Instant::now();
+    // The sender waits for room in the response queue, so the batch is not
+    // answered in time; close gives up and releases it.
+    assert!(matches!(
+        client.close_within(Duration::from_millis(300)),
+        Err(CloseError::Timeout { .. })
+    ));
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    let got = collect_until_end(&responses);
+    assert_eq!(got.len(), 2);
+    // The receiver has them all; the responses that found no room are counted.
+    assert_eq!(rx.events().len(), 10);
+    assert!(wait_until(PATIENCE, || client.metrics().responses_dropped == 8));
+    assert_eq!(client.metrics().events_sent, 10);
+}

@@ -494,3 +494,74 @@ fn times_before_1970_are_encoded_in_both_encodings() {
         assert_eq!(events[0].time.as_deref(), Some(want), "{encoding:?}");
     }
 }
+
+#[test]
+fn sampled_events_carry_their_rate_and_the_rest_are_answered_as_sampled() {
+    let rx = receiver();
+    let client = client(config(&rx).sample_rate(4));
+    let sent = send_ids(&client, 0..400);
+    let responses = close_and_collect(&client);
+    let m = client.metrics();
+    let tally = check_invariant(&sent, &responses, &rx, &m);
+    // One in four is kept (a binomial draw: 100 expected, far from 0 or 400).
+    assert!(tally.ok.len() > 40 && tally.ok.len() < 200, "{m:?}");
+    assert_eq!(tally.sampled(), 400 - tally.ok.len());
+    for ev in rx.events() {
+        assert_eq!(ev.samplerate, Some(4));
+    }
+    for r in tally.failed.values() {
+        assert_eq!(r.error, Some(ResponseError::Sampled));
+        assert!(!r.is_success());
+    }
+}
+
+#[test]
+fn compression_levels_round_trip() {
+    let rx = receiver();
+    for (compression, level) in [
+        (Compression::Zstd, 1),
+        (Compression::Zstd, 19),
+        (Compression::Gzip, 0),
+        (Compression::Gzip, 9),
+    ] {
+        let client = client(
+            config(&rx)
+                .compression(compression)
+                .compression_level(level)
+                .dataset(format!("{compression:?}-{level}")),
+        );
+        for id in 0..20u64 {
+            let mut ev = client.new_event();
+            ev.add_field("id", id)
+                .add_field("text", "repetitive text ".repeat(50))
+                .set_timestamp(fixed_time());
+            ev.send().unwrap();
+        }
+        let got = close_and_collect(&client);
+        assert!(
+            got.iter().all(|r| r.is_success()),
+            "{compression:?} {level}"
+        );
+    }
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 4);
+    for r in &reqs {
+        assert_eq!(r.events, 20);
+        let want = if r.path.contains("Zstd") {
+            "zstd"
+        } else {
+            "gzip"
+        };
+        assert_eq!(r.content_encoding.as_deref(), Some(want), "{}", r.path);
+        if !r.path.ends_with("Gzip-0") {
+            assert!(
+                r.body_bytes * 5 < r.decoded_body.len(),
+                "{}: {} of {}",
+                r.path,
+                r.body_bytes,
+                r.decoded_body.len()
+            );
+        }
+    }
+    assert_eq!(rx.events().len(), 80);
+}

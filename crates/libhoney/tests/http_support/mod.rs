@@ -135,6 +135,11 @@ impl Tally {
             .collect()
     }
 
+    pub fn sampled(&self) -> usize {
+        self.failed_with(|e| matches!(e, ResponseError::Sampled))
+            .len()
+    }
+
     pub fn overflowed(&self) -> usize {
         self.failed_with(|e| matches!(e, ResponseError::QueueOverflow))
             .len()
@@ -180,9 +185,16 @@ pub fn check_invariant(
     assert_eq!(metrics.events_sent, tally.ok.len() as u64, "{metrics:?}");
     let overflowed = tally.overflowed() as u64;
     assert_eq!(metrics.events_overflowed, overflowed, "{metrics:?}");
+    let sampled = tally.sampled() as u64;
+    assert_eq!(metrics.events_sampled, sampled, "{metrics:?}");
     assert_eq!(
         metrics.events_failed,
-        tally.failed.len() as u64 - overflowed,
+        tally.failed.len() as u64 - overflowed - sampled,
+        "{metrics:?}"
+    );
+    assert_eq!(
+        metrics.events_queued,
+        sent.len() as u64 - sampled,
         "{metrics:?}"
     );
     assert_eq!(metrics.responses_dropped, 0, "{metrics:?}");
