@@ -46,8 +46,15 @@ fn transient_statuses_are_retried_until_success() {
         assert_eq!(tally.ok.len(), 10, "{code}");
         assert_eq!(m.retries, 2, "{code}: {m:?}");
         assert_eq!(m.batches_sent, 3, "{code}: {m:?}");
-        let statuses: Vec<u16> = rx.requests().iter().map(|r| r.response_status).collect();
+        let reqs = rx.requests();
+        let statuses: Vec<u16> = reqs.iter().map(|r| r.response_status).collect();
         assert_eq!(statuses, vec![code, code, 200], "{code}");
+        // Each attempt sends the same request again.
+        for r in &reqs[1..] {
+            assert_eq!(r.decoded_body, reqs[0].decoded_body, "{code}");
+            assert_eq!(r.path, reqs[0].path);
+            assert_eq!(r.headers, reqs[0].headers, "{code}");
+        }
     }
 }
 
@@ -402,4 +409,133 @@ fn mixed_faults_over_many_batches_keep_the_invariant() {
     // Every attempt reached the receiver (the timed-out one is counted but
     // not recorded: its client left before the answer).
     assert_eq!(m.batches_sent, rx.stats().requests, "{m:?}");
+}
+
+/// A one-request HTTP server that answers 200 with `body` as
+/// `content_type`; returns its URL and a handle yielding the request head.
+fn answer_once(
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut buf = Vec::new();
+        let mut b = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            assert_eq!(conn.read(&mut b).unwrap(), 1);
+            buf.push(b[0]);
+        }
+        let head = String::from_utf8(buf).unwrap();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().unwrap())
+            })
+            .expect("content-length");
+        let mut req = vec![0u8; len];
+        conn.read_exact(&mut req).unwrap();
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(answer.as_bytes()).unwrap();
+        conn.write_all(&body).unwrap();
+        head
+    });
+    (url, server)
+}
+
+/// Sends ids `0..n` in one msgpack batch to `url`; the responses by id.
+fn send_to(url: String, n: u64) -> Vec<libhoney::Response> {
+    let rx = receiver();
+    let client = client(one_batch(&rx).api_host(url).msgpack(true).max_attempts(1));
+    let responses = client.responses();
+    send_ids(&client, 0..n);
+    client.close().unwrap();
+    let mut got = collect_until_end(&responses);
+    got.sort_by_key(meta_id);
+    got
+}
+
+fn mp_str(out: &mut Vec<u8>, s: &str) {
+    assert!(s.len() < 32);
+    out.push(0xa0 | s.len() as u8);
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// A server answering per-event statuses in msgpack (as the API may for
+/// msgpack requests): the SDK reads them by the response's Content-Type,
+/// with keys matched case-insensitively and an empty error meaning none.
+#[test]
+fn msgpack_status_arrays_are_read() {
+    // [{"status":202},{"Status":400,"error":"bad"},{"status":202,"error":""}]
+    let mut b = vec![0x93, 0x81];
+    mp_str(&mut b, "status");
+    b.extend_from_slice(&[0xcc, 202, 0x82]);
+    mp_str(&mut b, "Status");
+    b.extend_from_slice(&[0xcd, 0x01, 0x90]);
+    mp_str(&mut b, "error");
+    mp_str(&mut b, "bad");
+    b.push(0x82);
+    mp_str(&mut b, "status");
+    b.extend_from_slice(&[0xcc, 202]);
+    mp_str(&mut b, "error");
+    mp_str(&mut b, "");
+    let (url, server) = answer_once("application/msgpack", b);
+    let got = send_to(url, 3);
+    let head = server.join().unwrap();
+    assert!(head.starts_with("POST /1/batch/wire HTTP/1.1"), "{head}");
+    assert!(got[0].is_success());
+    assert_eq!(got[0].status_code, Some(202));
+    assert_eq!(got[1].error, Some(ResponseError::Rejected("bad".into())));
+    assert_eq!(got[1].status_code, Some(400));
+    assert!(
+        got[2].is_success(),
+        "an empty error is no error: {:?}",
+        got[2]
+    );
+}
+
+/// Status items with more than `status` and `error` (or a null error) are
+/// read as in JSON, where extra members are ignored.
+#[test]
+fn status_items_with_extra_members_are_read_in_both_encodings() {
+    let json = br#"[{"status":202,"extra":{"a":[1,2]}},{"status":400,"error":null},{"error":"no","status":400,"a_rather_long_member_name":true}]"#;
+    let (url, server) = answer_once("application/json", json.to_vec());
+    let got = send_to(url, 3);
+    server.join().unwrap();
+    assert!(got[0].is_success(), "{:?}", got[0]);
+    assert_eq!(got[1].status_code, Some(400));
+    assert_eq!(got[2].error, Some(ResponseError::Rejected("no".into())));
+
+    let mut b = vec![0x93, 0x82];
+    mp_str(&mut b, "status");
+    b.extend_from_slice(&[0xcc, 202]);
+    mp_str(&mut b, "extra");
+    b.extend_from_slice(&[0x81, 0xa1, b'a', 0x92, 0x01, 0x02]);
+    b.push(0x82);
+    mp_str(&mut b, "status");
+    b.extend_from_slice(&[0xcd, 0x01, 0x90]);
+    mp_str(&mut b, "error");
+    b.push(0xc0);
+    b.push(0x83);
+    mp_str(&mut b, "error");
+    mp_str(&mut b, "no");
+    mp_str(&mut b, "status");
+    b.extend_from_slice(&[0xcd, 0x01, 0x90]);
+    mp_str(&mut b, "a_rather_long_member_name");
+    b.push(0xc3);
+    let (url, server) = answer_once("application/msgpack", b);
+    let got = send_to(url, 3);
+    server.join().unwrap();
+    assert!(got[0].is_success(), "{:?}", got[0]);
+    assert_eq!(got[1].status_code, Some(400), "{:?}", got[1]);
+    assert!(matches!(got[1].error, Some(ResponseError::Rejected(_))));
+    assert_eq!(got[2].error, Some(ResponseError::Rejected("no".into())));
 }

@@ -479,7 +479,9 @@ pub(crate) fn parse_statuses_json(body: &[u8]) -> Result<Vec<EventStatus>, Strin
         .collect()
 }
 
-/// Reads the same statuses from msgpack (an array of maps).
+/// Reads the same statuses from msgpack (an array of maps). As with JSON,
+/// keys are matched without regard to case, other members are skipped, and a
+/// nil or empty error means none.
 pub(crate) fn parse_statuses_msgpack(body: &[u8]) -> Result<Vec<EventStatus>, String> {
     use rmp::decode;
     let mut rd = body;
@@ -491,29 +493,21 @@ pub(crate) fn parse_statuses_msgpack(body: &[u8]) -> Result<Vec<EventStatus>, St
         let mut status = None;
         let mut error = None;
         for _ in 0..fields {
-            let mut key = [0u8; 16];
-            let key = decode::read_str(&mut rd, &mut key)
-                .map_err(|_| bad("key is not a short string"))?
-                .to_ascii_lowercase();
-            match key.as_str() {
-                "status" => {
-                    let s: u64 =
-                        decode::read_int(&mut rd).map_err(|_| bad("status is not an integer"))?;
-                    status = u16::try_from(s).ok();
+            let key = mp_str(&mut rd).ok_or_else(|| bad("key is not a string"))?;
+            if key.eq_ignore_ascii_case(b"status") {
+                let s: u64 =
+                    decode::read_int(&mut rd).map_err(|_| bad("status is not an integer"))?;
+                status = u16::try_from(s).ok();
+            } else if key.eq_ignore_ascii_case(b"error") {
+                if rd.first() == Some(&0xc0) {
+                    rd = &rd[1..];
+                    error = None;
+                } else {
+                    let s = mp_str(&mut rd).ok_or_else(|| bad("error is not a string"))?;
+                    error = Some(String::from_utf8_lossy(s).into_owned()).filter(|s| !s.is_empty());
                 }
-                "error" => {
-                    let len = decode::read_str_len(&mut rd)
-                        .map_err(|_| bad("error is not a string"))?
-                        as usize;
-                    if rd.len() < len {
-                        return Err(bad("truncated"));
-                    }
-                    let (s, rest) = rd.split_at(len);
-                    let s = String::from_utf8_lossy(s).into_owned();
-                    error = Some(s).filter(|s| !s.is_empty());
-                    rd = rest;
-                }
-                _ => return Err(bad("unexpected key")),
+            } else {
+                mp_skip(&mut rd, 0).ok_or_else(|| bad("truncated"))?;
             }
         }
         out.push(EventStatus {
@@ -522,6 +516,76 @@ pub(crate) fn parse_statuses_msgpack(body: &[u8]) -> Result<Vec<EventStatus>, St
         });
     }
     Ok(out)
+}
+
+/// Takes `n` bytes off the front.
+fn mp_take<'a>(rd: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    if rd.len() < n {
+        return None;
+    }
+    let (a, b) = rd.split_at(n);
+    *rd = b;
+    Some(a)
+}
+
+/// A big-endian length of `n` bytes.
+fn mp_len(rd: &mut &[u8], n: usize) -> Option<usize> {
+    let b = mp_take(rd, n)?;
+    Some(b.iter().fold(0usize, |acc, &x| acc << 8 | usize::from(x)))
+}
+
+/// Reads a msgpack string (or binary) of any length, as bytes.
+fn mp_str<'a>(rd: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let tag = *rd.first()?;
+    *rd = &rd[1..];
+    let n = match tag {
+        0xa0..=0xbf => usize::from(tag & 0x1f),
+        0xd9 | 0xc4 => mp_len(rd, 1)?,
+        0xda | 0xc5 => mp_len(rd, 2)?,
+        0xdb | 0xc6 => mp_len(rd, 4)?,
+        _ => return None,
+    };
+    mp_take(rd, n)
+}
+
+/// Skips one msgpack value of any kind.
+fn mp_skip(rd: &mut &[u8], depth: usize) -> Option<()> {
+    if depth > 64 {
+        return None;
+    }
+    let tag = *rd.first()?;
+    *rd = &rd[1..];
+    let (skip, items) = match tag {
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, 0),
+        0x80..=0x8f => (0, 2 * usize::from(tag & 0x0f)),
+        0x90..=0x9f => (0, usize::from(tag & 0x0f)),
+        0xa0..=0xbf => (usize::from(tag & 0x1f), 0),
+        0xcc | 0xd0 => (1, 0),
+        0xcd | 0xd1 => (2, 0),
+        0xce | 0xd2 | 0xca => (4, 0),
+        0xcf | 0xd3 | 0xcb => (8, 0),
+        0xd9 | 0xc4 => (mp_len(rd, 1)?, 0),
+        0xda | 0xc5 => (mp_len(rd, 2)?, 0),
+        0xdb | 0xc6 => (mp_len(rd, 4)?, 0),
+        0xdc => (0, mp_len(rd, 2)?),
+        0xdd => (0, mp_len(rd, 4)?),
+        0xde => (0, 2 * mp_len(rd, 2)?),
+        0xdf => (0, 2 * mp_len(rd, 4)?),
+        0xd4 => (2, 0),
+        0xd5 => (3, 0),
+        0xd6 => (5, 0),
+        0xd7 => (9, 0),
+        0xd8 => (17, 0),
+        0xc7 => (mp_len(rd, 1)? + 1, 0),
+        0xc8 => (mp_len(rd, 2)? + 1, 0),
+        0xc9 => (mp_len(rd, 4)? + 1, 0),
+        _ => return None, // 0xc1, never used
+    };
+    mp_take(rd, skip)?;
+    for _ in 0..items {
+        mp_skip(rd, depth + 1)?;
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -634,6 +698,78 @@ mod tests {
         assert_eq!(s[1].error.as_deref(), Some("Event has too many columns."));
         assert!(parse_statuses_msgpack(&b[..b.len() - 3]).is_err());
         assert!(parse_statuses_msgpack(b"\xc0").is_err());
+    }
+
+    #[test]
+    fn statuses_msgpack_skip_members_of_every_kind() {
+        use rmp::encode;
+        let extras: Vec<Vec<u8>> = {
+            let mut v = Vec::new();
+            let mut one = |f: &dyn Fn(&mut Vec<u8>)| {
+                let mut b = Vec::new();
+                f(&mut b);
+                v.push(b);
+            };
+            one(&|b| encode::write_nil(b).unwrap());
+            one(&|b| encode::write_bool(b, true).unwrap());
+            one(&|b| {
+                encode::write_uint(b, 1 << 40).unwrap();
+            });
+            one(&|b| {
+                encode::write_sint(b, -1 << 20).unwrap();
+            });
+            one(&|b| {
+                encode::write_u8(b, 200).unwrap();
+            });
+            one(&|b| {
+                encode::write_i16(b, -300).unwrap();
+            });
+            one(&|b| encode::write_f32(b, 1.5).unwrap());
+            one(&|b| encode::write_f64(b, 2.5).unwrap());
+            one(&|b| encode::write_str(b, &"s".repeat(300)).unwrap());
+            one(&|b| encode::write_bin(b, &[1, 2, 3]).unwrap());
+            one(&|b| {
+                encode::write_array_len(b, 20).unwrap();
+                for i in 0..20 {
+                    encode::write_uint(b, i).unwrap();
+                }
+            });
+            one(&|b| {
+                encode::write_map_len(b, 17).unwrap();
+                for i in 0..17 {
+                    encode::write_str(b, &format!("k{i}")).unwrap();
+                    encode::write_map_len(b, 0).unwrap();
+                }
+            });
+            for len in [1u32, 2, 4, 8, 16, 3, 300] {
+                one(&move |b| {
+                    encode::write_ext_meta(b, len, 5).unwrap();
+                    b.extend(std::iter::repeat_n(0u8, len as usize));
+                });
+            }
+            v
+        };
+        let mut b = Vec::new();
+        encode::write_array_len(&mut b, extras.len() as u32).unwrap();
+        for (i, extra) in extras.iter().enumerate() {
+            encode::write_map_len(&mut b, 3).unwrap();
+            encode::write_str(&mut b, "some_rather_long_member_name").unwrap();
+            b.extend_from_slice(extra);
+            encode::write_str(&mut b, "STATUS").unwrap();
+            encode::write_uint(&mut b, 200 + i as u64).unwrap();
+            encode::write_str(&mut b, "error").unwrap();
+            encode::write_nil(&mut b).unwrap();
+        }
+        let s = parse_statuses_msgpack(&b).unwrap();
+        assert_eq!(s.len(), extras.len());
+        for (i, st) in s.iter().enumerate() {
+            assert_eq!(st.status, 200 + i as u16);
+            assert_eq!(st.error, None);
+        }
+        // A truncated extra member is an error, not a panic.
+        for cut in 1..b.len() {
+            let _ = parse_statuses_msgpack(&b[..cut]);
+        }
     }
 
     #[test]
