@@ -506,7 +506,7 @@ fn msgpack_status_arrays_are_read() {
 /// read as in JSON, where extra members are ignored.
 #[test]
 fn status_items_with_extra_members_are_read_in_both_encodings() {
-    let json = br#"[{"status":202,"extra":{"a":[1,2]}},{"status":400,"error":null},{"error":"no","status":400,"a_rather_long_member_name":true}]"#;
+    let json = br#"[{"status":202,"extra":{"a":[1,2]}},{"Status":400,"error":null},{"ERROR":"no","status":400,"a_rather_long_member_name":true}]"#;
     let (url, server) = answer_once("application/json", json.to_vec());
     let got = send_to(url, 3);
     server.join().unwrap();

@@ -457,20 +457,28 @@ pub(crate) struct EventStatus {
     pub(crate) error: Option<String>,
 }
 
-/// Reads `[{"status":202},{"status":400,"error":"..."}]`.
+/// Reads `[{"status":202},{"status":400,"error":"..."}]`. Member names are
+/// matched without regard to case (as libhoney-go does), other members are
+/// ignored, and a null or empty error means none.
 pub(crate) fn parse_statuses_json(body: &[u8]) -> Result<Vec<EventStatus>, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let arr = v.as_array().ok_or("not a JSON array")?;
     arr.iter()
         .map(|item| {
-            let status = item
-                .get("status")
+            let obj = item
+                .as_object()
+                .ok_or_else(|| format!("an item is not an object: {item}"))?;
+            let member = |name: &str| {
+                obj.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v)
+            };
+            let status = member("status")
                 .and_then(|s| s.as_u64())
                 .and_then(|s| u16::try_from(s).ok())
                 .ok_or_else(|| format!("an item has no valid status: {item}"))?;
-            let error = item
-                .get("error")
+            let error = member("error")
                 .and_then(|e| e.as_str())
                 .filter(|e| !e.is_empty())
                 .map(str::to_string);
