@@ -417,7 +417,17 @@ fn answer_once(
     content_type: &'static str,
     body: Vec<u8>,
 ) -> (String, std::thread::JoinHandle<String>) {
+    answer_once_with("200 OK", content_type, body)
+}
+
+/// [`answer_once`] with any status line and extra headers after it.
+fn answer_once_with(
+    status: impl Into<String>,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> (String, std::thread::JoinHandle<String>) {
     use std::io::{Read, Write};
+    let status = status.into();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let server = std::thread::spawn(move || {
@@ -441,7 +451,7 @@ fn answer_once(
         let mut req = vec![0u8; len];
         conn.read_exact(&mut req).unwrap();
         let answer = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
         conn.write_all(answer.as_bytes()).unwrap();
@@ -538,4 +548,44 @@ fn status_items_with_extra_members_are_read_in_both_encodings() {
     assert_eq!(got[1].status_code, Some(400), "{:?}", got[1]);
     assert!(matches!(got[1].error, Some(ResponseError::Rejected(_))));
     assert_eq!(got[2].error, Some(ResponseError::Rejected("no".into())));
+}
+
+/// "An empty 202 response indicates that the event has been queued": every
+/// event succeeds. An empty 200 is not a status array.
+#[test]
+fn empty_answers() {
+    let (url, server) = answer_once_with("202 Accepted", "text/plain", Vec::new());
+    let got = send_to(url, 3);
+    server.join().unwrap();
+    assert!(got.iter().all(|r| r.is_success()), "{got:?}");
+    assert!(got.iter().all(|r| r.status_code == Some(202)));
+
+    let (url, server) = answer_once_with("200 OK", "application/json", Vec::new());
+    let got = send_to(url, 2);
+    server.join().unwrap();
+    for r in &got {
+        assert!(
+            matches!(r.error, Some(ResponseError::MalformedResponse(_))),
+            "{r:?}"
+        );
+    }
+}
+
+/// Redirects are not followed (that would resend the API key elsewhere):
+/// the batch fails with the redirect's status, and is not retried.
+#[test]
+fn redirects_are_not_followed() {
+    let rx = receiver();
+    let status = format!(
+        "307 Temporary Redirect\r\nLocation: {}/1/batch/wire",
+        rx.url()
+    );
+    let (url, server) = answer_once_with(status, "text/plain", b"moved".to_vec());
+    let got = send_to(url, 2);
+    server.join().unwrap();
+    for r in &got {
+        assert_eq!(r.error, Some(ResponseError::HttpStatus(307)), "{r:?}");
+        assert_eq!(r.body, "moved");
+    }
+    assert!(rx.requests().is_empty(), "not followed");
 }
