@@ -44,9 +44,25 @@ fn dataset_segment(rest: &str) -> Option<&str> {
     (!rest.is_empty() && !rest.contains('/')).then_some(rest)
 }
 
-fn route(method: &Method, path: &str) -> Route {
+/// Routes a request path. `prefix` is the configured path prefix (empty,
+/// or `/`-led without a trailing `/`): the API routes are served under it
+/// and only there; the control endpoints are always at the root.
+fn route(method: &Method, path: &str, prefix: &str) -> Route {
     let post = method == Method::POST;
     let get = method == Method::GET;
+    match path {
+        "/_receiver/stats" if get => return Route::Stats,
+        "/_receiver/stats" => return Route::BadMethod("GET"),
+        "/_receiver/reset" if post => return Route::Reset,
+        "/_receiver/reset" => return Route::BadMethod("POST"),
+        _ => {}
+    }
+    let Some(path) = path
+        .strip_prefix(prefix)
+        .filter(|rest| rest.starts_with('/'))
+    else {
+        return Route::NotFound;
+    };
     if let Some(rest) = path.strip_prefix("/1/batch/") {
         return match dataset_segment(rest) {
             Some(ds) if post => Route::Batch(percent_decode(ds)),
@@ -64,10 +80,6 @@ fn route(method: &Method, path: &str) -> Route {
     match path {
         "/1/auth" if get => Route::Auth,
         "/1/auth" => Route::BadMethod("GET"),
-        "/_receiver/stats" if get => Route::Stats,
-        "/_receiver/stats" => Route::BadMethod("GET"),
-        "/_receiver/reset" if post => Route::Reset,
-        "/_receiver/reset" => Route::BadMethod("POST"),
         _ => Route::NotFound,
     }
 }
@@ -205,7 +217,7 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     ctx: Arc<ConnCtx>,
 ) -> Result<Resp, Infallible> {
-    let route = route(req.method(), req.uri().path());
+    let route = route(req.method(), req.uri().path(), &shared.cfg.path_prefix);
     match route {
         Route::Stats => {
             let body = serde_json::to_string(&shared.stats()).unwrap_or_default();
@@ -705,6 +717,7 @@ mod tests {
 
     #[test]
     fn routing() {
+        let route = |m: &Method, p: &str| super::route(m, p, "");
         assert!(matches!(route(&Method::POST, "/1/batch/ds"), Route::Batch(d) if d == "ds"));
         assert!(matches!(
             route(&Method::GET, "/1/batch/ds"),
@@ -722,5 +735,43 @@ mod tests {
             Route::BadMethod("GET")
         ));
         assert!(matches!(route(&Method::GET, "/nope"), Route::NotFound));
+        assert!(matches!(
+            route(&Method::GET, "/_receiver/stats"),
+            Route::Stats
+        ));
+    }
+
+    #[test]
+    fn routing_under_a_prefix() {
+        let r = |m: &Method, p: &str| super::route(m, p, "/pre/fix");
+        assert!(matches!(r(&Method::POST, "/pre/fix/1/batch/ds"), Route::Batch(d) if d == "ds"));
+        assert!(
+            matches!(r(&Method::POST, "/pre/fix/1/events/a%20b"), Route::Single(d) if d == "a b")
+        );
+        assert!(matches!(r(&Method::GET, "/pre/fix/1/auth"), Route::Auth));
+        assert!(matches!(
+            r(&Method::GET, "/pre/fix/1/batch/ds"),
+            Route::BadMethod("POST")
+        ));
+        for p in [
+            "/1/batch/ds",
+            "/1/auth",
+            "/pre/1/batch/ds",
+            "/pre/fix1/batch/ds",
+            "/pre/fixx/1/batch/ds",
+            "/pre/fix",
+            "/pre/fix/",
+            "/pre/fix/pre/fix/1/batch/ds",
+            "/PRE/FIX/1/batch/ds",
+        ] {
+            assert!(matches!(r(&Method::POST, p), Route::NotFound), "{p}");
+        }
+        // Control endpoints stay at the root.
+        assert!(matches!(r(&Method::GET, "/_receiver/stats"), Route::Stats));
+        assert!(matches!(r(&Method::POST, "/_receiver/reset"), Route::Reset));
+        assert!(matches!(
+            r(&Method::GET, "/pre/fix/_receiver/stats"),
+            Route::NotFound
+        ));
     }
 }

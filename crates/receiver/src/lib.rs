@@ -14,6 +14,12 @@
 //! * `GET /_receiver/stats` and `POST /_receiver/reset`: control endpoints
 //!   of this receiver (not part of the Honeycomb API).
 //!
+//! With a [path prefix](ReceiverBuilder::path_prefix) such as `/prefix`, the
+//! three API routes are served under it instead (`/prefix/1/batch/…`, for
+//! an SDK whose API host is [`RunningReceiver::api_host`],
+//! `http://…/prefix`), as behind a path-routing proxy; the control endpoints
+//! stay at the root.
+//!
 //! Every accepted event can be kept in memory for assertions
 //! ([`RunningReceiver::events`]), printed, or written as JSON lines; faults
 //! (error statuses, dropped connections, delays, bad status arrays, outages)
@@ -113,6 +119,7 @@ pub struct ReceiverBuilder {
     max_body_bytes: usize,
     team_slug: String,
     environment_slug: String,
+    path_prefix: String,
 }
 
 impl Default for ReceiverBuilder {
@@ -127,6 +134,7 @@ impl Default for ReceiverBuilder {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             team_slug: "local-team".to_owned(),
             environment_slug: "local-environment".to_owned(),
+            path_prefix: String::new(),
         }
     }
 }
@@ -199,10 +207,35 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Serves the API routes under this path prefix (default: none), for
+    /// SDKs whose API host has a path, such as
+    /// `http://127.0.0.1:PORT/prefix`, as behind a path-routing proxy: with
+    /// prefix `/prefix` the receiver serves `POST /prefix/1/batch/{dataset}`,
+    /// `POST /prefix/1/events/{dataset}` and `GET /prefix/1/auth`, and
+    /// answers `404` to everything else, including the unprefixed `/1/…`
+    /// routes. The control endpoints (`/_receiver/…`) stay at the root.
+    ///
+    /// The prefix is matched byte for byte (case-sensitively, still
+    /// percent-encoded) against the path as sent. A missing leading `/` is
+    /// added and trailing `/`s are removed, so `prefix`, `/prefix` and
+    /// `/prefix/` are the same; `""` or `/` means no prefix. It may have
+    /// several segments (`/a/b`). [`ReceiverBuilder::start`] fails with
+    /// [`io::ErrorKind::InvalidInput`] if it contains `?`, `#`, whitespace,
+    /// control or non-ASCII characters (give those percent-encoded, as they
+    /// appear in a request). [`ReceivedRequest::path`] is always the full
+    /// path, prefix included; [`RunningReceiver::api_host`] is the URL to
+    /// give an SDK.
+    pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.path_prefix = prefix.into();
+        self
+    }
+
     /// Binds the address and starts serving on a dedicated runtime.
     pub fn start(self) -> io::Result<RunningReceiver> {
         let addrs = self
             .addrs
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let path_prefix = normalize_prefix(&self.path_prefix)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let listener = TcpListener::bind(&addrs[..])?;
         listener.set_nonblocking(true)?;
@@ -215,6 +248,7 @@ impl ReceiverBuilder {
             max_body_bytes: self.max_body_bytes,
             team_slug: self.team_slug,
             environment_slug: self.environment_slug,
+            path_prefix,
         };
         let (down_tx, down_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared::new(cfg, output, down_tx));
@@ -234,6 +268,25 @@ impl ReceiverBuilder {
             thread: Some(thread),
         })
     }
+}
+
+/// The prefix as matched: empty, or `/`-led without a trailing `/`.
+fn normalize_prefix(raw: &str) -> Result<String, String> {
+    if let Some(c) = raw
+        .chars()
+        .find(|&c| !c.is_ascii_graphic() || c == '?' || c == '#')
+    {
+        return Err(format!(
+            "invalid path prefix {raw:?}: {c:?} cannot appear in a request path as sent \
+             (give it percent-encoded)"
+        ));
+    }
+    let trimmed = raw.trim_end_matches('/');
+    Ok(match trimmed {
+        "" => String::new(),
+        t if t.starts_with('/') => t.to_owned(),
+        t => format!("/{t}"),
+    })
 }
 
 /// Which endpoint an event arrived on.
@@ -400,9 +453,20 @@ impl RunningReceiver {
         self.addr
     }
 
-    /// Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash).
+    /// Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash, no path
+    /// prefix): where the control endpoints are, and the API too when no
+    /// [path prefix](ReceiverBuilder::path_prefix) is set.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The URL to give an SDK as its API host: [`RunningReceiver::url`]
+    /// followed by the normalized [path
+    /// prefix](ReceiverBuilder::path_prefix), e.g.
+    /// `http://127.0.0.1:41234/prefix` (no trailing slash); the same as
+    /// `url()` without a prefix.
+    pub fn api_host(&self) -> String {
+        format!("http://{}{}", self.addr, self.shared.cfg.path_prefix)
     }
 
     /// A copy of the accepted events recorded so far, in acceptance order
@@ -508,5 +572,25 @@ mod tests {
     fn handle_is_send_sync() {
         assert_send_sync::<RunningReceiver>();
         assert_send_sync::<ReceiverBuilder>();
+    }
+
+    #[test]
+    fn prefixes_are_normalized() {
+        for (raw, want) in [
+            ("", ""),
+            ("/", ""),
+            ("//", ""),
+            ("prefix", "/prefix"),
+            ("/prefix", "/prefix"),
+            ("/prefix/", "/prefix"),
+            ("/a/b//", "/a/b"),
+            ("a/b", "/a/b"),
+            ("/p%20q", "/p%20q"),
+        ] {
+            assert_eq!(normalize_prefix(raw).as_deref(), Ok(want), "{raw:?}");
+        }
+        for bad in ["/a b", "/a?b", "/a#b", "/a\tb", "/pr\u{e9}fix", "/a\n"] {
+            assert!(normalize_prefix(bad).is_err(), "{bad:?}");
+        }
     }
 }

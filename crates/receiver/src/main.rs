@@ -1,7 +1,9 @@
 //! `libhoney-receiver`: run the local Honeycomb-compatible receiver.
 //!
-//! Prints `listening on http://IP:PORT` as its first stdout line, then (unless
-//! `--quiet`) one line per accepted event. Stops on SIGINT or SIGTERM.
+//! Prints `listening on http://IP:PORT` as its first stdout line (with
+//! `--path-prefix`, the API host `http://IP:PORT/PREFIX` goes to stderr),
+//! then (unless `--quiet`) one line per accepted event. Stops on SIGINT or
+//! SIGTERM.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
@@ -22,6 +24,8 @@ usage: libhoney-receiver [options]
   --track-unique FIELD  count distinct/duplicate integer values of data field FIELD
   --threads N           server worker threads (default 2)
   --max-body-bytes N    largest decompressed body (default 5000000)
+  --path-prefix P       serve the API under path prefix P (e.g. /prefix:
+                        POST /prefix/1/batch/{dataset}); default: none
   -h, --help            this help
 
 Control endpoints: GET /_receiver/stats, POST /_receiver/reset.";
@@ -35,6 +39,7 @@ struct Args {
     track: Option<String>,
     threads: usize,
     max_body: Option<usize>,
+    path_prefix: Option<String>,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -47,6 +52,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
         track: None,
         threads: 2,
         max_body: None,
+        path_prefix: None,
     };
     while let Some(arg) = it.next() {
         // Accept both `--opt value` and `--opt=value`.
@@ -80,6 +86,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
                         .map_err(|_| "--max-body-bytes needs a number".to_owned())?,
                 )
             }
+            "--path-prefix" => a.path_prefix = Some(value("a path")?),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument: {other}")),
         }
@@ -118,6 +125,9 @@ fn main() -> ExitCode {
     if let Some(m) = args.max_body {
         b = b.max_body_bytes(m);
     }
+    if let Some(p) = &args.path_prefix {
+        b = b.path_prefix(p.clone());
+    }
     // Signal handlers are installed before the "listening" line, so a
     // supervisor that signals right after reading it gets a clean exit.
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -143,7 +153,7 @@ fn main() -> ExitCode {
     let rx = match b.start() {
         Ok(rx) => rx,
         Err(e) => {
-            eprintln!("libhoney-receiver: cannot listen on {}: {e}", args.listen);
+            eprintln!("libhoney-receiver: cannot start on {}: {e}", args.listen);
             return ExitCode::FAILURE;
         }
     };
@@ -151,6 +161,10 @@ fn main() -> ExitCode {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "listening on {}", rx.url());
         let _ = out.flush();
+    }
+    if rx.api_host() != rx.url() {
+        // On stderr: stdout's first line keeps its fixed form.
+        eprintln!("libhoney-receiver: API host {}", rx.api_host());
     }
     rt.block_on(signals.wait());
     let stats = rx.stats();

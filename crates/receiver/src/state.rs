@@ -24,6 +24,9 @@ pub(crate) struct Config {
     pub max_body_bytes: usize,
     pub team_slug: String,
     pub environment_slug: String,
+    /// Normalized path prefix of the API routes: empty, or starting with
+    /// `/` and not ending with one.
+    pub path_prefix: String,
 }
 
 impl Config {

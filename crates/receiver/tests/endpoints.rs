@@ -496,3 +496,113 @@ fn record_off_keeps_counting_and_tracking() {
     assert_eq!(s.duplicate_tracked, 1);
     assert_eq!(s.requests, 3);
 }
+
+#[test]
+fn path_prefix_serves_the_api_under_it_only() {
+    let rx = Receiver::builder()
+        .api_key("test-key")
+        .path_prefix("/prefix")
+        .start()
+        .unwrap();
+    assert_eq!(rx.url(), format!("http://{}", rx.addr()));
+    assert_eq!(rx.api_host(), format!("{}/prefix", rx.url()));
+
+    let r = post(
+        rx.addr(),
+        "/prefix/1/batch/p%20d",
+        &[KEY],
+        &batch_json(0, 2),
+    );
+    assert_eq!(r.statuses(), vec![202, 202]);
+    let r = post(rx.addr(), "/prefix/1/events/single", &[KEY], b"{\"a\":1}");
+    assert_eq!(r.status, 200);
+    let r = request(rx.addr(), "GET", "/prefix/1/auth", &[KEY], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["team"]["slug"], "local-team");
+    // Keys are still checked under the prefix.
+    let r = request(rx.addr(), "GET", "/prefix/1/auth", &[], b"");
+    assert_eq!(r.status, 401);
+    // A wrong method on a prefixed route: 405.
+    let r = request(rx.addr(), "GET", "/prefix/1/batch/p%20d", &[KEY], b"");
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+
+    let evs = rx.events();
+    assert_eq!(evs.len(), 3);
+    assert_eq!(evs[0].dataset, "p d");
+    assert_eq!(evs[0].endpoint, Endpoint::Batch);
+    assert_eq!(evs[2].dataset, "single");
+    assert_eq!(evs[2].endpoint, Endpoint::Single);
+
+    // Everything else is not found, including the unprefixed routes.
+    for (m, p) in [
+        ("POST", "/1/batch/p%20d"),
+        ("POST", "/1/events/single"),
+        ("GET", "/1/auth"),
+        ("POST", "/prefix"),
+        ("POST", "/prefix/"),
+        ("POST", "/prefix/1/batch/"),
+        ("POST", "/prefix/1/batch/a/b"),
+        ("POST", "/prefixx/1/batch/d"),
+        ("POST", "/Prefix/1/batch/d"),
+        ("POST", "/other/1/batch/d"),
+        ("POST", "/prefix/prefix/1/batch/d"),
+        ("GET", "/prefix/_receiver/stats"),
+    ] {
+        let r = request(rx.addr(), m, p, &[KEY], &batch_json(0, 1));
+        assert_eq!(r.status, 404, "{m} {p}");
+        assert!(r.text().contains("not found"), "{m} {p}");
+    }
+    assert_eq!(rx.stats().events_accepted, 3);
+
+    // The full path is recorded, prefix included.
+    let paths: Vec<String> = rx.requests().into_iter().map(|q| q.path).collect();
+    assert_eq!(
+        &paths[..6],
+        [
+            "/prefix/1/batch/p%20d",
+            "/prefix/1/events/single",
+            "/prefix/1/auth",
+            "/prefix/1/auth",
+            "/prefix/1/batch/p%20d",
+            "/1/batch/p%20d",
+        ]
+    );
+    let q = &rx.requests()[0];
+    assert_eq!(q.dataset.as_deref(), Some("p d"));
+    assert_eq!(q.response_status, 200);
+
+    // Control endpoints stay at the root.
+    let r = request(rx.addr(), "GET", "/_receiver/stats", &[], b"");
+    assert_eq!(r.json()["events_accepted"], 3);
+    assert_eq!(
+        request(rx.addr(), "POST", "/_receiver/reset", &[], b"").status,
+        200
+    );
+    assert_eq!(rx.stats().events_accepted, 0);
+}
+
+#[test]
+fn path_prefix_forms_and_errors() {
+    // Several segments; leading slash added, trailing slashes dropped.
+    for (given, want) in [("a/b/", "/a/b"), ("/a/b", "/a/b"), ("/p%20q", "/p%20q")] {
+        let rx = Receiver::builder().path_prefix(given).start().unwrap();
+        assert_eq!(rx.api_host(), format!("{}{want}", rx.url()), "{given}");
+        let path = format!("{want}/1/batch/ds");
+        let r = post(rx.addr(), &path, &[KEY], &batch_json(0, 1));
+        assert_eq!(r.statuses(), vec![202], "{given}");
+        assert_eq!(rx.requests()[0].path, path);
+    }
+    // Empty or "/" means no prefix: behaviour unchanged.
+    for none in ["", "/"] {
+        let rx = Receiver::builder().path_prefix(none).start().unwrap();
+        assert_eq!(rx.api_host(), rx.url());
+        let r = post(rx.addr(), "/1/batch/ds", &[KEY], &batch_json(0, 1));
+        assert_eq!(r.statuses(), vec![202], "{none:?}");
+    }
+    // Characters a request path cannot carry as sent are refused at start.
+    for bad in ["/a b", "/a?x=1", "/a#frag", "/pr\u{e9}fix"] {
+        let err = Receiver::builder().path_prefix(bad).start().unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{bad:?}");
+        assert!(err.to_string().contains("path prefix"), "{err}");
+    }
+}

@@ -184,6 +184,35 @@ fn binary_quiet_jsonl_and_sigint() {
 }
 
 #[test]
+fn binary_path_prefix() {
+    let mut bin = Bin::start(&["--quiet", "--path-prefix", "/prefix/"]);
+    let r = post(bin.addr, "/prefix/1/batch/pp", &[KEY], &batch_json(0, 2));
+    assert_eq!(r.statuses(), vec![202, 202]);
+    assert_eq!(
+        post(bin.addr, "/1/batch/pp", &[KEY], &batch_json(0, 1)).status,
+        404
+    );
+    let stats = request(bin.addr, "GET", "/_receiver/stats", &[], b"").json();
+    assert_eq!(stats["events_accepted"], 2);
+    let (status, err) = bin.terminate("-TERM");
+    assert!(status.success(), "{status:?} {err}");
+    assert!(
+        err.contains(&format!("API host http://{}/prefix\n", bin.addr)),
+        "{err}"
+    );
+    // A prefix that cannot match a request path is refused.
+    let out = Command::new(env!("CARGO_BIN_EXE_libhoney-receiver"))
+        .args(["--listen", "127.0.0.1:0", "--path-prefix", "/a b"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid path prefix"),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn binary_rejects_bad_arguments() {
     let out = Command::new(env!("CARGO_BIN_EXE_libhoney-receiver"))
         .arg("--bogus")
