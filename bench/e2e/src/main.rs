@@ -270,7 +270,9 @@ impl Drop for ReceiverProc {
     }
 }
 
+/// One run of one sender. Every field is written to the `--out` file (via `Debug`).
 #[derive(Clone, Debug)]
+#[allow(dead_code)]
 struct Run {
     label: String,
     events: u64,

@@ -62,19 +62,46 @@ impl Template {
 
     /// A new event: shares the static fields, evaluates the dynamic ones now.
     pub(crate) fn make_event(&self, client: Client) -> Event {
-        let mut own = Fields::with_capacity(8 + self.dyn_fields.len());
-        for d in self.dyn_fields.iter() {
-            own.insert(d.name.clone(), (d.func)());
+        self.light().into_event(client)
+    }
+
+    /// The parts of the template a new event needs, cloning only what is not
+    /// empty (each clone is an atomic reference-count increment).
+    pub(crate) fn light(&self) -> EventSeed {
+        EventSeed {
+            fields: (!self.fields.is_empty()).then(|| Arc::clone(&self.fields)),
+            dyn_fields: (!self.dyn_fields.is_empty()).then(|| Arc::clone(&self.dyn_fields)),
+            dest: self.dest.clone(),
+            sample_rate: self.sample_rate,
         }
-        let base = if self.fields.is_empty() {
-            None
-        } else {
-            Some(Arc::clone(&self.fields))
-        };
+    }
+}
+
+/// What a new event takes from a template; built under the template's lock,
+/// turned into an event (calling the dynamic fields' functions) outside it.
+pub(crate) struct EventSeed {
+    fields: Option<Arc<Fields>>,
+    dyn_fields: Option<Arc<Vec<DynField>>>,
+    dest: Destination,
+    sample_rate: u32,
+}
+
+impl EventSeed {
+    pub(crate) fn into_event(self, client: Client) -> Event {
+        let dyn_len = self.dyn_fields.as_ref().map_or(0, |d| d.len());
+        let mut own = Fields::with_capacity(16 + dyn_len);
+        if let Some(dyns) = &self.dyn_fields {
+            for d in dyns.iter() {
+                own.insert(d.name.clone(), (d.func)());
+            }
+        }
         Event {
             client,
-            fields: LayeredFields { base, own },
-            dest: self.dest.clone(),
+            fields: LayeredFields {
+                base: self.fields,
+                own,
+            },
+            dest: self.dest,
             sample_rate: self.sample_rate,
             timestamp: SystemTime::now(),
             metadata: None,

@@ -273,7 +273,13 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new_event(&self) -> Event {
-        self.root().make_event(self.clone())
+        let seed = self
+            .inner
+            .root
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .light();
+        seed.into_event(self.clone())
     }
 
     /// Creates a builder: a snapshot of the global fields, dynamic fields and

@@ -17,6 +17,25 @@ const INDEX_THRESHOLD: usize = 24;
 pub(crate) struct Fields {
     entries: Vec<(FieldName, Value)>,
     index: Option<HashMap<FieldName, usize>>,
+    /// One bit per key present, from a cheap hash of the key: a clear bit
+    /// proves a key absent without comparing strings.
+    mask: u64,
+}
+
+/// The key's bit in `Fields::mask`: its length and end bytes, mixed.
+#[inline]
+fn key_bit(key: &str) -> u64 {
+    let b = key.as_bytes();
+    let (first, last) = match b {
+        [] => (0, 0),
+        [f, .., l] => (*f, *l),
+        [f] => (*f, *f),
+    };
+    let h = (b.len() as u32)
+        .wrapping_mul(0x9E37)
+        .wrapping_add(u32::from(first).wrapping_mul(31))
+        .wrapping_add(u32::from(last));
+    1u64 << (h % 64)
 }
 
 impl Fields {
@@ -24,6 +43,7 @@ impl Fields {
         Fields {
             entries: Vec::with_capacity(n),
             index: None,
+            mask: 0,
         }
     }
 
@@ -36,6 +56,9 @@ impl Fields {
     }
 
     fn position(&self, key: &str) -> Option<usize> {
+        if self.mask & key_bit(key) == 0 {
+            return None;
+        }
         match &self.index {
             Some(index) => index.get(key).copied(),
             None => self.entries.iter().position(|(k, _)| k.as_str() == key),
@@ -65,6 +88,7 @@ impl Fields {
             index.insert(key.clone(), self.entries.len());
             self.index = Some(index);
         }
+        self.mask |= key_bit(&key);
         self.entries.push((key, value));
     }
 

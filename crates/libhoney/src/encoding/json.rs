@@ -133,36 +133,75 @@ pub(crate) fn for_each_last_wins(entries: &[(FieldName, Value)], mut f: impl FnM
     }
 }
 
+/// Does this 8-byte word hold a byte that JSON strings must escape (`"`, `\`
+/// or a control character)? May say yes falsely, never no falsely.
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (control | quote | backslash) & HIGH != 0
+}
+
+#[inline]
+fn byte_needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// The index of the first byte to escape, scanning eight bytes at a time.
+#[inline]
+fn first_escape(bytes: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let w = u64::from_le_bytes([
+            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
+        ]);
+        if word_needs_escape(w) {
+            if let Some(j) = chunk.iter().position(|&b| byte_needs_escape(b)) {
+                return Some(i + j);
+            }
+        }
+        i += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| byte_needs_escape(b))
+        .map(|j| i + j)
+}
+
 /// Appends a JSON string literal, escaping `"`, `\` and control characters.
+/// Runs of plain text are copied whole.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
     out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => b"",
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 15)]);
-        } else {
-            out.extend_from_slice(esc);
+    let mut rest = s.as_bytes();
+    while let Some(i) = first_escape(rest) {
+        out.extend_from_slice(&rest[..i]);
+        let b = rest[i];
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
         }
-        start = i + 1;
+        rest = &rest[i + 1..];
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
@@ -174,6 +213,21 @@ mod tests {
         let mut out = Vec::new();
         write_value(&mut out, v, nf);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_byte_value_at_every_offset_escapes_right() {
+        for b in 0u8..128 {
+            for offset in 0..17 {
+                let mut s = "x".repeat(offset);
+                s.push(char::from(b));
+                s.push_str("tail");
+                let json = enc(&Value::from(s.as_str()), NonFiniteFloats::String);
+                let back: String = serde_json::from_str(&json).unwrap();
+                assert_eq!(back, s, "byte {b} at {offset}");
+                assert_eq!(json, serde_json::to_string(&s).unwrap(), "byte {b} at {offset}");
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! RFC 3339 timestamps in UTC, without a date-time dependency.
 
+use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds and nanoseconds since the Unix epoch (negative seconds before it).
@@ -38,20 +39,71 @@ fn push2(out: &mut Vec<u8>, v: u32) {
     out.push(b'0' + (v % 10) as u8);
 }
 
-/// Appends `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
-pub(crate) fn write_rfc3339(out: &mut Vec<u8>, t: SystemTime) {
-    let (secs, nanos) = unix_parts(t);
+/// Writes `YYYY-MM-DDTHH:MM:SS` for years 0 to 9999; `None` for others.
+fn date_time_prefix(secs: i64) -> Option<[u8; 19]> {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400) as u32;
     let (y, m, d) = civil_from_days(days);
-    if (0..=9999).contains(&y) {
-        let y = y as u32;
-        push2(out, y / 100);
-        push2(out, y % 100);
-    } else {
-        let mut b = itoa::Buffer::new();
-        out.extend_from_slice(b.format(y).as_bytes());
+    if !(0..=9999).contains(&y) {
+        return None;
     }
+    let mut v = Vec::with_capacity(19);
+    let y = y as u32;
+    push2(&mut v, y / 100);
+    push2(&mut v, y % 100);
+    v.push(b'-');
+    push2(&mut v, m);
+    v.push(b'-');
+    push2(&mut v, d);
+    v.push(b'T');
+    push2(&mut v, sod / 3600);
+    v.push(b':');
+    push2(&mut v, sod / 60 % 60);
+    v.push(b':');
+    push2(&mut v, sod % 60);
+    v.try_into().ok()
+}
+
+thread_local! {
+    /// The date-time text of the last second formatted on this thread: events
+    /// arrive in time order, so most share it and skip the calendar arithmetic.
+    static LAST_SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
+}
+
+/// Appends `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+pub(crate) fn write_rfc3339(out: &mut Vec<u8>, t: SystemTime) {
+    let (secs, nanos) = unix_parts(t);
+    let cached = LAST_SECOND.with(|c| {
+        let (s, text) = c.get();
+        if s == secs {
+            return Some(text);
+        }
+        let text = date_time_prefix(secs)?;
+        c.set((secs, text));
+        Some(text)
+    });
+    match cached {
+        Some(text) => out.extend_from_slice(&text),
+        None => write_date_time_slow(out, secs),
+    }
+    out.push(b'.');
+    let mut n = nanos;
+    let mut digits = [b'0'; 9];
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&digits);
+    out.push(b'Z');
+}
+
+/// The date-time part for any year (negative or past 9999), uncached.
+fn write_date_time_slow(out: &mut Vec<u8>, secs: i64) {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
+    let (y, m, d) = civil_from_days(days);
+    let mut b = itoa::Buffer::new();
+    out.extend_from_slice(b.format(y).as_bytes());
     out.push(b'-');
     push2(out, m);
     out.push(b'-');
@@ -62,15 +114,6 @@ pub(crate) fn write_rfc3339(out: &mut Vec<u8>, t: SystemTime) {
     push2(out, sod / 60 % 60);
     out.push(b':');
     push2(out, sod % 60);
-    out.push(b'.');
-    let mut n = nanos;
-    let mut digits = [b'0'; 9];
-    for slot in digits.iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.extend_from_slice(&digits);
-    out.push(b'Z');
 }
 
 /// The RFC 3339 form as a `String`.
@@ -102,6 +145,10 @@ mod tests {
             rfc3339(at(4_102_444_799, 999_999_999)),
             "2099-12-31T23:59:59.999999999Z"
         );
+        // The same second twice (cached), then a different one.
+        assert_eq!(rfc3339(at(0, 7)), "1970-01-01T00:00:00.000000007Z");
+        assert_eq!(rfc3339(at(0, 8)), "1970-01-01T00:00:00.000000008Z");
+        assert_eq!(rfc3339(at(253_402_300_800, 0)), "10000-01-01T00:00:00.000000000Z");
         assert_eq!(
             rfc3339(UNIX_EPOCH - Duration::new(1, 500_000_000)),
             "1969-12-31T23:59:58.500000000Z"

@@ -37,7 +37,8 @@ use crate::response::{Responder, Response, ResponseError};
 /// (the API's 1,000,000) gets a [`TooLarge`](crate::ResponseError::TooLarge)
 /// response and never goes out.
 ///
-/// `max_concurrent_batches` sender threads compress bodies (zstd by default)
+/// Up to `max_concurrent_batches` sender threads (started as batches need
+/// them) compress bodies (zstd by default)
 /// and `POST` them to `{api_host}/1/batch/{dataset}`, retrying connection
 /// errors, timeouts, 408, 429, 500, 502, 503 and 504 with exponential backoff
 /// and jitter (or the server's `Retry-After`), up to `max_attempts` and
@@ -94,6 +95,10 @@ struct Shared {
     /// last look at the queue, so that an event handed over by a `send` that
     /// saw the transmission still open is never left behind in the queue.
     sending: AtomicUsize,
+    /// Sender threads waiting for a batch.
+    idle: AtomicUsize,
+    /// Sender threads, started on demand by the batcher; joined by `close`.
+    senders: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Shared {
@@ -246,6 +251,8 @@ impl Transmission for Http {
             abandoned: AtomicBool::new(false),
             stop: stop_rx,
             sending: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            senders: Mutex::new(Vec::new()),
         });
         let settings = Arc::new(SenderSettings {
             agent,
@@ -254,28 +261,21 @@ impl Transmission for Http {
             level: config.get_compression_level(),
             retry: RetryPolicy::from_config(config),
         });
-        let mut threads = Vec::with_capacity(config.max_concurrent_batches + 1);
-        let spawn_err =
-            |e: std::io::Error| ConfigError::Transmission(format!("could not start a thread: {e}"));
-        for i in 0..config.max_concurrent_batches {
-            let (jobs, shared, settings) =
-                (jobs_rx.clone(), Arc::clone(&shared), Arc::clone(&settings));
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("libhoney-send-{i}"))
-                    .spawn(move || sender_loop(jobs, &shared, &settings))
-                    .map_err(spawn_err)?,
-            );
-        }
-        drop(jobs_rx);
+        // Sender threads start on demand, up to max_concurrent_batches: a
+        // client that sends little keeps one thread (and one zstd context).
+        let pool = SenderPool {
+            jobs: jobs_rx,
+            settings,
+            shared: Arc::clone(&shared),
+            spawned: 0,
+            max: config.max_concurrent_batches,
+        };
         let batcher = Batcher::new(BatchSettings::from_config(config));
         let batcher_shared = Arc::clone(&shared);
-        threads.push(
-            std::thread::Builder::new()
-                .name("libhoney-batch".into())
-                .spawn(move || batcher_loop(rx, jobs_tx, batcher, &batcher_shared))
-                .map_err(spawn_err)?,
-        );
+        let threads = vec![std::thread::Builder::new()
+            .name("libhoney-batch".into())
+            .spawn(move || batcher_loop(rx, jobs_tx, pool, batcher, &batcher_shared))
+            .map_err(|e| ConfigError::Transmission(format!("could not start a thread: {e}")))?];
         let running = Running {
             tx,
             shared,
@@ -338,14 +338,20 @@ impl Transmission for Http {
             && reply_rx.recv_deadline(deadline).is_ok()
             && r.shared.wait_upto(u64::MAX, deadline);
         if drained {
-            // The batcher has exited and every batch is answered: the senders
-            // see their queue close and stop at once.
+            // The batcher has exited (so starts no more senders) and every batch
+            // is answered: the senders see their queue close and stop at once.
             for t in r
                 .threads
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .drain(..)
             {
+                let _ = t.join();
+            }
+            let senders = std::mem::take(
+                &mut *r.shared.senders.lock().unwrap_or_else(|e| e.into_inner()),
+            );
+            for t in senders {
                 let _ = t.join();
             }
             Ok(())
@@ -373,19 +379,68 @@ fn fail_fast(shared: &Shared, mut ev: QueuedEvent) {
         .respond(Response::failure(ev.take_metadata(), error));
 }
 
+/// Starts sender threads as batches need them.
+struct SenderPool {
+    jobs: Receiver<ReadyBatch>,
+    settings: Arc<SenderSettings>,
+    shared: Arc<Shared>,
+    spawned: usize,
+    max: usize,
+}
+
+impl SenderPool {
+    /// Starts one more sender if fewer are idle than batches are waiting
+    /// (counting the one about to be queued). False if no sender exists at all.
+    fn ensure(&mut self, waiting: usize) -> bool {
+        if self.spawned < self.max && self.shared.idle.load(Ordering::Acquire) <= waiting {
+            let (jobs, shared, settings) = (
+                self.jobs.clone(),
+                Arc::clone(&self.shared),
+                Arc::clone(&self.settings),
+            );
+            self.shared.idle.fetch_add(1, Ordering::AcqRel);
+            let spawned = std::thread::Builder::new()
+                .name(format!("libhoney-send-{}", self.spawned))
+                .spawn(move || sender_loop(jobs, &shared, &settings));
+            match spawned {
+                Ok(handle) => {
+                    self.spawned += 1;
+                    self.shared
+                        .senders
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(handle);
+                }
+                Err(e) => {
+                    self.shared.idle.fetch_sub(1, Ordering::AcqRel);
+                    log::warn!(target: "libhoney", "could not start a sender thread: {e}");
+                }
+            }
+        }
+        self.spawned > 0
+    }
+}
+
 fn batcher_loop(
     rx: Receiver<Msg>,
     jobs: Sender<ReadyBatch>,
+    pool: SenderPool,
     mut batcher: Batcher,
     shared: &Shared,
 ) {
     let mut ready: Vec<ReadyBatch> = Vec::new();
+    let pool = std::cell::RefCell::new(pool);
     let dispatch = |ready: &mut Vec<ReadyBatch>| {
         for b in ready.drain(..) {
             shared.begin(b.seq);
             let seq = b.seq;
-            if let Err(e) = jobs.send(b) {
-                // No sender is left (cannot happen while this thread runs); answer anyway.
+            let sent = if pool.borrow_mut().ensure(jobs.len()) {
+                jobs.send(b)
+            } else {
+                Err(channel::SendError(b))
+            };
+            if let Err(e) = sent {
+                // No sender thread could be started: answer the batch anyway.
                 let b = e.into_inner();
                 answer_batch(
                     &shared.responder,
@@ -397,58 +452,111 @@ fn batcher_loop(
             }
         }
     };
+    // Events are taken off the queue in rounds without blocking; between
+    // rounds the thread sleeps briefly instead of waiting on the queue, so a
+    // busy application never pays for waking it (a futex call per `send`).
+    // After IDLE_ROUNDS empty rounds it blocks on the queue, so an idle client
+    // costs nothing.
+    const POLL: Duration = Duration::from_millis(1);
+    const IDLE_ROUNDS: u32 = 50;
+    let busy_round = (rx.capacity().unwrap_or(1024) / 4).max(1);
+    let mut idle_rounds = 0u32;
     loop {
-        let msg = match batcher.next_deadline() {
-            Some(deadline) => match rx.recv_deadline(deadline) {
-                Ok(m) => Some(m),
-                Err(channel::RecvTimeoutError::Timeout) => None,
-                Err(channel::RecvTimeoutError::Disconnected) => break,
-            },
-            None => match rx.recv() {
-                Ok(m) => Some(m),
-                Err(_) => break,
-            },
-        };
-        let now = Instant::now();
-        match msg {
-            None => batcher.expire(now, &mut ready),
-            Some(Msg::Event(ev)) => {
-                if shared.abandoned() {
-                    fail_fast(shared, ev);
-                    continue;
+        let mut now = Instant::now();
+        let mut taken = 0usize;
+        let mut first = None;
+        if idle_rounds >= IDLE_ROUNDS {
+            first = match batcher.next_deadline() {
+                Some(deadline) => match rx.recv_deadline(deadline) {
+                    Ok(m) => Some(m),
+                    Err(channel::RecvTimeoutError::Timeout) => None,
+                    Err(channel::RecvTimeoutError::Disconnected) => break,
+                },
+                None => match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                },
+            };
+            now = Instant::now();
+        }
+        let mut disconnected = false;
+        loop {
+            let msg = match first.take() {
+                Some(m) => m,
+                None => match rx.try_recv() {
+                    Ok(m) => m,
+                    Err(channel::TryRecvError::Empty) => break,
+                    Err(channel::TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
+                },
+            };
+            taken += 1;
+            match msg {
+                Msg::Event(ev) => {
+                    if shared.abandoned() {
+                        fail_fast(shared, ev);
+                        continue;
+                    }
+                    batcher.add(ev, now, &shared.responder, &mut ready);
+                    if !ready.is_empty() {
+                        dispatch(&mut ready);
+                        now = Instant::now();
+                    }
                 }
-                batcher.add(ev, now, &shared.responder, &mut ready);
-                if batcher.next_deadline().is_some_and(|d| d <= now) {
-                    batcher.expire(now, &mut ready);
+                Msg::Flush(reply) => {
+                    batcher.drain(&mut ready);
+                    dispatch(&mut ready);
+                    let _ = reply.send(batcher.last_seq());
+                }
+                Msg::Close(reply) => {
+                    let mut flushes = Vec::new();
+                    take_last_events(
+                        &rx,
+                        &mut batcher,
+                        shared,
+                        &mut ready,
+                        &mut flushes,
+                        dispatch,
+                    );
+                    batcher.drain(&mut ready);
+                    dispatch(&mut ready);
+                    // Flushes that raced the close are answered as covered by it.
+                    let last = batcher.last_seq();
+                    for f in flushes {
+                        let _ = f.send(last);
+                    }
+                    let _ = reply.send(last);
+                    return;
                 }
             }
-            Some(Msg::Flush(reply)) => {
-                batcher.drain(&mut ready);
-                dispatch(&mut ready);
-                let _ = reply.send(batcher.last_seq());
-            }
-            Some(Msg::Close(reply)) => {
-                let mut flushes = Vec::new();
-                take_last_events(
-                    &rx,
-                    &mut batcher,
-                    shared,
-                    &mut ready,
-                    &mut flushes,
-                    dispatch,
-                );
-                batcher.drain(&mut ready);
-                dispatch(&mut ready);
-                // Flushes that raced the close are answered as covered by it.
-                let last = batcher.last_seq();
-                for f in flushes {
-                    let _ = f.send(last);
-                }
-                let _ = reply.send(last);
-                return;
+            if taken >= busy_round {
+                break;
             }
         }
-        dispatch(&mut ready);
+        now = Instant::now();
+        if batcher.next_deadline().is_some_and(|d| d <= now) {
+            batcher.expire(now, &mut ready);
+            dispatch(&mut ready);
+        }
+        if disconnected {
+            break;
+        }
+        if taken == 0 {
+            idle_rounds = idle_rounds.saturating_add(1);
+        } else {
+            idle_rounds = 0;
+        }
+        if taken < busy_round && idle_rounds < IDLE_ROUNDS {
+            let pause = match batcher.next_deadline() {
+                Some(d) => POLL.min(d.saturating_duration_since(now)),
+                None => POLL,
+            };
+            if !pause.is_zero() {
+                std::thread::sleep(pause);
+            }
+        }
     }
     // The transmission was dropped without a close: send what is left.
     batcher.drain(&mut ready);
@@ -502,6 +610,7 @@ fn take_last_events(
 fn sender_loop(jobs: Receiver<ReadyBatch>, shared: &Shared, settings: &SenderSettings) {
     let mut compressor = Compressor::new(settings.compression, settings.level);
     for job in jobs.iter() {
+        shared.idle.fetch_sub(1, Ordering::AcqRel);
         let start = Instant::now();
         let seq = job.seq;
         let outcome = if shared.abandoned() {
@@ -513,6 +622,7 @@ fn sender_loop(jobs: Receiver<ReadyBatch>, shared: &Shared, settings: &SenderSet
             send_with_retries(shared, settings, &url, &api_key, &body, encoding, start)
         };
         answer_batch(&shared.responder, job.metas, outcome, start.elapsed());
+        shared.idle.fetch_add(1, Ordering::AcqRel);
         shared.end(seq);
     }
 }
