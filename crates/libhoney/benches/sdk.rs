@@ -54,7 +54,10 @@ fn fill(ev: &mut Event, i: u64) {
 }
 
 fn base() -> Config {
-    Config::new().read_env(false).api_key("bench-key").dataset("bench")
+    Config::new()
+        .read_env(false)
+        .api_key("bench-key")
+        .dataset("bench")
 }
 
 fn http_client() -> &'static Client {
