@@ -112,9 +112,23 @@ impl Batcher {
     /// [`ResponseError::TooLarge`] response. Ready batches are appended to `out`.
     pub(crate) fn add(
         &mut self,
-        mut ev: QueuedEvent,
+        ev: QueuedEvent,
         now: Instant,
         responder: &Responder,
+        out: &mut Vec<ReadyBatch>,
+    ) {
+        self.add_with(ev, now, &mut |r| responder.respond(r), out);
+    }
+
+    /// [`add`](Batcher::add), handing the response of an event that cannot be
+    /// batched to `respond` instead of a responder (for a caller that must
+    /// not block where it runs, such as an async task with
+    /// `block_on_response` on).
+    pub(crate) fn add_with(
+        &mut self,
+        mut ev: QueuedEvent,
+        now: Instant,
+        respond: &mut dyn FnMut(Response),
         out: &mut Vec<ReadyBatch>,
     ) {
         let i = match self.open.iter().position(|b| b.dest.same(&ev.dest)) {
@@ -140,7 +154,7 @@ impl Batcher {
             Err(PushError::EventTooLarge(size)) => {
                 log::debug!(target: "libhoney", "event of {size} bytes is too large to send");
                 let error = too_large(&ev, size, max_ev);
-                responder.respond(Response::failure(ev.take_metadata(), error));
+                respond(Response::failure(ev.take_metadata(), error));
                 if self.open[i].body.count() == 0 {
                     self.open.swap_remove(i);
                 }
@@ -166,7 +180,7 @@ impl Batcher {
                         let error = ResponseError::Encoding(
                             "the event could not be added to a batch".into(),
                         );
-                        responder.respond(Response::failure(ev.take_metadata(), error));
+                        respond(Response::failure(ev.take_metadata(), error));
                     }
                 }
             }

@@ -66,8 +66,12 @@ pub(crate) mod batch;
 mod discard;
 pub(crate) mod http;
 mod mock;
+#[cfg(feature = "tokio")]
+mod tokio;
 mod writer;
 
+#[cfg(feature = "tokio")]
+pub use self::tokio::Tokio;
 pub use discard::Discard;
 pub use http::Http;
 pub use mock::Mock;
