@@ -61,6 +61,7 @@ struct Opts {
     peer_py_script: Option<PathBuf>,
     ceiling: Option<PathBuf>,
     out: Option<PathBuf>,
+    batch_size: Option<usize>,
 }
 
 impl Opts {
@@ -84,6 +85,7 @@ impl Opts {
             peer_py_script: None,
             ceiling: None,
             out: None,
+            batch_size: None,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -107,6 +109,7 @@ impl Opts {
                 "--peer-py-script" => o.peer_py_script = Some(val().into()),
                 "--ceiling" => o.ceiling = Some(val().into()),
                 "--out" => o.out = Some(val().into()),
+                "--batch-size" => o.batch_size = Some(val().parse().expect("--batch-size N")),
                 other => {
                     eprintln!("unknown option {other}");
                     std::process::exit(2);
@@ -139,6 +142,10 @@ fn send(o: &Opts) -> i32 {
         .block_on_send(true)
         .block_on_response(true)
         .shutdown_timeout(Duration::from_secs(300));
+    let config = match o.batch_size {
+        Some(n) => config.max_batch_size(n),
+        None => config,
+    };
     let client = match Client::new(config) {
         Ok(c) => c,
         Err(e) => {

@@ -189,7 +189,7 @@ impl Config {
     /// |---|---|
     /// | api_host | `https://api.honeycomb.io` |
     /// | sample_rate | 1 (keep every event) |
-    /// | max_batch_size | 100 events |
+    /// | max_batch_size | 500 events (libhoney-go: 50, libhoney-py: 100; larger batches cost the sender and the API less per event, and `send_frequency` still bounds the wait) |
     /// | send_frequency | 100 ms after a batch's first event |
     /// | max_concurrent_batches | 10 requests in flight |
     /// | pending_work_capacity | 10,000 events |
@@ -221,7 +221,7 @@ impl Config {
             dataset: None,
             api_host: None,
             sample_rate: 1,
-            max_batch_size: 100,
+            max_batch_size: 500,
             send_frequency: Duration::from_millis(100),
             max_concurrent_batches: 10,
             pending_work_capacity: 10_000,

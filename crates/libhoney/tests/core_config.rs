@@ -45,7 +45,7 @@ fn assert_defaults(c: &Config) {
     assert_eq!(c.get_api_host(), DEFAULT_API_HOST);
     assert_eq!(c.get_api_host(), "https://api.honeycomb.io");
     assert_eq!(c.get_sample_rate(), 1);
-    assert_eq!(c.get_max_batch_size(), 100);
+    assert_eq!(c.get_max_batch_size(), 500);
     assert_eq!(c.get_send_frequency(), Duration::from_millis(100));
     assert_eq!(c.get_max_concurrent_batches(), 10);
     assert_eq!(c.get_pending_work_capacity(), 10_000);
