@@ -421,6 +421,7 @@ impl Transmission for Tokio {
             Begin::Done(result) => return result,
             Begin::Wait(reply) => reply,
         };
+        nudge();
         let settled = match reply.wait(deadline) {
             Some(Reply::Done(last)) => r.shared.wait_upto(last, deadline),
             Some(_) => r.shared.wait_upto(u64::MAX, deadline),
@@ -438,6 +439,7 @@ impl Transmission for Tokio {
         let Some(reply) = r.begin_close() else {
             return Ok(());
         };
+        nudge();
         let drained = reply.wait(deadline).is_some() && r.shared.wait_upto(u64::MAX, deadline);
         r.end_close(drained, timeout)
     }
@@ -445,6 +447,19 @@ impl Transmission for Tokio {
     fn queue_len(&self) -> usize {
         self.running()
             .map_or(0, |r| r.events.max_capacity() - r.events.capacity())
+    }
+}
+
+/// Before a blocking wait on a thread inside a runtime: a task woken from a
+/// multi-thread runtime's worker (the batcher, woken by a send or by the
+/// flush/close marker) goes to that worker's "LIFO slot", which no other
+/// worker may take; with the worker blocked here, it would not run until the
+/// wait times out. Spawning an empty task from here pushes whatever sits in
+/// the slot to the worker's queue, from which idle workers take tasks.
+/// Costs one tiny task; does nothing outside a runtime.
+fn nudge() {
+    if let Ok(handle) = Handle::try_current() {
+        drop(handle.spawn(async {}));
     }
 }
 
@@ -591,13 +606,11 @@ impl Running {
         if drained {
             return Ok(());
         }
+        let pending = self.shared.unanswered.load(Ordering::SeqCst);
         // Give up: retries stop, queued events fail fast, tasks finish on their own.
         self.shared.abandoned.store(true, Ordering::SeqCst);
         self.shared.stop.send_replace(true);
-        Err(CloseError::Timeout {
-            timeout,
-            pending: self.shared.unanswered.load(Ordering::SeqCst),
-        })
+        Err(CloseError::Timeout { timeout, pending })
     }
 }
 

@@ -1,0 +1,653 @@
+//! Lifecycle of the tokio transmission over real HTTP, on current-thread and
+//! multi-thread runtimes: starting (with and without a runtime), the async
+//! `flush` (stream kept open) and `close` (drains; the client's close then
+//! ends the stream), bounded closes, the blocking trait methods on a runtime
+//! thread (they time out, never hang), sends from plain threads into a
+//! runtime, sends racing a close, dropping the client, and a runtime that
+//! shuts down with events in flight.
+#![cfg(feature = "tokio")]
+
+mod http_support;
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_support::*;
+use libhoney::transmission::{Tokio, Transmission};
+use libhoney::{
+    Client, CloseError, Config, ConfigError, FlushError, Response, ResponseError, SendError,
+    TryRecvError,
+};
+use libhoney_receiver::Fault;
+
+/// Runs an async test body on a current-thread and on a multi-thread runtime.
+macro_rules! on_both_runtimes {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "current_thread")]
+            async fn current_thread() {
+                super::$name().await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn multi_thread() {
+                super::$name().await
+            }
+        }
+    };
+}
+
+/// A client over a new tokio transmission (on the current runtime), and a
+/// handle to the transmission.
+fn tokio_client(cfg: Config) -> (Client, Tokio) {
+    let t = Tokio::new();
+    (client(cfg.transmission(t.clone())), t)
+}
+
+/// Every response waiting now, after checking that the stream has ended.
+fn drain_ended(responses: &libhoney::Responses) -> Vec<Response> {
+    let mut out = Vec::new();
+    loop {
+        match responses.try_recv() {
+            Ok(r) => out.push(r),
+            Err(TryRecvError::Ended) => return out,
+            Err(TryRecvError::Empty) => panic!("the stream has not ended"),
+        }
+    }
+}
+
+/// Awaits (bounded) until `cond` holds, without blocking the runtime.
+async fn wait_until_async(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while !cond() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    true
+}
+
+/// A server that accepts connections and never answers.
+struct Stalled {
+    url: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl Stalled {
+    fn start() -> Stalled {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => held.push(s),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Stalled { url, stop }
+    }
+}
+
+impl Drop for Stalled {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn without_a_runtime_the_client_reports_a_config_error() {
+    let rx = receiver();
+    match Client::new(config(&rx).transmission(Tokio::new())) {
+        Err(ConfigError::Transmission(msg)) => assert!(msg.contains("no tokio runtime"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_runtime_without_its_drivers_is_a_config_error() {
+    let rx = receiver();
+    let bare = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let got = bare.block_on(async { Client::new(config(&rx).transmission(Tokio::new())) });
+    match got {
+        Err(ConfigError::Transmission(msg)) => assert!(msg.contains("time driver"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+    let no_io = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let t = Tokio::with_handle(no_io.handle().clone());
+    match Client::new(config(&rx).transmission(t)) {
+        Err(ConfigError::Transmission(msg)) => assert!(msg.contains("I/O driver"), "{msg}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_transmission_serves_one_client() {
+    let rx = receiver();
+    let t = Tokio::new();
+    let first = client(config(&rx).transmission(t.clone()));
+    assert!(matches!(
+        Client::new(config(&rx).transmission(t.clone())),
+        Err(ConfigError::Transmission(_))
+    ));
+    t.close(PATIENCE).await.unwrap();
+    first.close_async(PATIENCE).await.unwrap();
+}
+
+async fn flush_waits_for_every_earlier_event_and_keeps_the_stream_open() {
+    let rx = receiver();
+    let (client, t) = tokio_client(
+        config(&rx)
+            .max_batch_size(1000)
+            .send_frequency(Duration::from_secs(3600)),
+    );
+    let responses = client.responses();
+    // Nothing in flight: returns at once.
+    t.flush(PATIENCE).await.unwrap();
+    send_ids(&client, 0..50);
+    t.flush(PATIENCE).await.unwrap();
+    let got: Vec<_> = std::iter::from_fn(|| responses.try_recv().ok()).collect();
+    assert_eq!(got.len(), 50);
+    assert!(got.iter().all(|r| r.is_success()));
+    assert_eq!(rx.events().len(), 50);
+    // The stream is still open, and sending goes on.
+    assert_eq!(responses.try_recv().unwrap_err(), TryRecvError::Empty);
+    assert!(!responses.is_closed());
+    let mut all = got;
+    for id in 50..60 {
+        send_id(&client, id);
+        t.flush(PATIENCE).await.unwrap();
+        let r = responses
+            .try_recv()
+            .expect("answered before flush returned");
+        assert_eq!(meta_id(&r), id);
+        assert!(r.is_success(), "{r:?}");
+        all.push(r);
+    }
+    // The blocking flush, with nothing in flight, returns at once even on
+    // the thread that drives the runtime.
+    Transmission::flush(&t, PATIENCE).unwrap();
+    t.close(PATIENCE).await.unwrap();
+    client.close_async(PATIENCE).await.unwrap();
+    all.extend(drain_ended(&responses));
+    let sent: Vec<u64> = (0..60).collect();
+    check_invariant(&sent, &all, &rx, &client.metrics());
+}
+on_both_runtimes!(flush_waits_for_every_earlier_event_and_keeps_the_stream_open);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_flushes_each_cover_their_own_events() {
+    let rx = receiver();
+    let (client, t) = tokio_client(
+        config(&rx)
+            .max_batch_size(1000)
+            .send_frequency(Duration::from_secs(3600)),
+    );
+    let tasks: Vec<_> = (0..4u64)
+        .map(|k| {
+            let (client, t) = (client.clone(), t.clone());
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                for round in 0..5u64 {
+                    let base = k * 1000 + round * 10;
+                    mine.extend(send_ids(&client, base..base + 10));
+                    t.flush(PATIENCE).await.unwrap();
+                    let m = client.metrics();
+                    assert!(m.events_sent >= mine.len() as u64, "{m:?}");
+                }
+                mine
+            })
+        })
+        .collect();
+    let mut sent = Vec::new();
+    for task in tasks {
+        sent.extend(task.await.unwrap());
+    }
+    let responses = client.responses();
+    t.close(PATIENCE).await.unwrap();
+    client.close_async(PATIENCE).await.unwrap();
+    let got = drain_ended(&responses);
+    let tally = check_invariant(&sent, &got, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 200);
+}
+
+async fn flush_times_out_on_a_slow_receiver_and_delivery_goes_on() {
+    let rx = receiver();
+    rx.push_fault(Fault::Delay(Duration::from_millis(1500)), 1);
+    let (client, t) = tokio_client(config(&rx));
+    let responses = client.responses();
+    send_ids(&client, 0..3);
+    match t.flush(Duration::from_millis(200)).await {
+        Err(FlushError::Timeout { pending, .. }) => assert_eq!(pending, 3),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(responses.try_recv().unwrap_err(), TryRecvError::Empty);
+    t.flush(PATIENCE).await.unwrap();
+    let got: Vec<_> = std::iter::from_fn(|| responses.try_recv().ok()).collect();
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|r| r.is_success()), "{got:?}");
+    t.close(PATIENCE).await.unwrap();
+    client.close_async(PATIENCE).await.unwrap();
+    assert!(drain_ended(&responses).is_empty());
+}
+on_both_runtimes!(flush_times_out_on_a_slow_receiver_and_delivery_goes_on);
+
+async fn close_drains_and_the_client_close_ends_the_stream() {
+    let rx = receiver();
+    let (client, t) = tokio_client(
+        config(&rx)
+            .max_batch_size(1000)
+            .send_frequency(Duration::from_secs(3600)),
+    );
+    let responses = client.responses();
+    let sent = send_ids(&client, 0..30);
+    t.close(PATIENCE).await.unwrap();
+    // Everything was delivered and answered; the stream is still open.
+    assert_eq!(rx.events().len(), 30);
+    assert_eq!(responses.len(), 30);
+    assert!(!responses.is_closed());
+    // Later events are answered at once; flushing is refused.
+    send_id(&client, 30);
+    assert_eq!(t.flush(PATIENCE).await, Err(FlushError::Closed));
+    assert_eq!(t.close(Duration::ZERO).await, Ok(()));
+    assert_eq!(Transmission::close(&t, Duration::ZERO), Ok(()));
+    client.close_async(PATIENCE).await.unwrap();
+    let got = drain_ended(&responses);
+    assert_eq!(got.len(), 31);
+    let late = got.iter().find(|r| meta_id(r) == 30).unwrap();
+    assert!(
+        matches!(&late.error, Some(ResponseError::Transport(m)) if m.contains("closed")),
+        "{late:?}"
+    );
+    let got: Vec<Response> = got.into_iter().filter(|r| meta_id(r) != 30).collect();
+    let mut m = client.metrics();
+    m.events_failed -= 1;
+    m.events_queued -= 1;
+    let tally = check_invariant(&sent, &got, &rx, &m);
+    assert_eq!(tally.ok.len(), 30);
+    let mut ev = client.new_event();
+    ev.add_field("id", 99);
+    assert_eq!(ev.send(), Err(SendError::Closed));
+}
+on_both_runtimes!(close_drains_and_the_client_close_ends_the_stream);
+
+/// `Client::flush_async`/`close_async` wait on a helper thread: they work
+/// with the tokio transmission on a current-thread runtime too.
+async fn the_clients_async_methods_drive_the_transmission() {
+    let rx = receiver();
+    let (client, _t) = tokio_client(
+        config(&rx)
+            .max_batch_size(1000)
+            .send_frequency(Duration::from_secs(3600)),
+    );
+    let responses = client.responses();
+    let sent = send_ids(&client, 0..25);
+    client.flush_async(PATIENCE).await.unwrap();
+    assert_eq!(responses.len(), 25);
+    client.close_async(PATIENCE).await.unwrap();
+    let got = drain_ended(&responses);
+    let tally = check_invariant(&sent, &got, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 25);
+}
+on_both_runtimes!(the_clients_async_methods_drive_the_transmission);
+
+async fn close_gives_up_within_its_timeout() {
+    // Retries that would go on for a minute.
+    let rx = receiver();
+    rx.push_fault(
+        Fault::Status {
+            status: 503,
+            body: "busy".into(),
+            retry_after: None,
+        },
+        1000,
+    );
+    let (client, t) = tokio_client(
+        config(&rx)
+            .max_attempts(100)
+            .retry_deadline(Duration::from_secs(60))
+            .retry_backoff(Duration::from_secs(5), Duration::from_secs(5)),
+    );
+    let responses = client.responses();
+    let sent = send_ids(&client, 0..5);
+    let t0 = Instant::now();
+    match t.close(Duration::from_millis(300)).await {
+        Err(CloseError::Timeout { pending, .. }) => assert_eq!(pending, 5),
+        other => panic!("{other:?}"),
+    }
+    assert!(t0.elapsed() < PATIENCE, "{:?}", t0.elapsed());
+    // The sleeping retry is interrupted: the events are answered at once.
+    assert!(wait_until_async(|| client.metrics().events_failed == 5).await);
+    client.close_async(PATIENCE).await.unwrap();
+    let got = drain_ended(&responses);
+    let tally = check_invariant(&sent, &got, &rx, &client.metrics());
+    for r in tally.failed.values() {
+        assert_eq!(r.error, Some(ResponseError::HttpStatus(503)), "{r:?}");
+    }
+
+    // A server that never answers: the request in progress ends with its
+    // request_timeout, the close does not wait for it.
+    let stalled = Stalled::start();
+    let (client, t) = tokio_client(
+        config(&rx)
+            .api_host(stalled.url.clone())
+            .request_timeout(Duration::from_secs(1)),
+    );
+    send_ids(&client, 0..5);
+    let t0 = Instant::now();
+    assert!(matches!(
+        t.close(Duration::from_millis(200)).await,
+        Err(CloseError::Timeout { .. })
+    ));
+    assert!(t0.elapsed() < PATIENCE, "{:?}", t0.elapsed());
+    assert!(wait_until_async(|| client.metrics().events_failed == 5).await);
+    let m = client.metrics();
+    assert_eq!((m.retries, m.batches_sent), (0, 1), "{m:?}");
+    client.close_async(PATIENCE).await.unwrap();
+}
+on_both_runtimes!(close_gives_up_within_its_timeout);
+
+/// The blocking `close` on the thread that drives a current-thread runtime:
+/// the transmission's tasks cannot run meanwhile, so it times out (rather
+/// than hang); once the runtime runs again, every event is answered.
+#[tokio::test(flavor = "current_thread")]
+async fn the_blocking_close_on_the_runtime_thread_times_out_instead_of_hanging() {
+    let rx = receiver();
+    let (client, t) = tokio_client(config(&rx).shutdown_timeout(Duration::from_millis(200)));
+    let responses = client.responses();
+    let sent = send_ids(&client, 0..5);
+    let t0 = Instant::now();
+    match Transmission::close(&t, Duration::from_millis(200)) {
+        Err(CloseError::Timeout { pending, .. }) => assert_eq!(pending, 5),
+        other => panic!("{other:?}"),
+    }
+    assert!(t0.elapsed() < PATIENCE);
+    // The blocking flush gives up too, as closed.
+    assert_eq!(
+        Transmission::flush(&t, Duration::from_millis(50)),
+        Err(FlushError::Closed)
+    );
+    // Given up: once the batcher runs, each event is answered at once.
+    assert!(wait_until_async(|| client.metrics().events_failed == 5).await);
+    client.close_async(PATIENCE).await.unwrap();
+    let got = drain_ended(&responses);
+    let tally = check_invariant(&sent, &got, &rx, &client.metrics());
+    assert!(tally.ok.is_empty());
+    for r in tally.failed.values() {
+        assert!(
+            matches!(&r.error, Some(ResponseError::Transport(m)) if m.contains("closed")),
+            "{r:?}"
+        );
+    }
+}
+
+/// The transmission runs on a runtime of its own threads; the client lives
+/// on plain threads, which send, flush and close with the blocking methods.
+#[test]
+fn plain_threads_send_into_a_runtime_hosted_transmission() {
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let current_handle = current.handle().clone();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    // A current-thread runtime runs only while a thread drives it.
+    let driver = std::thread::spawn(move || {
+        current.block_on(async move {
+            while stop_rx.try_recv().is_err() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    });
+    for handle in [multi.handle().clone(), current_handle] {
+        for block_on_send in [false, true] {
+            let rx = receiver();
+            let t = Tokio::with_handle(handle.clone());
+            let client = client(
+                config(&rx)
+                    .max_batch_size(10)
+                    .pending_work_capacity(20)
+                    .block_on_send(block_on_send)
+                    .transmission(t.clone()),
+            );
+            let threads: Vec<_> = (0..4u64)
+                .map(|k| {
+                    let client = client.clone();
+                    std::thread::spawn(move || {
+                        let mine = send_ids(&client, k * 1000..k * 1000 + 100);
+                        client.flush_within(PATIENCE).unwrap();
+                        mine
+                    })
+                })
+                .collect();
+            let sent: Vec<u64> = threads
+                .into_iter()
+                .flat_map(|th| th.join().unwrap())
+                .collect();
+            // The async close, awaited from a plain thread.
+            handle.block_on(t.close(PATIENCE)).unwrap();
+            let responses = close_and_collect(&client);
+            let m = client.metrics();
+            let tally = check_invariant(&sent, &responses, &rx, &m);
+            if block_on_send {
+                assert_eq!(tally.ok.len(), 400, "{m:?}");
+            } else {
+                assert_eq!(tally.ok.len() + tally.overflowed(), 400, "{m:?}");
+            }
+        }
+    }
+    stop_tx.send(()).unwrap();
+    driver.join().unwrap();
+}
+
+/// Sends from plain threads race a close from a task: every send that
+/// returned `Ok` gets exactly one response (delivered, or refused as closed).
+async fn sends_racing_a_close_each_get_one_response() {
+    for block_on_send in [true, false] {
+        let rx = receiver();
+        let (client, t) = tokio_client(
+            config(&rx)
+                .max_batch_size(20)
+                .block_on_send(block_on_send)
+                .pending_work_capacity(16),
+        );
+        let ok = Arc::new(Mutex::new(Vec::new()));
+        let next = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let (client, ok, next, stop) = (
+                    client.clone(),
+                    Arc::clone(&ok),
+                    Arc::clone(&next),
+                    Arc::clone(&stop),
+                );
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let id = next.fetch_add(1, Ordering::Relaxed);
+                        let mut ev = client.new_event();
+                        ev.add_field("id", id).add_metadata(id);
+                        match ev.send() {
+                            Ok(()) => ok.lock().unwrap().push(id),
+                            Err(SendError::Closed) => return,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        assert!(rx.wait_for_events_async(100, PATIENCE).await);
+        let responses = client.responses();
+        t.close(PATIENCE).await.unwrap();
+        // Sends after the transmission closed are answered at once; stop them.
+        stop.store(true, Ordering::Relaxed);
+        for th in threads {
+            while !th.is_finished() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            th.join().unwrap();
+        }
+        client.close_async(PATIENCE).await.unwrap();
+        let got = drain_ended(&responses);
+        let sent = ok.lock().unwrap().clone();
+        let m = client.metrics();
+        assert_eq!(got.len(), sent.len(), "{m:?}");
+        let tally = check_invariant(&sent, &got, &rx, &m);
+        for r in tally.failed.values() {
+            let refused =
+                matches!(&r.error, Some(ResponseError::Transport(m)) if m.contains("closed"));
+            assert!(
+                refused || r.error == Some(ResponseError::QueueOverflow),
+                "{r:?}"
+            );
+        }
+    }
+}
+on_both_runtimes!(sends_racing_a_close_each_get_one_response);
+
+/// Dropping the last client handle inside a task of a multi-thread runtime
+/// closes it with the blocking close: that worker waits while the other
+/// runs the transmission, and everything is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_client_in_a_task_delivers_what_was_sent() {
+    let rx = receiver();
+    let (client, _t) = tokio_client(
+        config(&rx)
+            .max_batch_size(1000)
+            .send_frequency(Duration::from_secs(3600)),
+    );
+    let responses = client.responses();
+    let sent = send_ids(&client, 0..20);
+    tokio::spawn(async move { drop(client) }).await.unwrap();
+    assert_eq!(rx.events().len(), 20, "delivered before the drop returned");
+    let got = drain_ended(&responses);
+    assert_eq!(got.len(), 20);
+    assert!(got.iter().all(Response::is_success), "{got:?}");
+    assert_eq!(accepted_ids(&rx), sent.into_iter().collect());
+}
+
+/// On a current-thread runtime: close first (awaited), then dropping the
+/// client returns at once; without the close, the drop's blocking close
+/// waits `shutdown_timeout` (the tasks cannot run meanwhile) and gives up,
+/// but every event still gets exactly one outcome.
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_the_client_on_a_current_thread_runtime() {
+    let rx = receiver();
+    let (client, t) = tokio_client(config(&rx).shutdown_timeout(Duration::from_secs(60)));
+    let responses = client.responses();
+    let sent = send_ids(&client, 0..10);
+    t.close(PATIENCE).await.unwrap();
+    let t0 = Instant::now();
+    drop(client);
+    assert!(t0.elapsed() < PATIENCE, "{:?}", t0.elapsed());
+    let got = drain_ended(&responses);
+    assert_eq!(got.len(), 10);
+    assert!(got.iter().all(Response::is_success));
+    assert_eq!(accepted_ids(&rx), sent.into_iter().collect());
+
+    let rx = receiver();
+    let (client, t) = tokio_client(config(&rx).shutdown_timeout(Duration::from_millis(200)));
+    let responses = client.responses();
+    send_ids(&client, 0..10);
+    let view = t.clone();
+    let t0 = Instant::now();
+    drop(client);
+    assert!(t0.elapsed() < PATIENCE, "{:?}", t0.elapsed());
+    assert!(drain_ended(&responses).is_empty());
+    // Once the runtime runs again, the batcher answers the abandoned events
+    // at once (into the ended stream) and sends nothing.
+    drop(t);
+    assert!(wait_until_async(|| view.queue_len() == 0).await);
+    assert_eq!(view.close(PATIENCE).await, Ok(()), "closed already");
+    assert!(rx.events().is_empty());
+}
+
+/// A runtime that shuts down with events queued, batched and in flight:
+/// each is answered with a transport error as its task is dropped.
+#[test]
+fn a_runtime_shutting_down_answers_every_event() {
+    let stalled = Stalled::start();
+    let rx = receiver();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = Tokio::with_handle(runtime.handle().clone());
+    let client = client(
+        config(&rx)
+            .api_host(stalled.url.clone())
+            .request_timeout(Duration::from_secs(60))
+            .max_batch_size(5)
+            .send_frequency(Duration::from_secs(3600))
+            .transmission(t.clone()),
+    );
+    let responses = client.responses();
+    // Two full batches go out (and stall); three events wait in an open batch.
+    let sent = send_ids(&client, 0..13);
+    assert!(wait_until(PATIENCE, || client.metrics().batches_sent == 2
+        && client.metrics().queue_length == 0));
+    drop(runtime);
+    assert!(wait_until(PATIENCE, || responses.len() == 13));
+    // Nothing is left to wait for; later events are refused by the
+    // transmission, which has stopped.
+    client.flush_within(PATIENCE).unwrap();
+    send_id(&client, 13);
+    client.close().unwrap();
+    let got = drain_ended(&responses);
+    assert_eq!(got.len(), 14);
+    let m = client.metrics();
+    let tally = check_invariant(
+        &sent.iter().copied().chain([13]).collect::<Vec<_>>(),
+        &got,
+        &rx,
+        &m,
+    );
+    assert!(tally.ok.is_empty());
+    for r in tally.failed.values() {
+        assert!(
+            matches!(&r.error, Some(ResponseError::Transport(m)) if m.contains("stopped")),
+            "{r:?}"
+        );
+    }
+    drop(stalled);
+}
+
+/// `block_on_response` without a reader: the responses wait on the blocking
+/// pool, the close gives up, and the client's close releases them.
+async fn block_on_response_without_a_reader_does_not_hang_close() {
+    let rx = receiver();
+    let (client, t) = tokio_client(
+        config(&rx)
+            .block_on_response(true)
+            .response_queue_capacity(2)
+            .max_batch_size(1000),
+    );
+    let responses = client.responses();
+    send_ids(&client, 0..10);
+    assert!(matches!(
+        t.close(Duration::from_millis(300)).await,
+        Err(CloseError::Timeout { .. })
+    ));
+    client.close_async(PATIENCE).await.unwrap();
+    assert_eq!(drain_ended(&responses).len(), 2);
+    assert_eq!(rx.events().len(), 10);
+    assert!(wait_until_async(|| client.metrics().responses_dropped == 8).await);
+}
+on_both_runtimes!(block_on_response_without_a_reader_does_not_hang_close);
