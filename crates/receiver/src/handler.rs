@@ -14,7 +14,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::decode::{self, DecodeError, Encoding};
 use crate::scan::{EventCheck, ScanOptions, ERR_EMPTY, ERR_MALFORMED, ERR_TOO_LARGE};
-use crate::server::ConnCtx;
+use crate::server::{ConnCtx, DownRequest, Started};
 use crate::state::{lock, Shared};
 use crate::{json, msgpack, timefmt, Endpoint, Fault, ReceivedEvent, ReceivedRequest};
 
@@ -316,8 +316,17 @@ pub(crate) async fn handle(
     match req.process() {
         Some(resp) => Ok(resp),
         None => {
-            if let Some(Fault::Down(d)) = fault {
-                let _ = shared.down_tx.send(d);
+            if let Some(Fault::Down(duration)) = fault {
+                // Close this connection only once new ones are refused (the
+                // outage closes it anyway, dropping this handler).
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                let down = DownRequest {
+                    duration,
+                    started: Started::Async(tx),
+                };
+                if shared.down_tx.send(down).is_ok() {
+                    let _ = rx.await;
+                }
             }
             ctx.drop_now.notify_one();
             std::future::pending().await

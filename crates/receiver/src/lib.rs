@@ -57,7 +57,7 @@ mod state;
 mod timefmt;
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -237,8 +237,7 @@ impl ReceiverBuilder {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let path_prefix = normalize_prefix(&self.path_prefix)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let listener = TcpListener::bind(&addrs[..])?;
-        listener.set_nonblocking(true)?;
+        let listener = server::bind(&addrs)?;
         let addr = listener.local_addr()?;
         let output = output::Output::open(&self.prints)?;
         let cfg = Config {
@@ -426,9 +425,13 @@ pub enum Fault {
     },
     /// Answer 200 with a body that is not a JSON array; no event accepted.
     MalformedStatusBody,
-    /// Drop this request's connection and every open connection, stop
-    /// listening (connections are refused) for this long, then listen again
-    /// on the same port.
+    /// An outage of this length, starting with this request: new
+    /// connections are refused (`ECONNREFUSED`) until it is over, then the
+    /// receiver listens again on the same port, which stays reserved
+    /// meanwhile (on Linux; see [`RunningReceiver::down_for`] for the
+    /// details). This request's connection is closed without an answer
+    /// once new connections are refused (its events are not accepted), and
+    /// so is every other open connection.
     Down(Duration),
 }
 
@@ -537,10 +540,43 @@ impl RunningReceiver {
         self.shared.pending_faults()
     }
 
-    /// Immediately closes all connections and stops listening for `duration`
-    /// (like [`Fault::Down`], without waiting for a request).
+    /// Starts an outage of `duration` now (like [`Fault::Down`], without
+    /// waiting for a request), and returns once it has begun: from then on
+    /// new connections are refused until it is over, and every open
+    /// connection has been told to close (each is closed promptly, without
+    /// an answer to a request in progress).
+    ///
+    /// During the outage, on Linux:
+    ///
+    /// * a client's `connect` fails with `ECONNREFUSED`
+    ///   ([`io::ErrorKind::ConnectionRefused`]): the socket stays bound to
+    ///   the port but does not listen, so the kernel answers with a reset;
+    ///   connections the kernel had completed but the receiver had not yet
+    ///   accepted are reset;
+    /// * the port stays reserved: no other socket, in this process or
+    ///   another, can bind it (`EADDRINUSE`), even with `SO_REUSEADDR`, so
+    ///   no other receiver or server started meanwhile gets the traffic;
+    /// * afterwards the receiver listens again on the same port, with its
+    ///   recorded events, counters and queued faults unchanged.
+    ///
+    /// Another outage requested during one extends it if it ends later (and
+    /// returns at once). On platforms where a listening socket cannot stop
+    /// listening without being closed, the listener is closed for the
+    /// outage and bound again afterwards, so the port may be taken
+    /// meanwhile. Blocks the calling thread only until the server thread
+    /// has stopped listening (well under a millisecond when idle), so it is
+    /// fine to call from async code; returns at once if the receiver is
+    /// shutting down.
     pub fn down_for(&self, duration: Duration) {
-        let _ = self.shared.down_tx.send(duration);
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let down = server::DownRequest {
+            duration,
+            started: server::Started::Blocking(tx),
+        };
+        if self.shared.down_tx.send(down).is_ok() {
+            // Err: the server stopped without starting the outage.
+            let _ = rx.recv();
+        }
     }
 
     /// Stops the server and waits for its threads to finish.

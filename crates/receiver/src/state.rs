@@ -7,6 +7,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::output::Output;
+use crate::server::DownRequest;
 use crate::{Fault, ReceivedEvent, ReceivedRequest, Stats};
 
 /// Locks a mutex, ignoring poisoning (no code path panics while holding one,
@@ -173,14 +174,14 @@ pub(crate) struct Shared {
     accepted_cv: Condvar,
     pub accepted_notify: tokio::sync::Notify,
     pub output: Option<Output>,
-    pub down_tx: tokio::sync::mpsc::UnboundedSender<Duration>,
+    pub down_tx: tokio::sync::mpsc::UnboundedSender<DownRequest>,
 }
 
 impl Shared {
     pub(crate) fn new(
         cfg: Config,
         output: Option<Output>,
-        down_tx: tokio::sync::mpsc::UnboundedSender<Duration>,
+        down_tx: tokio::sync::mpsc::UnboundedSender<DownRequest>,
     ) -> Shared {
         let tracker = cfg.track.as_ref().map(|_| Mutex::new(Tracker::default()));
         Shared {

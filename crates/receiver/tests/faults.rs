@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -251,7 +251,7 @@ fn malformed_status_body() {
     assert!(rx.events().is_empty());
 }
 
-fn refused(addr: std::net::SocketAddr) -> bool {
+fn refused(addr: SocketAddr) -> bool {
     matches!(TcpStream::connect(addr), Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused)
 }
 
@@ -299,4 +299,187 @@ fn down_refuses_connections_then_comes_back_on_the_same_port() {
     assert!(refused(addr));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(post(addr, "/1/auth", &[KEY], b"").status, 405);
+}
+
+/// Every way this test can think of to take `addr`'s port fails: std's
+/// listener (which sets SO_REUSEADDR), the wildcard addresses (v4 and
+/// dual-stack v6), another receiver, and the binary in another process.
+fn assert_port_taken(addr: SocketAddr) {
+    let in_use = |r: std::io::Result<TcpListener>, what: &str| match r {
+        Ok(l) => panic!("{what}: bound {:?} during the outage", l.local_addr()),
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{what}: {e}"),
+    };
+    in_use(TcpListener::bind(addr), "std listener");
+    in_use(
+        TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], addr.port()))),
+        "0.0.0.0",
+    );
+    // Dual-stack [::] covers 127.0.0.1 too (skipped without IPv6).
+    if TcpListener::bind("[::]:0").is_ok() {
+        in_use(
+            TcpListener::bind(SocketAddr::from(([0u16; 8], addr.port()))),
+            "[::]",
+        );
+    }
+    let err = Receiver::builder().addr(addr).start().unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+}
+
+fn wait_until_serving(addr: SocketAddr, limit: Duration) -> Duration {
+    let t0 = Instant::now();
+    while refused(addr) {
+        assert!(t0.elapsed() < limit, "not back after {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t0.elapsed()
+}
+
+#[test]
+fn down_for_returns_once_refused_and_keeps_the_port_reserved() {
+    let rx = Receiver::builder().start().unwrap();
+    let addr = rx.addr();
+    let mut idle = Conn::open(addr).unwrap();
+    let r = idle.request("POST", "/1/batch/o", &[KEY], &batch_json(0, 1));
+    assert_eq!(r.unwrap().status, 200);
+
+    for round in 0..2 {
+        let outage = Duration::from_millis(800);
+        let t0 = Instant::now();
+        rx.down_for(outage);
+        // No waiting: refused as soon as down_for returns.
+        assert!(refused(addr), "round {round}: refused right away");
+        assert_port_taken(addr);
+        // A second connection attempt is refused too (nothing queued).
+        assert!(refused(addr));
+        if round == 0 {
+            assert!(idle.closed_without_answer(), "open connections are closed");
+        }
+        // All of the above happened during the outage (else it proves
+        // nothing); this only fails on a badly overloaded machine.
+        assert!(t0.elapsed() < outage, "checks took {:?}", t0.elapsed());
+
+        // Back on the same port, with the same state.
+        let waited = wait_until_serving(addr, Duration::from_secs(10));
+        assert!(
+            t0.elapsed() >= outage - Duration::from_millis(50),
+            "{waited:?}"
+        );
+        assert_eq!(rx.addr(), addr);
+        let r = post(addr, "/1/batch/o", &[KEY], &batch_json(10 + round, 1));
+        assert_eq!(r.statuses(), vec![202]);
+    }
+    let s = rx.stats();
+    assert_eq!((s.events_accepted, s.events_rejected), (3, 0));
+    // And the port is ours again: nobody else can take it while we listen.
+    assert_eq!(
+        TcpListener::bind(addr).unwrap_err().kind(),
+        std::io::ErrorKind::AddrInUse
+    );
+}
+
+#[test]
+fn fault_down_closes_its_connection_only_once_new_ones_are_refused() {
+    let rx = Receiver::builder().start().unwrap();
+    let addr = rx.addr();
+    rx.push_fault(Fault::Down(Duration::from_millis(800)), 1);
+    let t0 = Instant::now();
+    let mut c = Conn::open(addr).unwrap();
+    c.send("POST", "/1/batch/k", &[KEY], &batch_json(0, 2))
+        .unwrap();
+    assert!(c.closed_without_answer());
+    // A client that reconnects as soon as it sees the close is refused, and
+    // the port is not up for grabs.
+    assert!(refused(addr));
+    assert_port_taken(addr);
+    assert!(t0.elapsed() < Duration::from_millis(800));
+    wait_until_serving(addr, Duration::from_secs(10));
+    assert!(t0.elapsed() >= Duration::from_millis(750));
+    let r = post(addr, "/1/batch/k", &[KEY], &batch_json(2, 1));
+    assert_eq!(r.statuses(), vec![202]);
+    let s = rx.stats();
+    assert_eq!((s.events_accepted, s.events_rejected), (1, 2));
+    assert_eq!(rx.requests()[0].response_status, 0);
+}
+
+#[test]
+fn another_process_cannot_take_the_port_during_an_outage() {
+    let rx = Receiver::builder().start().unwrap();
+    let addr = rx.addr();
+    rx.down_for(Duration::from_secs(30));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_libhoney-receiver"))
+        .args(["--listen", &addr.to_string(), "--quiet"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It must fail to start; if it got the port it would run until killed.
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t0.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("another process is serving on {addr} during the outage");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("cannot start on"), "{err}");
+    assert!(refused(addr));
+}
+
+#[test]
+fn outages_requested_during_one_extend_it_and_return_at_once() {
+    let rx = Receiver::builder().start().unwrap();
+    let addr = rx.addr();
+    let t0 = Instant::now();
+    rx.down_for(Duration::from_millis(300));
+    // Shorter than what is left: no effect; returns without waiting for
+    // the first outage to end.
+    rx.down_for(Duration::from_millis(10));
+    assert!(refused(addr));
+    // Longer: the outage lasts until 700 ms after this call.
+    std::thread::sleep(Duration::from_millis(100));
+    let t1 = Instant::now();
+    rx.down_for(Duration::from_millis(700));
+    assert!(
+        t1.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        t1.elapsed()
+    );
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(refused(addr), "still down past the first outage's end");
+    wait_until_serving(addr, Duration::from_secs(10));
+    assert!(
+        t1.elapsed() >= Duration::from_millis(650),
+        "{:?}",
+        t1.elapsed()
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(750));
+    assert_eq!(
+        post(addr, "/1/batch/x", &[KEY], &batch_json(0, 1)).statuses(),
+        vec![202]
+    );
+}
+
+#[test]
+fn shutdown_during_an_outage_is_prompt_and_frees_the_port() {
+    let rx = Receiver::builder().start().unwrap();
+    let addr = rx.addr();
+    rx.down_for(Duration::from_secs(60));
+    assert!(refused(addr));
+    let t0 = Instant::now();
+    rx.shutdown();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let again = Receiver::builder().addr(addr).start().unwrap();
+    assert_eq!(again.addr(), addr);
+    assert_eq!(
+        post(addr, "/1/batch/x", &[KEY], &batch_json(0, 1)).statuses(),
+        vec![202]
+    );
 }

@@ -44,6 +44,18 @@ async fn exercise() {
     let resp = async_post(rx.addr(), "/1/batch/rt", &batch_json(7, 1)).await;
     assert!(resp.starts_with("HTTP/1.1 200"));
     assert_eq!(rx.stats().events_accepted, 8);
+    // down_for blocks only until the outage has begun, so it works from
+    // inside the caller's runtime (even a current-thread one).
+    rx.down_for(Duration::from_millis(200));
+    let e = tokio::net::TcpStream::connect(addr).await.unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+    let t0 = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let resp = async_post(addr, "/1/batch/rt", &batch_json(8, 1)).await;
+    assert!(resp.starts_with("HTTP/1.1 200"));
     // Dropping inside the runtime must not panic.
     drop(rx);
     // And a second receiver can be started and shut down explicitly.
