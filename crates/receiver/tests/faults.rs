@@ -149,7 +149,13 @@ fn delay_with_client_gone_accepts_nothing() {
     let mut c = Conn::open(rx.addr()).unwrap();
     c.send("POST", "/1/batch/gone", &[KEY], &batch_json(0, 4))
         .unwrap();
-    std::thread::sleep(Duration::from_millis(50));
+    // Wait for the request to reach the handler (a fixed sleep was not
+    // always enough on a loaded machine), then leave during the delay.
+    let t0 = Instant::now();
+    while rx.stats().requests == 0 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "request not seen");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     drop(c); // the client gives up (timeout) before the answer
     std::thread::sleep(Duration::from_millis(400));
     let s = rx.stats();
