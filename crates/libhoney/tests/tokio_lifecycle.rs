@@ -651,3 +651,60 @@ async fn block_on_response_without_a_reader_does_not_hang_close() {
     assert!(wait_until_async(|| client.metrics().responses_dropped == 8).await);
 }
 on_both_runtimes!(block_on_response_without_a_reader_does_not_hang_close);
+
+/// A close that gives up while a request hangs: the request keeps its slot
+/// until its `request_timeout`, but everything queued behind it (and a plain
+/// thread waiting with `block_on_send`) is answered and released at once.
+async fn a_close_that_gives_up_releases_what_waits_behind_a_hung_request() {
+    let stalled = Stalled::start();
+    let rx = receiver();
+    let (client, t) = tokio_client(
+        config(&rx)
+            .api_host(stalled.url.clone())
+            .request_timeout(Duration::from_secs(120))
+            .block_on_send(true)
+            .pending_work_capacity(3)
+            .max_batch_size(1)
+            .max_concurrent_batches(1),
+    );
+    let sender = {
+        let client = client.clone();
+        std::thread::spawn(move || {
+            let mut accepted = Vec::new();
+            for id in 0..20u64 {
+                let mut ev = client.new_event();
+                ev.add_field("id", id).add_metadata(id);
+                match ev.send() {
+                    Ok(()) => accepted.push(id),
+                    Err(SendError::Closed) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            accepted
+        })
+    };
+    // One request hangs, one batch waits for its slot, the queue is full,
+    // and the thread waits for room.
+    assert!(wait_until_async(|| client.metrics().queue_length == 3).await);
+    assert!(matches!(
+        t.close(Duration::from_millis(200)).await,
+        Err(CloseError::Timeout { .. })
+    ));
+    assert!(wait_until_async(|| sender.is_finished()).await);
+    let accepted = sender.join().unwrap();
+    assert_eq!(accepted.len(), 20, "released, every send accepted");
+    // All but the hung request's event are answered long before its timeout.
+    assert!(wait_until_async(|| client.metrics().events_failed == 19).await);
+    let m = client.metrics();
+    assert_eq!(m.batches_sent, 1, "{m:?}");
+    let responses = client.responses();
+    let got: Vec<Response> = std::iter::from_fn(|| responses.try_recv().ok()).collect();
+    assert_eq!(got.len(), 19);
+    assert!(got.iter().all(|r| matches!(
+        &r.error,
+        Some(ResponseError::Transport(m)) if m.contains("closed")
+    )));
+    client.close_async(Duration::from_millis(100)).await.ok();
+    drop(stalled);
+}
+on_both_runtimes!(a_close_that_gives_up_releases_what_waits_behind_a_hung_request);

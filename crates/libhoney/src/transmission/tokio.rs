@@ -922,20 +922,34 @@ impl BatcherState {
         }
         while !self.ready.is_empty() {
             // The batch stays in `ready` (answered if this task is dropped)
-            // until a slot is free.
-            let Ok(slot) = Arc::clone(&cx.slots).acquire_owned().await else {
-                return; // never closed
+            // until a slot is free, or a close gives up.
+            let slot = if self.shared.abandoned() {
+                None
+            } else {
+                let mut stop = self.shared.stop.subscribe();
+                let acquire = Arc::clone(&cx.slots).acquire_owned();
+                let slot = match first(acquire, stop.wait_for(|s| *s)).await {
+                    First::A(Ok(slot)) => Some(slot),
+                    _ => None,
+                };
+                slot
             };
             let b = self.ready.remove(0);
+            let (url, api_key) = (b.url(), b.dest.api_key().to_string());
             self.shared.begin(b.seq);
-            let url = b.url();
-            let api_key = b.dest.api_key().to_string();
-            let answer = BatchAnswer {
+            let mut answer = BatchAnswer {
                 shared: Arc::clone(&self.shared),
                 seq: b.seq,
                 metas: Some(b.metas),
                 outcome: None,
                 duration: Duration::ZERO,
+            };
+            let Some(slot) = slot else {
+                answer.outcome = Some(Outcome::Transport(
+                    "the client was closed before the batch could be sent".into(),
+                ));
+                self.shared.deliver(answer).await;
+                continue;
             };
             // If the runtime drops the task unrun, `answer` answers the batch.
             self.shared.handle.spawn(send_batch(
