@@ -127,11 +127,12 @@ fn new_socket(addr: SocketAddr) -> io::Result<Socket> {
 
 fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     let sock = new_socket(addr)?;
-    if addr.port() == 0 && cfg!(unix) {
+    if addr.port() == 0 && cfg!(any(target_os = "linux", target_os = "android")) {
         // Only a socket bound to an explicit port keeps it when paused (see
         // the module docs): let a throwaway socket pick a free port, then
         // bind that one explicitly (neither listens and both have
-        // SO_REUSEADDR, so both may be bound to it meanwhile).
+        // SO_REUSEADDR, which on Linux lets both be bound to it meanwhile;
+        // BSDs would refuse, and cannot pause a listener anyway).
         let probe = new_socket(addr)?;
         probe.bind(&addr.into())?;
         let mut picked = addr;
