@@ -122,23 +122,25 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 ///   event a [`QueueOverflow`](crate::ResponseError::QueueOverflow) response.
 ///   With `block_on_send` on, a `send` that finds the queue full waits for
 ///   room **only on a thread outside any tokio runtime** (a plain thread):
-///   there it blocks until the batcher takes an event, or the transmission
-///   stops. On a thread inside a runtime (a worker, `block_on`, a `LocalSet`,
-///   a `spawn_blocking` thread) it never blocks, since waiting there could
-///   stall the very executor that drains the queue: the event gets a
-///   `QueueOverflow` response instead. Size `pending_work_capacity` for your
-///   bursts, or send from plain threads, to never lose an event.
+///   there it blocks until the batcher takes an event (so the runtime must
+///   be running), or the transmission stops. On a thread inside a runtime (a
+///   worker, `block_on`, a `LocalSet`, a `spawn_blocking` thread) it never
+///   blocks, since waiting there could stall the very executor that drains
+///   the queue: the event gets a `QueueOverflow` response instead. Size
+///   `pending_work_capacity` for your bursts, or send from plain threads, to
+///   never lose an event.
 /// - [`flush`](Tokio::flush) and [`close`](Tokio::close) (the async ones)
 ///   never block a thread: they await.
 /// - The [`Transmission`] trait's `flush` and `close`, which
 ///   [`Client::flush`](crate::Client::flush), [`Client::close`](crate::Client::close)
 ///   and dropping the last client call, block the calling thread, up to their
-///   timeout. On a thread that drives the runtime (the thread of a
-///   current-thread runtime, or every worker of a multi-thread one) the
-///   transmission's tasks cannot progress while it waits: with events in
-///   flight the call then returns a timeout error after its timeout instead of
-///   hanging. With nothing in flight they return at once. So in async code,
-///   await [`flush`](Tokio::flush)/[`close`](Tokio::close) here, or use
+///   timeout; with nothing in flight they return at once. On one worker of a
+///   multi-thread runtime, the other workers run the transmission meanwhile.
+///   On the thread of a current-thread runtime (or with every worker blocked
+///   so), its tasks cannot run while the call waits: with events in flight
+///   it returns a timeout error after its timeout instead of hanging (a
+///   close then gives the events up: each gets a transport error). So in
+///   async code, await [`flush`](Tokio::flush)/[`close`](Tokio::close) here, or use
 ///   [`Client::flush_async`](crate::Client::flush_async)/[`Client::close_async`](crate::Client::close_async)
 ///   (which wait on a helper thread), and close before dropping the last
 ///   client handle.
@@ -153,7 +155,8 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 ///
 /// If the runtime shuts down while events are queued or in flight, each of
 /// them is answered with a [`Transport`](crate::ResponseError::Transport)
-/// error as its task is dropped: still exactly one response per event.
+/// error as its task is dropped: still exactly one response per event. The
+/// transmission stops for good then; later events are answered the same way.
 #[derive(Clone, Default)]
 pub struct Tokio {
     inner: Arc<Inner>,
@@ -230,8 +233,8 @@ impl Tokio {
     /// call has its response, up to `timeout` (`Duration::MAX`, or anything
     /// over 100 years, counts as 100 years). Open batches are sent at once.
     /// The response stream stays open and the transmission keeps working.
-    /// Returns at once when no event is in flight. Dropping the future stops
-    /// the wait, not the delivery.
+    /// Costs a marker on a channel and a wait; nothing when no event is in
+    /// flight. Dropping the future stops the wait, not the delivery.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -282,8 +285,9 @@ impl Tokio {
     ///
     /// If the time runs out, retries are interrupted, queued events are
     /// answered with a transport error at once, and requests in progress
-    /// finish within `request_timeout` (their answers still count). Dropping
-    /// the future stops the wait; the close goes on.
+    /// finish within `request_timeout` (their answers still count). Costs a
+    /// marker on a channel and a wait. Dropping the future stops the wait;
+    /// the close goes on.
     ///
     /// ```
     /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
