@@ -492,8 +492,13 @@ async fn sends_racing_a_close_each_get_one_response() {
                 })
             })
             .collect();
+        // Read responses as they come: sends keep going for a while after the
+        // transmission closes, each answered at once.
+        let reader = {
+            let responses = client.responses();
+            std::thread::spawn(move || collect_until_end(&responses))
+        };
         assert!(rx.wait_for_events_async(100, PATIENCE).await);
-        let responses = client.responses();
         t.close(PATIENCE).await.unwrap();
         // Sends after the transmission closed are answered at once; stop them.
         stop.store(true, Ordering::Relaxed);
@@ -504,7 +509,10 @@ async fn sends_racing_a_close_each_get_one_response() {
             th.join().unwrap();
         }
         client.close_async(PATIENCE).await.unwrap();
-        let got = drain_ended(&responses);
+        while !reader.is_finished() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let got = reader.join().unwrap();
         let sent = ok.lock().unwrap().clone();
         let m = client.metrics();
         assert_eq!(got.len(), sent.len(), "{m:?}");
