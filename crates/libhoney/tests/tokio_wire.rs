@@ -375,3 +375,29 @@ async fn big_bodies_are_compressed_on_the_blocking_pool() {
     }
 }
 on_both_runtimes!(big_bodies_are_compressed_on_the_blocking_pool);
+
+async fn an_api_host_path_prefix_is_kept() {
+    let rx = libhoney_receiver::Receiver::builder()
+        .api_key(KEY)
+        .path_prefix("/prefix")
+        .start()
+        .expect("receiver starts");
+    for (id, host) in [
+        (1u64, format!("{}/prefix", rx.url())),
+        (2u64, format!("{}/prefix/", rx.url())),
+    ] {
+        let (client, t) = tokio_client(config(&rx).api_host(host).dataset("p d"));
+        send_id(&client, id);
+        let responses = close_and_collect_async(&client, &t).await;
+        assert_eq!(responses.len(), 1);
+        assert_eq!(responses[0].error, None, "{responses:?}");
+        assert_eq!(responses[0].status_code, Some(202));
+    }
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 2);
+    for req in reqs {
+        assert_eq!(req.path, "/prefix/1/batch/p%20d");
+    }
+    assert_eq!(rx.events().len(), 2);
+}
+on_both_runtimes!(an_api_host_path_prefix_is_kept);
