@@ -150,8 +150,11 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 ///   thread; a `send` that overflows still answers on its own thread, as
 ///   with every transmission.
 ///
-/// Memory is bounded as with `Http`: the queue, one open batch per
-/// destination, and `max_concurrent_batches` batches in flight.
+/// Costs: no thread of its own; one batcher task, one task per batch in
+/// flight, and a pool of up to `max_concurrent_batches` (at least 2) idle
+/// connections per host, with hyper's task for each open connection. Memory
+/// is bounded as with `Http`: the queue, one open batch per destination, and
+/// `max_concurrent_batches` batches in flight.
 ///
 /// If the runtime shuts down while events are queued or in flight, each of
 /// them is answered with a [`Transport`](crate::ResponseError::Transport)
