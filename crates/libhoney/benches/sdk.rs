@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use divan::{black_box, AllocProfiler, Bencher};
 use libhoney::transmission::{Discard, Mock, QueuedEvent};
-use libhoney::{Client, Compression, Config, Encoding, Event, Value};
+use libhoney::{Client, Compression, Config, Encoding};
 
 #[global_allocator]
 static ALLOC: AllocProfiler = AllocProfiler::system();
@@ -26,32 +26,10 @@ fn main() {
     divan::main();
 }
 
-const MESSAGE: &str = "request handled by the checkout service without any trouble.";
-const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
-
-/// The benchmark shape of bench/peers/SHAPE.md.
-fn fill(ev: &mut Event, i: u64) {
-    let status = if i % 100 == 0 {
-        500
-    } else if i % 10 == 0 {
-        404
-    } else {
-        200
-    };
-    ev.add_field("service.name", Value::from_static("checkout"))
-        .add_field("endpoint", Value::from_static("/api/v1/cart/items"))
-        .add_field("method", Value::from_static(METHODS[(i % 4) as usize]))
-        .add_field("status_code", status)
-        .add_field("duration_ms", (i % 1000) as f64 * 0.731 + 0.5)
-        .add_field("user_id", format!("user-{}", i % 10_000))
-        .add_field("cache_hit", i % 3 == 0)
-        .add_field("message", Value::from_static(MESSAGE))
-        .add_field(
-            "trace.trace_id",
-            format!("{:016x}{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i),
-        )
-        .add_field("count", i);
-}
+/// The benchmark shape of bench/peers/SHAPE.md, shared with the e2e sender.
+#[path = "../../../bench/e2e/src/shape.rs"]
+mod shape;
+use shape::fill;
 
 fn base() -> Config {
     Config::new()
