@@ -716,3 +716,52 @@ async fn a_close_that_gives_up_releases_what_waits_behind_a_hung_request() {
     drop(stalled);
 }
 on_both_runtimes!(a_close_that_gives_up_releases_what_waits_behind_a_hung_request);
+
+/// A runtime shutting down with `block_on_response` and a full response
+/// queue nobody reads: dropping the runtime does not wait for room (the
+/// answers wait on threads of their own), and the client's close, which
+/// gives up after its timeout, releases them.
+#[test]
+fn a_runtime_shutting_down_does_not_wait_for_room_in_the_response_queue() {
+    let stalled = Stalled::start();
+    let rx = receiver();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let t = Tokio::with_handle(runtime.handle().clone());
+    let client = client(
+        config(&rx)
+            .api_host(stalled.url.clone())
+            .request_timeout(Duration::from_secs(60))
+            .block_on_response(true)
+            .response_queue_capacity(1)
+            .shutdown_timeout(Duration::from_millis(300))
+            .max_batch_size(5)
+            .send_frequency(Duration::from_secs(3600))
+            .transmission(t.clone()),
+    );
+    let responses = client.responses();
+    send_ids(&client, 0..13);
+    assert!(wait_until(PATIENCE, || client.metrics().batches_sent == 2
+        && client.metrics().queue_length == 0));
+    let t0 = Instant::now();
+    drop(runtime);
+    assert!(t0.elapsed() < PATIENCE, "{:?}", t0.elapsed());
+    assert!(wait_until(PATIENCE, || responses.len() == 1));
+    assert!(matches!(client.close(), Err(CloseError::Timeout { .. })));
+    assert_eq!(drain_ended(&responses).len(), 1);
+    // Each waiting answer is dropped (or, when room and the end come at
+    // once, put in the queue after all).
+    assert!(
+        wait_until(PATIENCE, || client.metrics().responses_dropped
+            + responses.len() as u64
+            == 12),
+        "{:?}",
+        client.metrics()
+    );
+    let m = client.metrics();
+    assert_eq!(m.events_failed, 13, "{m:?}");
+    drop(stalled);
+}

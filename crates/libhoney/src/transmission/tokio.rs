@@ -718,16 +718,36 @@ impl Shared {
         self.abandoned.load(Ordering::SeqCst)
     }
 
-    /// Runs `deliver` (which hands responses to the responder) where it may
-    /// block: on the blocking pool with `block_on_response`, else here. If the
-    /// runtime drops the job unrun, the value's `Drop` delivers instead.
-    async fn deliver<T: Send + 'static>(&self, value: T) {
+    /// Hands responses over where that may block: on the blocking pool with
+    /// `block_on_response`, else here. If the runtime drops the job unrun,
+    /// the value's `Drop` hands them over instead.
+    async fn deliver<T: Deliver>(&self, mut value: T) {
         if self.block_on_response {
-            let _ = self.handle.spawn_blocking(move || drop(value)).await;
+            let _ = self.handle.spawn_blocking(move || value.run()).await;
         } else {
-            drop(value);
+            value.run();
         }
     }
+}
+
+/// Responses waiting to be handed to the responder, exactly once: by `run`
+/// normally; if dropped first (its task or blocking job dropped as the
+/// runtime shuts down), by `Drop`, which with `block_on_response` does it on
+/// a thread of its own rather than block the thread dropping the runtime.
+trait Deliver: Send + 'static {
+    fn run(&mut self);
+}
+
+/// Hands `value`'s responses over from its `Drop`: here, or on a new thread
+/// when that may block (if no thread can be had, here after all).
+fn deliver_on_drop<T: Deliver>(shared: &Shared, mut value: T, detached: bool) {
+    if detached || !shared.block_on_response {
+        value.run();
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("libhoney-answer".into())
+        .spawn(move || value.run());
 }
 
 /// The answer to a flush or close marker: the last batch it covers.
@@ -832,12 +852,14 @@ struct EventQueue {
 impl Drop for EventQueue {
     fn drop(&mut self) {
         self.rx.close();
-        while let Ok(ev) = self.rx.try_recv() {
+        let mut responses = Vec::new();
+        while let Ok(mut ev) = self.rx.try_recv() {
             let error = ResponseError::Transport(
                 "the tokio runtime stopped before the event could be sent".into(),
             );
-            self.shared.fail(ev, error);
+            responses.push(Response::failure(ev.take_metadata(), error));
         }
+        drop(PendingResponses::new(&self.shared, responses));
     }
 }
 
@@ -853,35 +875,54 @@ struct BatcherState {
 
 impl Drop for BatcherState {
     fn drop(&mut self) {
-        for r in self.rejected.drain(..) {
-            self.shared.respond(r);
-        }
+        let rejected = std::mem::take(&mut self.rejected);
+        drop(PendingResponses::new(&self.shared, rejected));
         self.batcher.drain(&mut self.ready);
         for b in self.ready.drain(..) {
-            let n = b.metas.len();
             let error = "the tokio runtime stopped before the batch could be sent";
-            answer_batch(
-                &self.shared.responder,
-                b.metas,
-                Outcome::Transport(error.into()),
-                Duration::ZERO,
-            );
-            self.shared.unanswered.fetch_sub(n, Ordering::SeqCst);
+            let mut answer = BatchAnswer::new(&self.shared, b.seq, b.metas);
+            answer.outcome = Some(Outcome::Transport(error.into()));
+            drop(answer);
         }
     }
 }
 
-/// Responses to hand over, on drop (see [`Shared::deliver`]).
+/// Responses of handed-over events, to deliver (see [`Deliver`]).
 struct PendingResponses {
     shared: Arc<Shared>,
     responses: Vec<Response>,
+    detached: bool,
+}
+
+impl PendingResponses {
+    fn new(shared: &Arc<Shared>, responses: Vec<Response>) -> Self {
+        PendingResponses {
+            shared: Arc::clone(shared),
+            responses,
+            detached: false,
+        }
+    }
+}
+
+impl Deliver for PendingResponses {
+    fn run(&mut self) {
+        for r in self.responses.drain(..) {
+            self.shared.respond(r);
+        }
+    }
 }
 
 impl Drop for PendingResponses {
     fn drop(&mut self) {
-        for r in self.responses.drain(..) {
-            self.shared.respond(r);
+        if self.responses.is_empty() {
+            return;
         }
+        let rest = PendingResponses {
+            shared: Arc::clone(&self.shared),
+            responses: std::mem::take(&mut self.responses),
+            detached: true,
+        };
+        deliver_on_drop(&self.shared, rest, self.detached);
     }
 }
 
@@ -921,10 +962,8 @@ impl BatcherState {
     /// (`max_concurrent_batches`) for each.
     async fn dispatch(&mut self, cx: &Arc<SendContext>) {
         if !self.rejected.is_empty() {
-            let pending = PendingResponses {
-                shared: Arc::clone(&self.shared),
-                responses: std::mem::take(&mut self.rejected),
-            };
+            let rejected = std::mem::take(&mut self.rejected);
+            let pending = PendingResponses::new(&self.shared, rejected);
             self.shared.deliver(pending).await;
         }
         while !self.ready.is_empty() {
@@ -944,13 +983,7 @@ impl BatcherState {
             let b = self.ready.remove(0);
             let (url, api_key) = (b.url(), b.dest.api_key().to_string());
             self.shared.begin(b.seq);
-            let mut answer = BatchAnswer {
-                shared: Arc::clone(&self.shared),
-                seq: b.seq,
-                metas: Some(b.metas),
-                outcome: None,
-                duration: Duration::ZERO,
-            };
+            let mut answer = BatchAnswer::new(&self.shared, b.seq, b.metas);
             let Some(slot) = slot else {
                 answer.outcome = Some(Outcome::Transport(
                     "the client was closed before the batch could be sent".into(),
@@ -971,19 +1004,33 @@ impl BatcherState {
     }
 }
 
-/// One batch's events, answered exactly once: with the outcome once it is
-/// known, or (dropped before that, when the runtime shuts down) with a
-/// transport error.
+/// One batch's events, answered exactly once (see [`Deliver`]): with the
+/// outcome once it is known, or, dropped before that (the runtime shuts
+/// down), with a transport error.
 struct BatchAnswer {
     shared: Arc<Shared>,
     seq: u64,
     metas: Option<Vec<Option<Metadata>>>,
     outcome: Option<Outcome>,
     duration: Duration,
+    detached: bool,
 }
 
-impl Drop for BatchAnswer {
-    fn drop(&mut self) {
+impl BatchAnswer {
+    fn new(shared: &Arc<Shared>, seq: u64, metas: Vec<Option<Metadata>>) -> Self {
+        BatchAnswer {
+            shared: Arc::clone(shared),
+            seq,
+            metas: Some(metas),
+            outcome: None,
+            duration: Duration::ZERO,
+            detached: false,
+        }
+    }
+}
+
+impl Deliver for BatchAnswer {
+    fn run(&mut self) {
         let Some(metas) = self.metas.take() else {
             return;
         };
@@ -994,6 +1041,23 @@ impl Drop for BatchAnswer {
         answer_batch(&self.shared.responder, metas, outcome, self.duration);
         self.shared.unanswered.fetch_sub(n, Ordering::SeqCst);
         self.shared.end(self.seq);
+    }
+}
+
+impl Drop for BatchAnswer {
+    fn drop(&mut self) {
+        if self.metas.is_none() {
+            return;
+        }
+        let rest = BatchAnswer {
+            shared: Arc::clone(&self.shared),
+            seq: self.seq,
+            metas: self.metas.take(),
+            outcome: self.outcome.take(),
+            duration: self.duration,
+            detached: true,
+        };
+        deliver_on_drop(&self.shared, rest, self.detached);
     }
 }
 
