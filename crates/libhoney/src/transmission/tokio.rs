@@ -158,7 +158,9 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 ///
 /// If the runtime shuts down while events are queued or in flight, each of
 /// them is answered with a [`Transport`](crate::ResponseError::Transport)
-/// error as its task is dropped: still exactly one response per event. The
+/// error as its task is dropped: still exactly one response per event (with
+/// `block_on_response`, handed over from a short-lived thread, so dropping
+/// the runtime never waits for room in the response queue). The
 /// transmission stops for good then; later events are answered the same way.
 #[derive(Clone, Default)]
 pub struct Tokio {
