@@ -103,7 +103,9 @@ impl Opts {
                 "--skip-peers" => o.skip_peers = true,
                 "--skip-variants" => o.skip_variants = true,
                 "--receiver" => o.receiver = Some(val().into()),
-                "--receiver-threads" => o.receiver_threads = val().parse().expect("--receiver-threads K"),
+                "--receiver-threads" => {
+                    o.receiver_threads = val().parse().expect("--receiver-threads K")
+                }
                 "--peer-rust" => o.peer_rust = Some(val().into()),
                 "--peer-py-python" => o.peer_py_python = Some(val().into()),
                 "--peer-py-script" => o.peer_py_script = Some(val().into()),
@@ -230,7 +232,14 @@ struct ReceiverProc {
 impl ReceiverProc {
     fn start(path: &Path, threads: usize) -> ReceiverProc {
         let mut child = Command::new(path)
-            .args(["--listen", "127.0.0.1:0", "--quiet", "--no-record", "--track-unique", "count"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--quiet",
+                "--no-record",
+                "--track-unique",
+                "count",
+            ])
             .args(["--threads", &threads.to_string()])
             .stdout(Stdio::piped())
             .spawn()
@@ -239,7 +248,11 @@ impl ReceiverProc {
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
             .expect("receiver's first line");
-        let url = line.trim().strip_prefix("listening on ").expect("listening on URL").to_string();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("listening on URL")
+            .to_string();
         let addr = url.trim_start_matches("http://").to_string();
         ReceiverProc { child, addr }
     }
@@ -254,7 +267,9 @@ impl ReceiverProc {
             .expect("write");
         let mut resp = String::new();
         s.read_to_string(&mut resp).expect("read");
-        resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+        resp.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default()
     }
 
     fn stats(&self) -> Json {
@@ -294,11 +309,21 @@ struct Run {
     ok: bool,
 }
 
-fn run_sender(rx: &ReceiverProc, label: &str, mut cmd: Command, events: u64, threads: usize, strict: bool) -> Option<Run> {
+fn run_sender(
+    rx: &ReceiverProc,
+    label: &str,
+    mut cmd: Command,
+    events: u64,
+    threads: usize,
+    strict: bool,
+) -> Option<Run> {
     rx.reset();
     let out = cmd.stderr(Stdio::inherit()).output().ok()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{'))?;
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('{'))?;
     let v: Json = serde_json::from_str(line).ok()?;
     let stats = rx.stats();
     let delivered = v["delivered"].as_u64().unwrap_or(0);
@@ -376,9 +401,14 @@ fn summarize(runs: &[Run]) -> Option<Summary> {
 fn print_table(title: &str, rows: &[Summary], baseline: Option<&Summary>) {
     println!("\n{title}\n");
     println!("| sender | events | threads | delivered events/s | CPU µs/event | peak RSS MB | max loss | runs | checks |{}", if baseline.is_some() { " ours ÷ this (events/s) |" } else { "" });
-    println!("|---|---|---|---|---|---|---|---|---|{}", if baseline.is_some() { "---|" } else { "" });
+    println!(
+        "|---|---|---|---|---|---|---|---|---|{}",
+        if baseline.is_some() { "---|" } else { "" }
+    );
     for r in rows {
-        let ratio = baseline.map(|b| format!(" {:.1}× |", b.rate / r.rate)).unwrap_or_default();
+        let ratio = baseline
+            .map(|b| format!(" {:.1}× |", b.rate / r.rate))
+            .unwrap_or_default();
         println!(
             "| {} | {} | {} | {:.0} | {:.2} | {:.1} | {} | {} | {} |{}",
             r.label,
@@ -395,11 +425,26 @@ fn print_table(title: &str, rows: &[Summary], baseline: Option<&Summary>) {
     }
 }
 
-fn self_cmd(o: &Opts, url: &str, events: u64, threads: usize, encoding: &str, compression: &str) -> Command {
+fn self_cmd(
+    o: &Opts,
+    url: &str,
+    events: u64,
+    threads: usize,
+    encoding: &str,
+    compression: &str,
+) -> Command {
     let mut c = Command::new(std::env::current_exe().expect("current exe"));
-    c.args(["send", "--url", url, "--events", &events.to_string(), "--threads", &threads.to_string()])
-        .args(["--encoding", encoding, "--compression", compression])
-        .args(["--api-key", &o.api_key, "--dataset", &o.dataset]);
+    c.args([
+        "send",
+        "--url",
+        url,
+        "--events",
+        &events.to_string(),
+        "--threads",
+        &threads.to_string(),
+    ])
+    .args(["--encoding", encoding, "--compression", compression])
+    .args(["--api-key", &o.api_key, "--dataset", &o.dataset]);
     c
 }
 
@@ -408,11 +453,21 @@ fn sibling(name: &str) -> PathBuf {
     exe.with_file_name(name)
 }
 
+/// Builds the command line of one sender, once per run.
+type CommandMaker = Box<dyn Fn() -> Command>;
+
 fn compare(o: &Opts) -> i32 {
-    let receiver_path = o.receiver.clone().unwrap_or_else(|| sibling("libhoney-receiver"));
+    let receiver_path = o
+        .receiver
+        .clone()
+        .unwrap_or_else(|| sibling("libhoney-receiver"));
     let rx = ReceiverProc::start(&receiver_path, o.receiver_threads);
     let url = rx.url();
-    println!("receiver: {} ({} threads) at {url}", receiver_path.display(), o.receiver_threads);
+    println!(
+        "receiver: {} ({} threads) at {url}",
+        receiver_path.display(),
+        o.receiver_threads
+    );
     let mut all_ok = true;
     let mut jsonl = Vec::new();
 
@@ -426,7 +481,7 @@ fn compare(o: &Opts) -> i32 {
 
     let mut same_work: Vec<Summary> = Vec::new();
     for threads in [1usize, 4] {
-        let mut group: Vec<(String, Box<dyn Fn() -> Command>, bool)> = Vec::new();
+        let mut group: Vec<(String, CommandMaker, bool)> = Vec::new();
         let (o2, u2) = (o.clone(), url.clone());
         group.push((
             "libhoney-rust (this), JSON+zstd".into(),
@@ -440,7 +495,14 @@ fn compare(o: &Opts) -> i32 {
                     "libhoney-rust 0.1.6".into(),
                     Box::new(move || {
                         let mut c = Command::new(&p);
-                        c.args(["--url", &u, "--events", &n.to_string(), "--threads", &threads.to_string()]);
+                        c.args([
+                            "--url",
+                            &u,
+                            "--events",
+                            &n.to_string(),
+                            "--threads",
+                            &threads.to_string(),
+                        ]);
                         c
                     }),
                     false,
@@ -452,8 +514,14 @@ fn compare(o: &Opts) -> i32 {
                     "libhoney-py 2.4.0".into(),
                     Box::new(move || {
                         let mut c = Command::new(&py);
-                        c.arg(&script)
-                            .args(["--url", &u, "--events", &n.to_string(), "--threads", &threads.to_string()]);
+                        c.arg(&script).args([
+                            "--url",
+                            &u,
+                            "--events",
+                            &n.to_string(),
+                            "--threads",
+                            &threads.to_string(),
+                        ]);
                         c
                     }),
                     false,
@@ -476,7 +544,10 @@ fn compare(o: &Opts) -> i32 {
             }
         }
         print_table(
-            &format!("## Same work: {} events, {threads} application thread(s), medians of {} runs", o.events, o.repeat),
+            &format!(
+                "## Same work: {} events, {threads} application thread(s), medians of {} runs",
+                o.events, o.repeat
+            ),
             &summaries,
             summaries.first(),
         );
@@ -485,7 +556,14 @@ fn compare(o: &Opts) -> i32 {
 
     if !o.skip_variants {
         let mut rows = Vec::new();
-        for (enc, comp) in [("json", "zstd"), ("json", "gzip"), ("json", "none"), ("msgpack", "zstd"), ("msgpack", "gzip"), ("msgpack", "none")] {
+        for (enc, comp) in [
+            ("json", "zstd"),
+            ("json", "gzip"),
+            ("json", "none"),
+            ("msgpack", "zstd"),
+            ("msgpack", "gzip"),
+            ("msgpack", "none"),
+        ] {
             for threads in [1usize, 4] {
                 let label = format!("libhoney-rust (this), {enc}+{comp}");
                 let mut runs = Vec::new();
@@ -504,7 +582,10 @@ fn compare(o: &Opts) -> i32 {
             }
         }
         print_table(
-            &format!("## Variants of this SDK: {} events each, medians of {} runs", o.big_events, o.repeat),
+            &format!(
+                "## Variants of this SDK: {} events each, medians of {} runs",
+                o.big_events, o.repeat
+            ),
             &rows,
             None,
         );

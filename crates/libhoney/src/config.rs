@@ -614,7 +614,7 @@ impl Config {
 /// use std::time::Duration;
 /// let config = libhoney::Config::new().send_frequency(Duration::from_millis(50));
 /// assert_eq!(config.get_send_frequency(), Duration::from_millis(50));
-/// assert_eq!(config.get_max_batch_size(), 100); // the default
+/// assert_eq!(config.get_max_batch_size(), 500); // the default
 /// ```
 impl Config {
     /// The API key set in code (or, on [`Client::config`](crate::Client::config),

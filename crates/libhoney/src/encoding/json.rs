@@ -225,7 +225,11 @@ mod tests {
                 let json = enc(&Value::from(s.as_str()), NonFiniteFloats::String);
                 let back: String = serde_json::from_str(&json).unwrap();
                 assert_eq!(back, s, "byte {b} at {offset}");
-                assert_eq!(json, serde_json::to_string(&s).unwrap(), "byte {b} at {offset}");
+                assert_eq!(
+                    json,
+                    serde_json::to_string(&s).unwrap(),
+                    "byte {b} at {offset}"
+                );
             }
         }
     }

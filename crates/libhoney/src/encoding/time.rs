@@ -148,7 +148,10 @@ mod tests {
         // The same second twice (cached), then a different one.
         assert_eq!(rfc3339(at(0, 7)), "1970-01-01T00:00:00.000000007Z");
         assert_eq!(rfc3339(at(0, 8)), "1970-01-01T00:00:00.000000008Z");
-        assert_eq!(rfc3339(at(253_402_300_800, 0)), "10000-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339(at(253_402_300_800, 0)),
+            "10000-01-01T00:00:00.000000000Z"
+        );
         assert_eq!(
             rfc3339(UNIX_EPOCH - Duration::new(1, 500_000_000)),
             "1969-12-31T23:59:58.500000000Z"

@@ -757,9 +757,16 @@ mod tests {
             br#"[{"status":-1}]"#,
             b"",
         ] {
-            assert!(parse_plain_statuses(body).is_none(), "{}", String::from_utf8_lossy(body));
+            assert!(
+                parse_plain_statuses(body).is_none(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
-        assert_eq!(parse_statuses_json(br#"[{"Status":202}]"#).unwrap()[0].status, 202);
+        assert_eq!(
+            parse_statuses_json(br#"[{"Status":202}]"#).unwrap()[0].status,
+            202
+        );
     }
 
     #[test]

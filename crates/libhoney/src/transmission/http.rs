@@ -348,9 +348,8 @@ impl Transmission for Http {
             {
                 let _ = t.join();
             }
-            let senders = std::mem::take(
-                &mut *r.shared.senders.lock().unwrap_or_else(|e| e.into_inner()),
-            );
+            let senders =
+                std::mem::take(&mut *r.shared.senders.lock().unwrap_or_else(|e| e.into_inner()));
             for t in senders {
                 let _ = t.join();
             }
