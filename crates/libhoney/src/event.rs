@@ -49,17 +49,40 @@ pub struct Event {
 
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Event")
-            .field("dest", &self.dest)
-            .field("sample_rate", &self.sample_rate)
-            .field("timestamp", &self.timestamp)
-            .field("fields", &FieldsDebug(&self.fields))
-            .field("metadata", &self.metadata)
-            .finish()
+        debug_event(
+            f,
+            "Event",
+            &self.dest,
+            self.sample_rate,
+            &self.timestamp,
+            &self.fields,
+            &self.metadata,
+        )
     }
 }
 
-pub(crate) struct FieldsDebug<'a>(pub(crate) &'a LayeredFields);
+/// The Debug output of an event, the same for an [`Event`] and for the
+/// [`QueuedEvent`](crate::transmission::QueuedEvent) it becomes: `name`, then
+/// its destination, sample rate, timestamp, fields (as a map) and metadata.
+pub(crate) fn debug_event(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    dest: &Destination,
+    sample_rate: u32,
+    timestamp: &SystemTime,
+    fields: &LayeredFields,
+    metadata: &Option<Metadata>,
+) -> fmt::Result {
+    f.debug_struct(name)
+        .field("dest", dest)
+        .field("sample_rate", &sample_rate)
+        .field("timestamp", timestamp)
+        .field("fields", &FieldsDebug(fields))
+        .field("metadata", metadata)
+        .finish()
+}
+
+struct FieldsDebug<'a>(&'a LayeredFields);
 
 impl fmt::Debug for FieldsDebug<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -56,7 +56,7 @@ use std::time::{Duration, SystemTime};
 use crate::config::Config;
 use crate::destination::Destination;
 use crate::error::{CloseError, ConfigError, FlushError};
-use crate::event::FieldsDebug;
+use crate::event::debug_event;
 use crate::fields::LayeredFields;
 use crate::response::Metadata;
 pub use crate::response::Responder;
@@ -162,13 +162,15 @@ pub struct QueuedEvent {
 
 impl fmt::Debug for QueuedEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueuedEvent")
-            .field("dest", &self.dest)
-            .field("sample_rate", &self.sample_rate)
-            .field("timestamp", &self.timestamp)
-            .field("fields", &FieldsDebug(&self.fields))
-            .field("metadata", &self.metadata)
-            .finish()
+        debug_event(
+            f,
+            "QueuedEvent",
+            &self.dest,
+            self.sample_rate,
+            &self.timestamp,
+            &self.fields,
+            &self.metadata,
+        )
     }
 }
 
