@@ -1,9 +1,12 @@
 //! The runtime-independent parts of sending over HTTP, shared by the threaded
 //! [`Http`](super::Http) transmission and the tokio one: batching by destination,
-//! encoding, size limits, compression, retry policy, and turning an HTTP answer
-//! into exactly one response per event.
+//! encoding, size limits, compression, retry policy, turning an HTTP answer
+//! into exactly one response per event, and the bookkeeping both do around
+//! them (sends in progress, blocking waits with a deadline).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Compression, Config, Encoding, NonFiniteFloats};
@@ -283,6 +286,40 @@ pub(crate) fn content_type(enc: Encoding) -> &'static str {
     match enc {
         Encoding::Json => "application/json",
         Encoding::Msgpack => "application/msgpack",
+    }
+}
+
+/// Runs one `send` of a transmission counted in `sending`, its calls in
+/// progress. SeqCst pairs with the close: either the send sees the
+/// transmission closed, or the close sees it in `sending` and waits for its
+/// event before its last look at the queue.
+pub(crate) fn counted_send(sending: &AtomicUsize, send: impl FnOnce()) {
+    sending.fetch_add(1, Ordering::SeqCst);
+    send();
+    sending.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Waits on `cond` (with `guard`, the lock of its mutex) until `ready` gives
+/// a value; `None` once `deadline` has passed first. A poisoned lock is used
+/// as is.
+pub(crate) fn wait_deadline<T, R>(
+    cond: &Condvar,
+    mut guard: MutexGuard<'_, T>,
+    deadline: Instant,
+    mut ready: impl FnMut(&T) -> Option<R>,
+) -> Option<R> {
+    loop {
+        if let Some(r) = ready(&guard) {
+            return Some(r);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        guard = cond
+            .wait_timeout(guard, deadline - now)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 

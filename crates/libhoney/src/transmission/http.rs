@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use super::batch::{
-    answer_batch, content_type, is_retryable_status, parse_retry_after, BatchSettings, Batcher,
-    Compressor, Outcome, ReadyBatch, RetryPolicy,
+    answer_batch, content_type, counted_send, is_retryable_status, parse_retry_after,
+    wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch, RetryPolicy,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config, Encoding};
@@ -119,21 +119,11 @@ impl Shared {
 
     /// Waits until no batch numbered `upto` or lower is in flight.
     fn wait_upto(&self, upto: u64, deadline: Instant) -> bool {
-        let mut set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        loop {
-            if set.first().is_none_or(|&first| first > upto) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            set = self
-                .done
-                .wait_timeout(set, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        let set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        wait_deadline(&self.done, set, deadline, |set| {
+            set.first().is_none_or(|&first| first > upto).then_some(())
+        })
+        .is_some()
     }
 
     fn abandoned(&self) -> bool {
@@ -293,11 +283,9 @@ impl Transmission for Http {
         let Some(r) = self.running() else {
             return;
         };
-        // SeqCst pairs with the close: either this send sees `closed`, or the
-        // batcher sees it in `sending` and waits for its event.
-        r.shared.sending.fetch_add(1, Ordering::SeqCst);
-        r.send(ev);
-        r.shared.sending.fetch_sub(1, Ordering::SeqCst);
+        // Either this send sees `closed`, or the batcher sees it in `sending`
+        // and waits for its event.
+        counted_send(&r.shared.sending, || r.send(ev));
     }
 
     fn flush(&self, timeout: Duration) -> Result<(), FlushError> {

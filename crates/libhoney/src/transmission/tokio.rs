@@ -32,8 +32,8 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::batch::{
-    answer_batch, content_type, is_retryable_status, parse_retry_after, BatchSettings, Batcher,
-    Compressor, Outcome, ReadyBatch, RetryPolicy,
+    answer_batch, content_type, counted_send, is_retryable_status, parse_retry_after,
+    wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch, RetryPolicy,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config, LONGEST_WAIT};
@@ -415,9 +415,7 @@ impl Transmission for Tokio {
         };
         // As in `Http`: either this send sees `closed`, or the batcher's last
         // look at the queue waits for it.
-        r.shared.sending.fetch_add(1, Ordering::SeqCst);
-        r.send(ev);
-        r.shared.sending.fetch_sub(1, Ordering::SeqCst);
+        counted_send(&r.shared.sending, || r.send(ev));
     }
 
     /// Blocks the calling thread up to `timeout`; see "What blocks" on [`Tokio`].
@@ -684,36 +682,19 @@ impl Shared {
 
     /// Blocks until no batch numbered `upto` or lower is in flight.
     fn wait_upto(&self, upto: u64, deadline: Instant) -> bool {
-        let mut set = self.lock_in_flight();
-        loop {
-            if set.first().is_none_or(|&first| first > upto) {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            set = self
-                .settled
-                .wait_timeout(set, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        wait_deadline(&self.settled, self.lock_in_flight(), deadline, |set| {
+            set.first().is_none_or(|&first| first > upto).then_some(())
+        })
+        .is_some()
     }
 
     /// Awaits until no batch numbered `upto` or lower is in flight.
     async fn wait_upto_async(&self, upto: u64, deadline: Instant) -> bool {
-        let deadline = tokio::time::Instant::from_std(deadline);
-        loop {
-            let mut notified = pin!(self.settled_async.notified());
-            notified.as_mut().enable();
-            if self.is_settled(upto) {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.is_settled(upto);
-            }
-        }
+        notified_until(&self.settled_async, deadline, || {
+            self.is_settled(upto).then_some(())
+        })
+        .await
+        .is_some()
     }
 
     fn abandoned(&self) -> bool {
@@ -797,34 +778,34 @@ impl Slot {
     }
 
     fn wait(&self, deadline: Instant) -> Option<Reply> {
-        let mut s = self.lock();
-        loop {
-            if *s != Reply::Waiting {
-                return Some(*s);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            s = self
-                .cond
-                .wait_timeout(s, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        wait_deadline(&self.cond, self.lock(), deadline, |s| {
+            (*s != Reply::Waiting).then_some(*s)
+        })
     }
 
     async fn wait_async(&self, deadline: Instant) -> Option<Reply> {
-        let deadline = tokio::time::Instant::from_std(deadline);
-        loop {
-            let mut notified = pin!(self.notify.notified());
-            notified.as_mut().enable();
-            if let Some(r) = self.get() {
-                return Some(r);
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.get();
-            }
+        notified_until(&self.notify, deadline, || self.get()).await
+    }
+}
+
+/// Awaits until `ready` gives a value, looking again at each notification
+/// of `notify`; once `deadline` has passed, gives what a last look finds.
+/// The async counterpart of [`wait_deadline`].
+async fn notified_until<R>(
+    notify: &Notify,
+    deadline: Instant,
+    mut ready: impl FnMut() -> Option<R>,
+) -> Option<R> {
+    let deadline = tokio::time::Instant::from_std(deadline);
+    loop {
+        let mut notified = pin!(notify.notified());
+        // Registered before the look, so that no notification in between is lost.
+        notified.as_mut().enable();
+        if let Some(r) = ready() {
+            return Some(r);
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return ready();
         }
     }
 }
