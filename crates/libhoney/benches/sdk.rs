@@ -5,6 +5,7 @@
 //! ```
 //!
 //! - `event::build`: a 10-field event of the benchmark shape (bench/peers/SHAPE.md).
+//! - `event::send_only_http`: `send()` alone, of an event built beforehand.
 //! - `event::send_*`: building it and handing it to `send()`: into the default
 //!   HTTP transmission (a local receiver on loopback), and into `Discard`
 //!   (client overhead only). Run with 1, 2 and 4 threads sending at once.
@@ -45,7 +46,10 @@ fn http_client() -> &'static Client {
             .record(false)
             .start()
             .expect("receiver");
-        let client = Client::new(base().api_host(rx.url())).expect("client");
+        // A deep queue, so that short timing samples measure the hand-over,
+        // not the overflow path when the pipeline falls behind.
+        let client =
+            Client::new(base().api_host(rx.url()).pending_work_capacity(100_000)).expect("client");
         (client, rx)
     })
     .0
@@ -80,6 +84,18 @@ mod event {
             fill(&mut ev, i);
             ev.send().expect("send")
         });
+    }
+
+    /// `send()` alone: the event is built outside the timed part.
+    #[divan::bench(threads = [1, 2, 4])]
+    fn send_only_http(b: Bencher) {
+        let client = http_client();
+        b.with_inputs(|| {
+            let mut ev = client.new_event();
+            fill(&mut ev, fastrand::u64(..));
+            ev
+        })
+        .bench_values(|ev| ev.send().expect("send"));
     }
 
     #[divan::bench(threads = [1, 2, 4])]

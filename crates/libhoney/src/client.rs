@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use crate::destination::Destination;
 use crate::error::{CloseError, ConfigError, FieldError, FlushError, SendError};
 use crate::event::Event;
 use crate::fields::Fields;
-use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::metrics::{Metrics, MetricsSnapshot, Sharded};
 use crate::response::{response_queue, Responder, Response, ResponseError, Responses};
 use crate::transmission::{Context, Http, QueuedEvent, Transmission};
 use crate::value::{FieldName, Value};
@@ -57,7 +57,7 @@ struct Inner {
     /// (or its sampling response) over. `close` waits for them before it
     /// closes the transmission and ends the response stream, so a send racing
     /// a close is either refused or answered, never silently dropped.
-    in_dispatch: AtomicUsize,
+    in_dispatch: Sharded,
     dispatch_lock: Mutex<()>,
     dispatch_done: Condvar,
     metrics: Arc<Metrics>,
@@ -73,7 +73,7 @@ impl<'a> DispatchGuard<'a> {
     /// reads the counter (both sequentially consistent), so either the send
     /// sees the close or the close sees the send.
     fn enter(inner: &'a Inner) -> Option<Self> {
-        inner.in_dispatch.fetch_add(1, Ordering::SeqCst);
+        inner.in_dispatch.add(1, Ordering::SeqCst);
         let guard = DispatchGuard(inner);
         if inner.closed.load(Ordering::SeqCst) {
             return None; // the guard's drop undoes the count
@@ -85,9 +85,8 @@ impl<'a> DispatchGuard<'a> {
 impl Drop for DispatchGuard<'_> {
     fn drop(&mut self) {
         let inner = self.0;
-        if inner.in_dispatch.fetch_sub(1, Ordering::SeqCst) == 1
-            && inner.closed.load(Ordering::SeqCst)
-        {
+        inner.in_dispatch.sub(1, Ordering::SeqCst);
+        if inner.closed.load(Ordering::SeqCst) {
             // Taking the lock orders this wake-up after the closer's check.
             let _lock = inner
                 .dispatch_lock
@@ -166,7 +165,7 @@ impl Client {
                 responses,
                 end: Mutex::new(Some(end)),
                 closed: AtomicBool::new(false),
-                in_dispatch: AtomicUsize::new(0),
+                in_dispatch: Sharded::default(),
                 dispatch_lock: Mutex::new(()),
                 dispatch_done: Condvar::new(),
                 metrics,
@@ -554,7 +553,7 @@ impl Inner {
         let deadline = Instant::now().checked_add(timeout);
         // Let sends already past the closed check hand their events over.
         let mut lock = self.dispatch_lock.lock().unwrap_or_else(|e| e.into_inner());
-        while self.in_dispatch.load(Ordering::SeqCst) > 0 {
+        while self.in_dispatch.sum(Ordering::SeqCst) > 0 {
             let wait = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => Duration::from_secs(3600),
@@ -569,7 +568,7 @@ impl Inner {
                 .0;
         }
         drop(lock);
-        let stuck = self.in_dispatch.load(Ordering::SeqCst);
+        let stuck = self.in_dispatch.sum(Ordering::SeqCst) as usize;
         let remaining = match deadline {
             Some(d) => d.saturating_duration_since(Instant::now()),
             None => timeout,
