@@ -1,14 +1,77 @@
-//! Helpers shared by the wire-path tests of the default HTTP transmission
-//! (`tests/http_*.rs`): a receiver and a client pointed at it, events with
-//! unique ids, the "one response per event, successes == accepted" check,
-//! a small msgpack reader, and an HTTP-date formatter.
+//! Helpers shared by the wire-path tests of the HTTP transmissions
+//! (`tests/http_*.rs` for the default one, `tests/tokio_*.rs` for the tokio
+//! one): a receiver and a client pointed at it, events with unique ids, the
+//! "one response per event, successes == accepted" check, servers that stall
+//! or proxy, a small msgpack reader, and an HTTP-date formatter. The
+//! submodules hold what runs over either transmission: the [`harness`] and
+//! the test bodies both suites share ([`faults`], [`lifecycle`], [`proxy`],
+//! [`wire`]).
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::TcpListener;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use libhoney::{Client, Config, MetricsSnapshot, Response, ResponseError};
-use libhoney_receiver::{Receiver, RunningReceiver};
+use libhoney::{Client, Config, MetricsSnapshot, Response, ResponseError, SendError};
+use libhoney_receiver::{Fault, Receiver, RunningReceiver};
+
+/// `http_test!(module::name)`: a `#[test] fn name()` that runs the shared
+/// body `module::name(Kind::Http)` on the test's thread, with no runtime.
+/// `http_test!(test = module::name)` names the test `test`.
+#[allow(unused_macros)]
+macro_rules! http_test {
+    ($test:ident = $module:ident :: $name:ident) => {
+        #[test]
+        fn $test() {
+            $crate::http_support::block_on($module::$name($crate::http_support::Kind::Http));
+        }
+    };
+    ($module:ident :: $name:ident) => {
+        http_test!($name = $module::$name);
+    };
+}
+
+/// `on_both_runtimes!(name)`: runs the async fn `name` as two tests, on a
+/// current-thread runtime (`name::current_thread`) and on a multi-thread one
+/// with two workers (`name::multi_thread`). `on_both_runtimes!(module::name)`
+/// runs the shared body `module::name(Kind::Tokio)` so, and
+/// `on_both_runtimes!(test = module::name)` names the tests `test::…`.
+#[allow(unused_macros)]
+macro_rules! on_both_runtimes {
+    (@mod $test:ident, $body:expr) => {
+        mod $test {
+            #[tokio::test(flavor = "current_thread")]
+            async fn current_thread() {
+                $body.await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn multi_thread() {
+                $body.await
+            }
+        }
+    };
+    ($test:ident = $module:ident :: $name:ident) => {
+        on_both_runtimes!(@mod $test, super::$module::$name($crate::http_support::Kind::Tokio));
+    };
+    ($module:ident :: $name:ident) => {
+        on_both_runtimes!($name = $module::$name);
+    };
+    ($name:ident) => {
+        on_both_runtimes!(@mod $name, super::$name());
+    };
+}
+
+pub mod faults;
+pub mod harness;
+pub mod lifecycle;
+pub mod proxy;
+pub mod wire;
+
+pub use harness::*;
 
 /// The API key the receivers accept.
 pub const KEY: &str = "hcaik_wiretest0123456789SECRETkey";
@@ -38,9 +101,26 @@ pub fn config(rx: &RunningReceiver) -> Config {
         .shutdown_timeout(PATIENCE)
 }
 
+/// [`config`] for tests that send everything in one batch at close (or
+/// flush): up to 1000 events, no time trigger in practice.
+pub fn one_batch(rx: &RunningReceiver) -> Config {
+    config(rx)
+        .max_batch_size(1000)
+        .send_frequency(Duration::from_secs(3600))
+}
+
 /// A client over `config`.
 pub fn client(config: Config) -> Client {
     Client::new(config).expect("valid config")
+}
+
+/// A receiver fault: answer `status` with `body` (and a `Retry-After`).
+pub fn status(status: u16, body: &str, retry_after: Option<String>) -> Fault {
+    Fault::Status {
+        status,
+        body: body.to_string(),
+        retry_after,
+    }
 }
 
 /// Sends one event carrying field `id` and metadata `id` (u64).
@@ -298,36 +378,29 @@ fn be(rd: &mut &[u8], n: usize) -> u64 {
 
 fn mp_value(rd: &mut &[u8]) -> Mp {
     let tag = take(rd, 1)[0];
-    let str_of = |rd: &mut &[u8], n: usize| {
+    // Each takes its length first, so that a length read from `rd` can be
+    // passed along with `rd`.
+    let str_of = |n: usize, rd: &mut &[u8]| {
         Mp::Str(String::from_utf8(take(rd, n).to_vec()).expect("utf-8 string"))
     };
-    let array = |rd: &mut &[u8], n: usize| Mp::Array((0..n).map(|_| mp_value(rd)).collect());
+    let array = |n: usize, rd: &mut &[u8]| Mp::Array((0..n).map(|_| mp_value(rd)).collect());
     let map =
-        |rd: &mut &[u8], n: usize| Mp::Map((0..n).map(|_| (mp_value(rd), mp_value(rd))).collect());
-    let ext = |rd: &mut &[u8], n: usize| {
+        |n: usize, rd: &mut &[u8]| Mp::Map((0..n).map(|_| (mp_value(rd), mp_value(rd))).collect());
+    let ext = |n: usize, rd: &mut &[u8]| {
         let ty = take(rd, 1)[0] as i8;
         Mp::Ext(ty, take(rd, n).to_vec())
     };
     match tag {
         0x00..=0x7f => Mp::UInt(u64::from(tag)),
-        0x80..=0x8f => map(rd, usize::from(tag & 0x0f)),
-        0x90..=0x9f => array(rd, usize::from(tag & 0x0f)),
-        0xa0..=0xbf => str_of(rd, usize::from(tag & 0x1f)),
+        0x80..=0x8f => map(usize::from(tag & 0x0f), rd),
+        0x90..=0x9f => array(usize::from(tag & 0x0f), rd),
+        0xa0..=0xbf => str_of(usize::from(tag & 0x1f), rd),
         0xc0 => Mp::Nil,
         0xc2 => Mp::Bool(false),
         0xc3 => Mp::Bool(true),
-        0xc7 => {
-            let n = be(rd, 1) as usize;
-            ext(rd, n)
-        }
-        0xc8 => {
-            let n = be(rd, 2) as usize;
-            ext(rd, n)
-        }
-        0xc9 => {
-            let n = be(rd, 4) as usize;
-            ext(rd, n)
-        }
+        0xc7 => ext(be(rd, 1) as usize, rd),
+        0xc8 => ext(be(rd, 2) as usize, rd),
+        0xc9 => ext(be(rd, 4) as usize, rd),
         0xca => Mp::F64(f64::from(f32::from_bits(be(rd, 4) as u32))),
         0xcb => Mp::F64(f64::from_bits(be(rd, 8))),
         0xcc => Mp::UInt(be(rd, 1)),
@@ -338,39 +411,18 @@ fn mp_value(rd: &mut &[u8]) -> Mp {
         0xd1 => Mp::Int(i64::from(be(rd, 2) as u16 as i16)),
         0xd2 => Mp::Int(i64::from(be(rd, 4) as u32 as i32)),
         0xd3 => Mp::Int(be(rd, 8) as i64),
-        0xd4 => ext(rd, 1),
-        0xd5 => ext(rd, 2),
-        0xd6 => ext(rd, 4),
-        0xd7 => ext(rd, 8),
-        0xd8 => ext(rd, 16),
-        0xd9 => {
-            let n = be(rd, 1) as usize;
-            str_of(rd, n)
-        }
-        0xda => {
-            let n = be(rd, 2) as usize;
-            str_of(rd, n)
-        }
-        0xdb => {
-            let n = be(rd, 4) as usize;
-            str_of(rd, n)
-        }
-        0xdc => {
-            let n = be(rd, 2) as usize;
-            array(rd, n)
-        }
-        0xdd => {
-            let n = be(rd, 4) as usize;
-            array(rd, n)
-        }
-        0xde => {
-            let n = be(rd, 2) as usize;
-            map(rd, n)
-        }
-        0xdf => {
-            let n = be(rd, 4) as usize;
-            map(rd, n)
-        }
+        0xd4 => ext(1, rd),
+        0xd5 => ext(2, rd),
+        0xd6 => ext(4, rd),
+        0xd7 => ext(8, rd),
+        0xd8 => ext(16, rd),
+        0xd9 => str_of(be(rd, 1) as usize, rd),
+        0xda => str_of(be(rd, 2) as usize, rd),
+        0xdb => str_of(be(rd, 4) as usize, rd),
+        0xdc => array(be(rd, 2) as usize, rd),
+        0xdd => array(be(rd, 4) as usize, rd),
+        0xde => map(be(rd, 2) as usize, rd),
+        0xdf => map(be(rd, 4) as usize, rd),
         0xe0..=0xff => Mp::Int(i64::from(tag as i8)),
         other => panic!("unexpected msgpack tag {other:#x}"),
     }
@@ -396,6 +448,155 @@ pub fn header<'a>(req: &'a libhoney_receiver::ReceivedRequest, name: &str) -> Op
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// A server that accepts connections and never answers (holding them open
+/// until it is dropped).
+pub struct Stalled {
+    pub url: String,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Stalled {
+    pub fn start() -> Stalled {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((s, _)) => held.push(s),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Stalled {
+            url,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Stalled {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Sends one event with id `id` and metadata `id`; false if the client was
+/// closed (any other error panics).
+fn try_send_id(client: &Client, id: u64) -> bool {
+    let mut ev = client.new_event();
+    ev.add_field("id", id).add_metadata(id);
+    match ev.send() {
+        Ok(()) => true,
+        Err(SendError::Closed) => false,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// A plain thread that sends events with ids in `ids` until the client is
+/// closed; it yields the ids of the sends that returned `Ok`.
+pub fn spawn_sender(client: &Client, ids: Range<u64>) -> JoinHandle<Vec<u64>> {
+    let client = client.clone();
+    std::thread::spawn(move || {
+        ids.take_while(|&id| try_send_id(&client, id))
+            .collect::<Vec<u64>>()
+    })
+}
+
+/// `n` plain threads: the `k`-th runs `f(&client, k)` on a clone of `client`
+/// and yields the ids it sent.
+pub fn on_threads(
+    client: &Client,
+    n: u64,
+    f: impl Fn(&Client, u64) -> Vec<u64> + Clone + Send + 'static,
+) -> Vec<JoinHandle<Vec<u64>>> {
+    (0..n)
+        .map(|k| {
+            let (client, f) = (client.clone(), f.clone());
+            std::thread::spawn(move || f(&client, k))
+        })
+        .collect()
+}
+
+/// Joins threads of [`on_threads`]: every id they sent, thread by thread.
+pub fn join_ids(threads: Vec<JoinHandle<Vec<u64>>>) -> Vec<u64> {
+    threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect()
+}
+
+/// A plain thread that reads the client's responses as they come until the
+/// stream ends (within [`PATIENCE`]), and yields them.
+pub fn spawn_reader(client: &Client) -> JoinHandle<Vec<Response>> {
+    let responses = client.responses();
+    std::thread::spawn(move || collect_until_end(&responses))
+}
+
+/// Plain threads that send events with fresh ids as fast as they can, until
+/// the client is closed or they are stopped.
+pub struct RacingSenders {
+    ok: Arc<Mutex<Vec<u64>>>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl RacingSenders {
+    /// Starts `n` sending threads.
+    pub fn start(client: &Client, n: usize) -> RacingSenders {
+        let ok = Arc::new(Mutex::new(Vec::new()));
+        let next = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..n)
+            .map(|_| {
+                let (client, ok, next, stop) = (
+                    client.clone(),
+                    Arc::clone(&ok),
+                    Arc::clone(&next),
+                    Arc::clone(&stop),
+                );
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let id = next.fetch_add(1, Ordering::Relaxed);
+                        if !try_send_id(&client, id) {
+                            return;
+                        }
+                        ok.lock().unwrap().push(id);
+                    }
+                })
+            })
+            .collect();
+        RacingSenders { ok, stop, threads }
+    }
+
+    /// Asks the threads to stop after their current send.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Have all the threads stopped?
+    pub fn finished(&self) -> bool {
+        self.threads.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Joins the threads; the ids of the sends that returned `Ok`.
+    pub fn join(self) -> Vec<u64> {
+        for t in self.threads {
+            t.join().unwrap();
+        }
+        let ok = self.ok.lock().unwrap().clone();
+        ok
+    }
 }
 
 /// Waits (bounded) until `cond` holds; false if it never did.

@@ -1,0 +1,227 @@
+//! A `CONNECT` proxy for the tests of `Config::proxy` (both HTTP
+//! transmissions tunnel every request, also to `http://` targets, with
+//! `CONNECT`): it checks the basic `Proxy-Authorization`, and relays bytes
+//! to the target. And the proxy tests both transmissions must pass alike,
+//! run by `tests/http_proxy.rs` and `tests/tokio_proxy.rs`.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libhoney::ResponseError;
+
+use super::{check_invariant, config, header, receiver, send_ids, Kind, KEY, PATIENCE};
+
+/// What the proxy saw of one connection's request head.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub request_line: String,
+    pub proxy_authorization: Option<String>,
+}
+
+/// A `CONNECT` proxy on a port of its own, for as long as it lives.
+pub struct Proxy {
+    pub addr: std::net::SocketAddr,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    /// A proxy that accepts `Proxy-Authorization: <expected>` only.
+    pub fn start(expected: &str) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (seen2, stop2, expected) = (Arc::clone(&seen), Arc::clone(&stop), expected.to_string());
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let (seen, expected) = (Arc::clone(&seen2), expected.clone());
+                        std::thread::spawn(move || serve(conn, &seen, &expected));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        Proxy { addr, seen, stop }
+    }
+
+    /// What it saw of each connection so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Reads a request head byte by byte (so nothing after it is consumed).
+fn read_head(conn: &mut TcpStream) -> Option<String> {
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut b).ok()? == 0 {
+            return None;
+        }
+        head.push(b[0]);
+    }
+    String::from_utf8(head).ok()
+}
+
+fn serve(mut conn: TcpStream, seen: &Mutex<Vec<Seen>>, expected: &str) {
+    conn.set_read_timeout(Some(PATIENCE)).unwrap();
+    let Some(head) = read_head(&mut conn) else {
+        return;
+    };
+    let mut lines = head.split("\r\n");
+    let request_line = lines.next().unwrap_or("").to_string();
+    let proxy_authorization = lines.find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("proxy-authorization")
+            .then(|| v.trim().to_string())
+    });
+    seen.lock().unwrap().push(Seen {
+        request_line: request_line.clone(),
+        proxy_authorization: proxy_authorization.clone(),
+    });
+    let mut parts = request_line.split(' ');
+    let (method, target) = (parts.next(), parts.next());
+    if method != Some("CONNECT") {
+        let _ = conn.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+        return;
+    }
+    if proxy_authorization.as_deref() != Some(expected) {
+        let _ = conn.write_all(
+            b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"t\"\r\nContent-Length: 0\r\n\r\n",
+        );
+        return;
+    }
+    let Ok(upstream) = TcpStream::connect(target.unwrap_or("")) else {
+        let _ = conn.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
+        return;
+    };
+    if conn
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .is_err()
+    {
+        return;
+    }
+    let (mut a_in, mut b_out) = (conn.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut a_in, &mut b_out);
+        let _ = b_out.shutdown(Shutdown::Write);
+    });
+    let (mut b_in, mut a_out) = (upstream, conn);
+    let _ = std::io::copy(&mut b_in, &mut a_out);
+    let _ = a_out.shutdown(Shutdown::Both);
+    let _ = up.join();
+}
+
+/// Standard base64, with padding.
+pub fn base64(input: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(T[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+pub async fn events_go_through_the_proxy_with_basic_credentials(kind: Kind) {
+    let rx = receiver();
+    let proxy = Proxy::start("Basic dXNlcjpwYXNz");
+    let client = kind.client(
+        config(&rx)
+            .proxy(format!("http://user:pass@{}", proxy.addr))
+            .max_attempts(1),
+    );
+    let sent = send_ids(&client, 0..5);
+    let responses = client.close_and_collect().await;
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 5, "{:?}", tally.failed);
+    let seen = proxy.seen();
+    assert!(!seen.is_empty());
+    for s in &seen {
+        assert_eq!(
+            s.request_line,
+            format!("CONNECT {} HTTP/1.1", rx.addr()),
+            "{seen:?}"
+        );
+        assert_eq!(s.proxy_authorization.as_deref(), Some("Basic dXNlcjpwYXNz"));
+    }
+    // The tunnelled request itself is the usual one.
+    let req = &rx.requests()[0];
+    assert_eq!(req.path, "/1/batch/wire");
+    assert_eq!(header(req, "x-honeycomb-team"), Some(KEY));
+}
+
+pub async fn percent_encoded_credentials_are_decoded_once(kind: Kind) {
+    let rx = receiver();
+    let expected = format!("Basic {}", base64(b"us er:p@ss:w%rd+"));
+    let proxy = Proxy::start(&expected);
+    let client = kind.client(
+        config(&rx)
+            .proxy(format!("http://us%20er:p%40ss%3Aw%25rd+@{}", proxy.addr))
+            .max_attempts(1),
+    );
+    let sent = send_ids(&client, 0..2);
+    let responses = client.close_and_collect().await;
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 2, "{:?} {:?}", tally.failed, proxy.seen());
+}
+
+pub async fn wrong_proxy_credentials_fail_as_transport_errors(kind: Kind) {
+    let rx = receiver();
+    let proxy = Proxy::start("Basic dXNlcjpwYXNz");
+    let client = kind.client(
+        config(&rx)
+            .proxy(format!("http://user:wrong@{}", proxy.addr))
+            .max_attempts(2),
+    );
+    let sent = send_ids(&client, 0..3);
+    let responses = client.close_and_collect().await;
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert!(tally.ok.is_empty());
+    for r in tally.failed.values() {
+        match &r.error {
+            Some(ResponseError::Transport(msg)) => {
+                assert!(msg.contains("407"), "{msg}");
+                assert!(!msg.contains("wrong"), "no password in errors: {msg}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(rx.requests().is_empty());
+    assert_eq!(proxy.seen().len(), 2, "one CONNECT per attempt");
+}
+
+pub async fn the_proxy_is_not_used_without_config_proxy(kind: Kind) {
+    let rx = receiver();
+    let proxy = Proxy::start("Basic dXNlcjpwYXNz");
+    let client = kind.client(config(&rx));
+    let sent = send_ids(&client, 0..2);
+    let responses = client.close_and_collect().await;
+    check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert!(proxy.seen().is_empty());
+}
