@@ -1,56 +1,15 @@
 //! Lifecycle of the default HTTP transmission over real HTTP: flush, close,
 //! drop, blocking and non-blocking sends under back-pressure.
 
+#[macro_use]
 mod http_support;
 
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use http_support::lifecycle;
 use http_support::*;
 use libhoney::{CloseError, FlushError, ResponseError, SendError, TryRecvError};
 use libhoney_receiver::Fault;
-
-/// A server that accepts connections and never answers (holding them open).
-struct Stalled {
-    url: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Stalled {
-    fn start() -> Stalled {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let mut held = Vec::new();
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((s, _)) => held.push(s),
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Stalled {
-            url,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Stalled {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 #[test]
 fn block_on_send_loses_nothing_under_intermittent_faults() {
@@ -99,16 +58,10 @@ fn block_on_send_loses_nothing_under_intermittent_faults() {
             .max_attempts(failures as u32 + 2)
             .retry_deadline(PATIENCE),
     );
-    let threads: Vec<_> = (0..4u64)
-        .map(|t| {
-            let client = client.clone();
-            std::thread::spawn(move || send_ids(&client, (t * 1000)..(t * 1000 + 150)))
-        })
-        .collect();
-    let sent: Vec<u64> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
+    let threads = on_threads(&client, 4, |client, t| {
+        send_ids(client, (t * 1000)..(t * 1000 + 150))
+    });
+    let sent = join_ids(threads);
     let responses = close_and_collect(&client);
     let m = client.metrics();
     let tally = check_invariant(&sent, &responses, &rx, &m);
@@ -146,22 +99,11 @@ fn overflow_without_block_on_send_still_answers_every_event() {
 #[test]
 fn flush_waits_for_every_earlier_event_and_keeps_the_stream_open() {
     let rx = receiver();
-    let client = client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let client = client(one_batch(&rx));
     let responses = client.responses();
     send_ids(&client, 0..50);
     client.flush_within(PATIENCE).unwrap();
-    // Every response is already there: nothing needs waiting for.
-    let got: Vec<_> = std::iter::from_fn(|| responses.try_recv().ok()).collect();
-    assert_eq!(got.len(), 50);
-    assert!(got.iter().all(|r| r.is_success()));
-    assert_eq!(rx.events().len(), 50);
-    // The stream is still open.
-    assert_eq!(responses.try_recv().unwrap_err(), TryRecvError::Empty);
-    assert!(!responses.is_closed());
+    let got = lifecycle::answered_and_still_open(&responses, &rx, 50);
     // And sending goes on.
     send_ids(&client, 50..60);
     client.flush_within(PATIENCE).unwrap();
@@ -177,29 +119,17 @@ fn flush_waits_for_every_earlier_event_and_keeps_the_stream_open() {
 #[test]
 fn concurrent_flushes_each_cover_their_own_events() {
     let rx = receiver();
-    let client = client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
-    let threads: Vec<_> = (0..4u64)
-        .map(|t| {
-            let client = client.clone();
-            std::thread::spawn(move || {
-                let mut mine = Vec::new();
-                for round in 0..5u64 {
-                    let base = t * 1000 + round * 10;
-                    mine.extend(send_ids(&client, base..base + 10));
-                    client.flush_within(PATIENCE).unwrap();
-                }
-                mine
-            })
-        })
-        .collect();
-    let sent: Vec<u64> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
+    let client = client(one_batch(&rx));
+    let threads = on_threads(&client, 4, |client, t| {
+        let mut mine = Vec::new();
+        for round in 0..5u64 {
+            let base = t * 1000 + round * 10;
+            mine.extend(send_ids(client, base..base + 10));
+            client.flush_within(PATIENCE).unwrap();
+        }
+        mine
+    });
+    let sent = join_ids(threads);
     let responses = close_and_collect(&client);
     let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
     assert_eq!(tally.ok.len(), 200);
@@ -223,37 +153,12 @@ fn flush_after_each_send_returns_only_once_the_event_is_answered() {
     client.close().unwrap();
 }
 
-#[test]
-fn flush_times_out_on_a_slow_receiver_and_delivery_goes_on() {
-    let rx = receiver();
-    rx.push_fault(Fault::Delay(Duration::from_millis(1500)), 1);
-    let client = client(config(&rx));
-    let responses = client.responses();
-    send_ids(&client, 0..3);
-    let t0 = Instant::now();
-    match client.flush_within(Duration::from_millis(200)) {
-        Err(FlushError::Timeout { pending, .. }) => assert_eq!(pending, 3),
-        other => panic!("{other:?}"),
-    }
-    assert!(t0.elapsed() < Duration::from_millis(1400), "returned early");
-    assert_eq!(responses.try_recv().unwrap_err(), TryRecvError::Empty);
-    // Still delivered.
-    client.flush_within(PATIENCE).unwrap();
-    let got = take_n(&responses, 3);
-    assert!(got.iter().all(|r| r.is_success()), "{got:?}");
-    let rest = close_and_collect(&client);
-    assert!(rest.is_empty());
-    assert_eq!(rx.events().len(), 3);
-}
+http_test!(lifecycle::flush_times_out_on_a_slow_receiver_and_delivery_goes_on);
 
 #[test]
 fn close_drains_ends_the_stream_and_refuses_later_sends() {
     let rx = receiver();
-    let client = client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let client = client(one_batch(&rx));
     let responses = client.responses();
     let sent = send_ids(&client, 0..30);
     let builder = client.new_builder();
@@ -322,23 +227,7 @@ fn close_within_gives_up_promptly_with_block_on_send_and_a_full_queue() {
             .request_timeout(Duration::from_secs(60)),
     );
     // A thread fills the sender, the hand-off and the queue, then blocks.
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let sender = {
-        let client = client.clone();
-        std::thread::spawn(move || {
-            let mut accepted = 0;
-            for id in 0..20u64 {
-                let mut ev = client.new_event();
-                ev.add_field("id", id).add_metadata(id);
-                match ev.send() {
-                    Ok(()) => accepted += 1,
-                    Err(SendError::Closed) => break,
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            let _ = done_tx.send(accepted);
-        })
-    };
+    let sender = spawn_sender(&client, 0..20);
     assert!(wait_until(PATIENCE, || client.metrics().queue_length == 3));
     let t0 = Instant::now();
     assert!(matches!(
@@ -348,8 +237,11 @@ fn close_within_gives_up_promptly_with_block_on_send_and_a_full_queue() {
     assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
     // Once the server goes away, the blocked sender is released too.
     drop(stalled);
-    let accepted = done_rx.recv_timeout(PATIENCE).expect("sender released");
-    sender.join().unwrap();
+    assert!(
+        wait_until(PATIENCE, || sender.is_finished()),
+        "sender released"
+    );
+    let accepted = sender.join().unwrap().len();
     // At least the one in flight and the three queued.
     assert!(accepted >= 4, "{accepted}");
 }
@@ -357,11 +249,7 @@ fn close_within_gives_up_promptly_with_block_on_send_and_a_full_queue() {
 #[test]
 fn dropping_the_last_handle_delivers_what_was_sent() {
     let rx = receiver();
-    let client = client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let client = client(one_batch(&rx));
     let responses = client.responses();
     let builder = client.new_builder();
     send_ids(&client, 0..20);
@@ -422,34 +310,12 @@ fn race_sends_against_close(
             );
             // Read responses as they come: non-blocking sends make many
             // overflow responses, more than any queue should hold.
-            let reader = {
-                let responses = client.responses();
-                std::thread::spawn(move || collect_until_end(&responses))
-            };
-            let ok = Arc::new(Mutex::new(Vec::new()));
-            let next = Arc::new(AtomicU64::new(0));
-            let threads: Vec<_> = (0..4)
-                .map(|_| {
-                    let (client, ok, next) = (client.clone(), Arc::clone(&ok), Arc::clone(&next));
-                    std::thread::spawn(move || loop {
-                        let id = next.fetch_add(1, Ordering::Relaxed);
-                        let mut ev = client.new_event();
-                        ev.add_field("id", id).add_metadata(id);
-                        match ev.send() {
-                            Ok(()) => ok.lock().unwrap().push(id),
-                            Err(SendError::Closed) => return,
-                            Err(e) => panic!("{e}"),
-                        }
-                    })
-                })
-                .collect();
+            let reader = spawn_reader(&client);
+            let senders = RacingSenders::start(&client, 4);
             assert!(rx.wait_for_events(100, PATIENCE));
             client.close().unwrap();
-            for t in threads {
-                t.join().unwrap();
-            }
+            let sent = senders.join();
             let got = reader.join().unwrap();
-            let sent = ok.lock().unwrap().clone();
             (sent, got, client.metrics(), rx)
         })
         .collect()
@@ -483,10 +349,7 @@ fn block_on_response_with_a_reader_drops_nothing() {
             .response_queue_capacity(4)
             .max_batch_size(10),
     );
-    let reader = {
-        let responses = client.responses();
-        std::thread::spawn(move || collect_until_end(&responses))
-    };
+    let reader = spawn_reader(&client);
     let sent = send_ids(&client, 0..200);
     client.close().unwrap();
     let got = reader.join().unwrap();
@@ -494,29 +357,4 @@ fn block_on_response_with_a_reader_drops_nothing() {
     assert_eq!(tally.ok.len(), 200);
 }
 
-#[test]
-fn block_on_response_without_a_reader_does_not_hang_close() {
-    let rx = receiver();
-    let client = client(
-        config(&rx)
-            .block_on_response(true)
-            .response_queue_capacity(2)
-            .max_batch_size(1000),
-    );
-    let responses = client.responses();
-    send_ids(&client, 0..10);
-    let t0 = Instant::now();
-    // The sender waits for room in the response queue, so the batch is not
-    // answered in time; close gives up and releases it.
-    assert!(matches!(
-        client.close_within(Duration::from_millis(300)),
-        Err(CloseError::Timeout { .. })
-    ));
-    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
-    let got = collect_until_end(&responses);
-    assert_eq!(got.len(), 2);
-    // The receiver has them all; the responses that found no room are counted.
-    assert_eq!(rx.events().len(), 10);
-    assert!(wait_until(PATIENCE, || client.metrics().responses_dropped == 8));
-    assert_eq!(client.metrics().events_sent, 10);
-}
+http_test!(lifecycle::block_on_response_without_a_reader_does_not_hang_close);

@@ -7,99 +7,18 @@
 //! shuts down with events in flight.
 #![cfg(feature = "tokio")]
 
+#[macro_use]
 mod http_support;
 
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use http_support::lifecycle;
 use http_support::*;
 use libhoney::transmission::{Tokio, Transmission};
 use libhoney::{
     Client, CloseError, Config, ConfigError, FlushError, Response, ResponseError, SendError,
-    TryRecvError,
 };
 use libhoney_receiver::Fault;
-
-/// Runs an async test body on a current-thread and on a multi-thread runtime.
-macro_rules! on_both_runtimes {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "current_thread")]
-            async fn current_thread() {
-                super::$name().await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn multi_thread() {
-                super::$name().await
-            }
-        }
-    };
-}
-
-/// A client over a new tokio transmission (on the current runtime), and a
-/// handle to the transmission.
-fn tokio_client(cfg: Config) -> (Client, Tokio) {
-    let t = Tokio::new();
-    (client(cfg.transmission(t.clone())), t)
-}
-
-/// Every response waiting now, after checking that the stream has ended.
-fn drain_ended(responses: &libhoney::Responses) -> Vec<Response> {
-    let mut out = Vec::new();
-    loop {
-        match responses.try_recv() {
-            Ok(r) => out.push(r),
-            Err(TryRecvError::Ended) => return out,
-            Err(TryRecvError::Empty) => panic!("the stream has not ended"),
-        }
-    }
-}
-
-/// Awaits (bounded) until `cond` holds, without blocking the runtime.
-async fn wait_until_async(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + PATIENCE;
-    while !cond() {
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    true
-}
-
-/// A server that accepts connections and never answers.
-struct Stalled {
-    url: String,
-    stop: Arc<AtomicBool>,
-}
-
-impl Stalled {
-    fn start() -> Stalled {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((s, _)) => held.push(s),
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
-                }
-            }
-        });
-        Stalled { url, stop }
-    }
-}
-
-impl Drop for Stalled {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
 
 #[test]
 fn without_a_runtime_the_client_reports_a_config_error() {
@@ -147,24 +66,14 @@ async fn one_transmission_serves_one_client() {
 
 async fn flush_waits_for_every_earlier_event_and_keeps_the_stream_open() {
     let rx = receiver();
-    let (client, t) = tokio_client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let (client, t) = tokio_client(one_batch(&rx));
     let responses = client.responses();
     // Nothing in flight: returns at once.
     t.flush(PATIENCE).await.unwrap();
     send_ids(&client, 0..50);
     t.flush(PATIENCE).await.unwrap();
-    let got: Vec<_> = std::iter::from_fn(|| responses.try_recv().ok()).collect();
-    assert_eq!(got.len(), 50);
-    assert!(got.iter().all(|r| r.is_success()));
-    assert_eq!(rx.events().len(), 50);
-    // The stream is still open, and sending goes on.
-    assert_eq!(responses.try_recv().unwrap_err(), TryRecvError::Empty);
-    assert!(!responses.is_closed());
-    let mut all = got;
+    let mut all = lifecycle::answered_and_still_open(&responses, &rx, 50);
+    // Sending goes on.
     for id in 50..60 {
         send_id(&client, id);
         t.flush(PATIENCE).await.unwrap();
@@ -189,11 +98,7 @@ on_both_runtimes!(flush_waits_for_every_earlier_event_and_keeps_the_stream_open)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_flushes_each_cover_their_own_events() {
     let rx = receiver();
-    let (client, t) = tokio_client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let (client, t) = tokio_client(one_batch(&rx));
     let tasks: Vec<_> = (0..4u64)
         .map(|k| {
             let (client, t) = (client.clone(), t.clone());
@@ -222,34 +127,11 @@ async fn concurrent_flushes_each_cover_their_own_events() {
     assert_eq!(tally.ok.len(), 200);
 }
 
-async fn flush_times_out_on_a_slow_receiver_and_delivery_goes_on() {
-    let rx = receiver();
-    rx.push_fault(Fault::Delay(Duration::from_millis(1500)), 1);
-    let (client, t) = tokio_client(config(&rx));
-    let responses = client.responses();
-    send_ids(&client, 0..3);
-    match t.flush(Duration::from_millis(200)).await {
-        Err(FlushError::Timeout { pending, .. }) => assert_eq!(pending, 3),
-        other => panic!("{other:?}"),
-    }
-    assert_eq!(responses.try_recv().unwrap_err(), TryRecvError::Empty);
-    t.flush(PATIENCE).await.unwrap();
-    let got: Vec<_> = std::iter::from_fn(|| responses.try_recv().ok()).collect();
-    assert_eq!(got.len(), 3);
-    assert!(got.iter().all(|r| r.is_success()), "{got:?}");
-    t.close(PATIENCE).await.unwrap();
-    client.close_async(PATIENCE).await.unwrap();
-    assert!(drain_ended(&responses).is_empty());
-}
-on_both_runtimes!(flush_times_out_on_a_slow_receiver_and_delivery_goes_on);
+on_both_runtimes!(lifecycle::flush_times_out_on_a_slow_receiver_and_delivery_goes_on);
 
 async fn close_drains_and_the_client_close_ends_the_stream() {
     let rx = receiver();
-    let (client, t) = tokio_client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let (client, t) = tokio_client(one_batch(&rx));
     let responses = client.responses();
     let sent = send_ids(&client, 0..30);
     t.close(PATIENCE).await.unwrap();
@@ -286,11 +168,7 @@ on_both_runtimes!(close_drains_and_the_client_close_ends_the_stream);
 /// with the tokio transmission on a current-thread runtime too.
 async fn the_clients_async_methods_drive_the_transmission() {
     let rx = receiver();
-    let (client, _t) = tokio_client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let (client, _t) = tokio_client(one_batch(&rx));
     let responses = client.responses();
     let sent = send_ids(&client, 0..25);
     client.flush_async(PATIENCE).await.unwrap();
@@ -426,20 +304,12 @@ fn plain_threads_send_into_a_runtime_hosted_transmission() {
                     .block_on_send(block_on_send)
                     .transmission(t.clone()),
             );
-            let threads: Vec<_> = (0..4u64)
-                .map(|k| {
-                    let client = client.clone();
-                    std::thread::spawn(move || {
-                        let mine = send_ids(&client, k * 1000..k * 1000 + 100);
-                        client.flush_within(PATIENCE).unwrap();
-                        mine
-                    })
-                })
-                .collect();
-            let sent: Vec<u64> = threads
-                .into_iter()
-                .flat_map(|th| th.join().unwrap())
-                .collect();
+            let threads = on_threads(&client, 4, |client, k| {
+                let mine = send_ids(client, k * 1000..k * 1000 + 100);
+                client.flush_within(PATIENCE).unwrap();
+                mine
+            });
+            let sent = join_ids(threads);
             // The async close, awaited from a plain thread.
             handle.block_on(t.close(PATIENCE)).unwrap();
             let responses = close_and_collect(&client);
@@ -467,53 +337,23 @@ async fn sends_racing_a_close_each_get_one_response() {
                 .block_on_send(block_on_send)
                 .pending_work_capacity(16),
         );
-        let ok = Arc::new(Mutex::new(Vec::new()));
-        let next = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let (client, ok, next, stop) = (
-                    client.clone(),
-                    Arc::clone(&ok),
-                    Arc::clone(&next),
-                    Arc::clone(&stop),
-                );
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        let id = next.fetch_add(1, Ordering::Relaxed);
-                        let mut ev = client.new_event();
-                        ev.add_field("id", id).add_metadata(id);
-                        match ev.send() {
-                            Ok(()) => ok.lock().unwrap().push(id),
-                            Err(SendError::Closed) => return,
-                            Err(e) => panic!("{e}"),
-                        }
-                    }
-                })
-            })
-            .collect();
+        let senders = RacingSenders::start(&client, 4);
         // Read responses as they come: sends keep going for a while after the
         // transmission closes, each answered at once.
-        let reader = {
-            let responses = client.responses();
-            std::thread::spawn(move || collect_until_end(&responses))
-        };
+        let reader = spawn_reader(&client);
         assert!(rx.wait_for_events_async(100, PATIENCE).await);
         t.close(PATIENCE).await.unwrap();
         // Sends after the transmission closed are answered at once; stop them.
-        stop.store(true, Ordering::Relaxed);
-        for th in threads {
-            while !th.is_finished() {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            th.join().unwrap();
+        senders.stop();
+        while !senders.finished() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        let sent = senders.join();
         client.close_async(PATIENCE).await.unwrap();
         while !reader.is_finished() {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let got = reader.join().unwrap();
-        let sent = ok.lock().unwrap().clone();
         let m = client.metrics();
         assert_eq!(got.len(), sent.len(), "{m:?}");
         let tally = check_invariant(&sent, &got, &rx, &m);
@@ -535,11 +375,7 @@ on_both_runtimes!(sends_racing_a_close_each_get_one_response);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_client_in_a_task_delivers_what_was_sent() {
     let rx = receiver();
-    let (client, _t) = tokio_client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let (client, _t) = tokio_client(one_batch(&rx));
     let responses = client.responses();
     let sent = send_ids(&client, 0..20);
     tokio::spawn(async move { drop(client) }).await.unwrap();
@@ -586,12 +422,13 @@ async fn dropping_the_client_on_a_current_thread_runtime() {
     assert!(rx.events().is_empty());
 }
 
-/// A runtime that shuts down with events queued, batched and in flight:
-/// each is answered with a transport error as its task is dropped.
-#[test]
-fn a_runtime_shutting_down_answers_every_event() {
-    let stalled = Stalled::start();
-    let rx = receiver();
+/// A multi-thread runtime of one worker, and a client over `cfg` and a tokio
+/// transmission on that runtime, sending to `stalled` in batches of 5 (no
+/// time trigger) whose requests would time out only after a minute.
+fn stalled_on_a_runtime_of_its_own(
+    stalled: &Stalled,
+    cfg: Config,
+) -> (tokio::runtime::Runtime, Client) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -599,18 +436,34 @@ fn a_runtime_shutting_down_answers_every_event() {
         .unwrap();
     let t = Tokio::with_handle(runtime.handle().clone());
     let client = client(
-        config(&rx)
-            .api_host(stalled.url.clone())
+        cfg.api_host(stalled.url.clone())
             .request_timeout(Duration::from_secs(60))
             .max_batch_size(5)
             .send_frequency(Duration::from_secs(3600))
-            .transmission(t.clone()),
+            .transmission(t),
     );
-    let responses = client.responses();
-    // Two full batches go out (and stall); three events wait in an open batch.
-    let sent = send_ids(&client, 0..13);
+    (runtime, client)
+}
+
+/// Sends 13 events (ids `0..13`) through a client of
+/// [`stalled_on_a_runtime_of_its_own`]: two full batches go out (and stall),
+/// three events wait in an open batch. Returns the ids once so.
+fn send_two_batches_and_three(client: &Client) -> Vec<u64> {
+    let sent = send_ids(client, 0..13);
     assert!(wait_until(PATIENCE, || client.metrics().batches_sent == 2
         && client.metrics().queue_length == 0));
+    sent
+}
+
+/// A runtime that shuts down with events queued, batched and in flight:
+/// each is answered with a transport error as its task is dropped.
+#[test]
+fn a_runtime_shutting_down_answers_every_event() {
+    let stalled = Stalled::start();
+    let rx = receiver();
+    let (runtime, client) = stalled_on_a_runtime_of_its_own(&stalled, config(&rx));
+    let responses = client.responses();
+    let sent = send_two_batches_and_three(&client);
     drop(runtime);
     assert!(wait_until(PATIENCE, || responses.len() == 13));
     // Nothing is left to wait for; later events are refused by the
@@ -637,28 +490,7 @@ fn a_runtime_shutting_down_answers_every_event() {
     drop(stalled);
 }
 
-/// `block_on_response` without a reader: the responses wait on the blocking
-/// pool, the close gives up, and the client's close releases them.
-async fn block_on_response_without_a_reader_does_not_hang_close() {
-    let rx = receiver();
-    let (client, t) = tokio_client(
-        config(&rx)
-            .block_on_response(true)
-            .response_queue_capacity(2)
-            .max_batch_size(1000),
-    );
-    let responses = client.responses();
-    send_ids(&client, 0..10);
-    assert!(matches!(
-        t.close(Duration::from_millis(300)).await,
-        Err(CloseError::Timeout { .. })
-    ));
-    client.close_async(PATIENCE).await.unwrap();
-    assert_eq!(drain_ended(&responses).len(), 2);
-    assert_eq!(rx.events().len(), 10);
-    assert!(wait_until_async(|| client.metrics().responses_dropped == 8).await);
-}
-on_both_runtimes!(block_on_response_without_a_reader_does_not_hang_close);
+on_both_runtimes!(lifecycle::block_on_response_without_a_reader_does_not_hang_close);
 
 /// A close that gives up while a request hangs: the request keeps its slot
 /// until its `request_timeout`, but everything queued behind it (and a plain
@@ -675,22 +507,7 @@ async fn a_close_that_gives_up_releases_what_waits_behind_a_hung_request() {
             .max_batch_size(1)
             .max_concurrent_batches(1),
     );
-    let sender = {
-        let client = client.clone();
-        std::thread::spawn(move || {
-            let mut accepted = Vec::new();
-            for id in 0..20u64 {
-                let mut ev = client.new_event();
-                ev.add_field("id", id).add_metadata(id);
-                match ev.send() {
-                    Ok(()) => accepted.push(id),
-                    Err(SendError::Closed) => break,
-                    Err(e) => panic!("{e}"),
-                }
-            }
-            accepted
-        })
-    };
+    let sender = spawn_sender(&client, 0..20);
     // One request hangs, one batch waits for its slot, the queue is full,
     // and the thread waits for room.
     assert!(wait_until_async(|| client.metrics().queue_length == 3).await);
@@ -725,27 +542,13 @@ on_both_runtimes!(a_close_that_gives_up_releases_what_waits_behind_a_hung_reques
 fn a_runtime_shutting_down_does_not_wait_for_room_in_the_response_queue() {
     let stalled = Stalled::start();
     let rx = receiver();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let t = Tokio::with_handle(runtime.handle().clone());
-    let client = client(
-        config(&rx)
-            .api_host(stalled.url.clone())
-            .request_timeout(Duration::from_secs(60))
-            .block_on_response(true)
-            .response_queue_capacity(1)
-            .shutdown_timeout(Duration::from_millis(300))
-            .max_batch_size(5)
-            .send_frequency(Duration::from_secs(3600))
-            .transmission(t.clone()),
-    );
+    let cfg = config(&rx)
+        .block_on_response(true)
+        .response_queue_capacity(1)
+        .shutdown_timeout(Duration::from_millis(300));
+    let (runtime, client) = stalled_on_a_runtime_of_its_own(&stalled, cfg);
     let responses = client.responses();
-    send_ids(&client, 0..13);
-    assert!(wait_until(PATIENCE, || client.metrics().batches_sent == 2
-        && client.metrics().queue_length == 0));
+    send_two_batches_and_three(&client);
     let t0 = Instant::now();
     drop(runtime);
     assert!(t0.elapsed() < PATIENCE, "{:?}", t0.elapsed());
