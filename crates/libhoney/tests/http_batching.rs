@@ -21,11 +21,7 @@ fn events_are_grouped_by_host_key_and_dataset() {
         .start()
         .unwrap();
     let rx2 = receiver();
-    let client = client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(60)),
-    );
+    let client = client(one_batch(&rx));
     let other = {
         let mut b = client.new_builder();
         b.set_dataset("other");
@@ -177,12 +173,7 @@ fn a_batch_goes_out_send_frequency_after_its_first_event() {
 
 fn too_large_is_answered_and_the_rest_delivered(encoding: Encoding) {
     let rx = receiver();
-    let client = client(
-        config(&rx)
-            .encoding(encoding)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let client = client(one_batch(&rx).encoding(encoding));
     let sent = send_ids(&client, 0..3);
     let mut big = client.new_event();
     big.add_field("id", 3)
@@ -402,11 +393,7 @@ fn event_of_json_size(client: &libhoney::Client, id: u64, size: usize) {
 #[test]
 fn the_event_limit_is_exact_and_agrees_with_the_receiver() {
     let rx = receiver();
-    let client = client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let client = client(one_batch(&rx));
     event_of_json_size(&client, 0, 1_000_000);
     event_of_json_size(&client, 1, 1_000_001);
     send_ids(&client, 2..4);
@@ -433,11 +420,7 @@ fn the_event_limit_is_exact_and_agrees_with_the_receiver() {
 #[test]
 fn default_limits_split_big_batches_the_receiver_accepts() {
     let rx = receiver();
-    let client = client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(3600)),
-    );
+    let client = client(one_batch(&rx));
     for id in 0..12 {
         event_of_json_size(&client, id, 999_000);
     }

@@ -3,12 +3,17 @@
 //! JSON bodies, msgpack bodies with the timestamp extension, and a round trip
 //! of every value kind through each compression and encoding.
 
+#[macro_use]
 mod http_support;
 
 use std::time::Duration;
 
+use http_support::wire::{self, send_golden_events};
 use http_support::*;
-use libhoney::{Compression, Encoding, NonFiniteFloats, ResponseError, Value};
+use libhoney::{
+    Client, Compression, Config, Encoding, NonFiniteFloats, Response, ResponseError, Value,
+};
+use libhoney_receiver::RunningReceiver;
 use serde_json::json;
 
 fn user_agent(addition: Option<&str>) -> String {
@@ -19,53 +24,28 @@ fn user_agent(addition: Option<&str>) -> String {
     }
 }
 
-/// The two events of the golden tests: every value kind, and a sampled one.
-fn send_golden_events(client: &libhoney::Client) {
-    let mut ev = client.new_event();
-    ev.add_field("str", "h\u{e9} \"q\" \\ /\n\t\u{1}")
-        .add_field("int", -5)
-        .add_field("big", u64::MAX)
-        .add_field("float", 1.5)
-        .add_field("yes", true)
-        .add_field("nothing", Value::Null)
-        .add_field(
-            "arr",
-            Value::Array(vec![Value::from(1), Value::from("x"), Value::Null]),
-        )
-        .add_field(
-            "obj",
-            Value::Object(vec![
-                ("k".into(), Value::from("v")),
-                ("n".into(), Value::Array(vec![])),
-            ]),
-        )
-        .add_field("nan", f64::NAN);
-    ev.set_timestamp(fixed_time());
-    ev.add_metadata(1u64);
-    ev.send().unwrap();
-    let mut ev = client.new_event();
-    ev.add_field("id", 2);
-    ev.set_timestamp(fixed_time());
-    ev.set_sample_rate(4);
-    ev.add_metadata(2u64);
-    ev.send_presampled().unwrap();
+/// A client over `cfg` (for `rx`, holding its batch for a minute) that has
+/// sent the golden events, flushed, and had both answered with success.
+fn golden(rx: &RunningReceiver, cfg: impl FnOnce(Config) -> Config) -> (Client, Vec<Response>) {
+    let client = client(
+        cfg(config(rx))
+            .max_batch_size(100)
+            .send_frequency(Duration::from_secs(60)),
+    );
+    send_golden_events(&client, &[]);
+    let responses = client.responses();
+    client.flush_within(PATIENCE).unwrap();
+    let got = take_n(&responses, 2);
+    assert!(got.iter().all(|r| r.is_success()), "{got:?}");
+    (client, got)
 }
 
 #[test]
 fn json_body_url_and_headers_are_exact() {
     let rx = receiver();
-    let client = client(
-        config(&rx)
-            .dataset("a/b c")
-            .user_agent_addition("  my-app/1.0 ")
-            .max_batch_size(100)
-            .send_frequency(Duration::from_secs(60)),
-    );
-    send_golden_events(&client);
-    let responses = client.responses();
-    client.flush_within(PATIENCE).unwrap();
-    let got = take_n(&responses, 2);
-    assert!(got.iter().all(|r| r.is_success()), "{got:?}");
+    let (client, got) = golden(&rx, |c| {
+        c.dataset("a/b c").user_agent_addition("  my-app/1.0 ")
+    });
     assert!(got.iter().all(|r| r.status_code == Some(202)), "{got:?}");
 
     let reqs = rx.requests();
@@ -103,19 +83,9 @@ fn json_body_url_and_headers_are_exact() {
 #[test]
 fn msgpack_body_has_the_same_shape_and_a_timestamp_extension() {
     let rx = receiver();
-    let client = client(
-        config(&rx)
-            .dataset("mp")
-            .msgpack(true)
-            .compression(Compression::Gzip)
-            .max_batch_size(100)
-            .send_frequency(Duration::from_secs(60)),
-    );
-    send_golden_events(&client);
-    let responses = client.responses();
-    client.flush_within(PATIENCE).unwrap();
-    let got = take_n(&responses, 2);
-    assert!(got.iter().all(|r| r.is_success()), "{got:?}");
+    let (client, _) = golden(&rx, |c| {
+        c.dataset("mp").msgpack(true).compression(Compression::Gzip)
+    });
 
     let reqs = rx.requests();
     assert_eq!(reqs.len(), 1);
@@ -208,40 +178,7 @@ fn no_compression_sends_no_content_encoding() {
     client.close().unwrap();
 }
 
-/// The SDK keeps a path prefix of the API host (as libhoney-go does), with
-/// or without a trailing slash, for APIs served behind a path-routing proxy.
-#[test]
-fn api_host_path_prefix_is_kept() {
-    let rx = libhoney_receiver::Receiver::builder()
-        .api_key(KEY)
-        .path_prefix("/prefix")
-        .start()
-        .expect("receiver starts");
-    for (id, host) in [
-        (1u64, format!("{}/prefix", rx.url())),
-        (2u64, format!("{}/prefix/", rx.url())),
-    ] {
-        let client = client(config(&rx).api_host(host).dataset("p d"));
-        let responses = client.responses();
-        let mut ev = client.new_event();
-        ev.add_field("id", id).add_metadata(id);
-        ev.send().unwrap();
-        client.flush_within(PATIENCE).unwrap();
-        let r = take_n(&responses, 1).remove(0);
-        assert_eq!(r.error, None, "{r:?}");
-        assert_eq!(r.status_code, Some(202));
-        client.close().unwrap();
-    }
-    let reqs = rx.requests();
-    assert_eq!(reqs.len(), 2);
-    for req in reqs {
-        assert_eq!(req.path, "/prefix/1/batch/p%20d");
-        assert_eq!(req.method, "POST");
-    }
-    let events = rx.events();
-    assert_eq!(events.len(), 2);
-    assert!(events.iter().all(|e| e.dataset == "p d"));
-}
+http_test!(wire::api_host_path_prefix_is_kept);
 
 /// Values of every kind, with the non-finite floats where a policy decides.
 fn round_trip_event(client: &libhoney::Client, id: u64) {

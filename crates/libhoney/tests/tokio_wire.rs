@@ -6,88 +6,21 @@
 //! the blocking pool.
 #![cfg(feature = "tokio")]
 
+#[macro_use]
 mod http_support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use http_support::wire::{self, send_golden_events};
 use http_support::*;
-use libhoney::transmission::Tokio;
-use libhoney::{
-    Client, Compression, Config, Encoding, Response, ResponseError, TryRecvError, Value,
-};
+use libhoney::{Client, Compression, Encoding, Response, ResponseError, Value};
 use libhoney_receiver::{ReceivedRequest, RunningReceiver};
 
-/// Runs an async test body on a current-thread and on a multi-thread runtime.
-macro_rules! on_both_runtimes {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "current_thread")]
-            async fn current_thread() {
-                super::$name().await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn multi_thread() {
-                super::$name().await
-            }
-        }
-    };
-}
-
-/// A client over a new tokio transmission (on the current runtime), and a
-/// handle to the transmission.
-fn tokio_client(cfg: Config) -> (Client, Tokio) {
-    let t = Tokio::new();
-    (client(cfg.transmission(t.clone())), t)
-}
-
-/// Closes the transmission, then the client (which ends the stream), and
-/// returns every response.
-async fn close_and_collect_async(client: &Client, t: &Tokio) -> Vec<Response> {
-    let responses = client.responses();
-    t.close(PATIENCE).await.expect("close drains everything");
-    client.close_async(PATIENCE).await.expect("client closes");
-    let mut out = Vec::new();
-    loop {
-        match responses.try_recv() {
-            Ok(r) => out.push(r),
-            Err(TryRecvError::Ended) => return out,
-            Err(TryRecvError::Empty) => panic!("the stream did not end after close"),
-        }
-    }
-}
-
-/// Events of every value kind, with fixed times and metadata, one sampled.
+/// The golden events (with an infinity too), then events 3 to 39; all at
+/// the fixed time, each with its id as metadata, the second one sampled.
 fn send_fixed_events(client: &Client) {
-    let mut ev = client.new_event();
-    ev.add_field("str", "h\u{e9} \"q\" \\ /\n\t\u{1}")
-        .add_field("int", -5)
-        .add_field("big", u64::MAX)
-        .add_field("float", 1.5)
-        .add_field("yes", true)
-        .add_field("nothing", Value::Null)
-        .add_field(
-            "arr",
-            Value::Array(vec![Value::from(1), Value::from("x"), Value::Null]),
-        )
-        .add_field(
-            "obj",
-            Value::Object(vec![
-                ("k".into(), Value::from("v")),
-                ("n".into(), Value::Array(vec![])),
-            ]),
-        )
-        .add_field("nan", f64::NAN)
-        .add_field("inf", f64::INFINITY);
-    ev.set_timestamp(fixed_time());
-    ev.add_metadata(1u64);
-    ev.send().unwrap();
-    let mut ev = client.new_event();
-    ev.add_field("id", 2);
-    ev.set_timestamp(fixed_time());
-    ev.set_sample_rate(4);
-    ev.add_metadata(2u64);
-    ev.send_presampled().unwrap();
+    send_golden_events(client, &[("inf", Value::from(f64::INFINITY))]);
     for id in 3..40u64 {
         let mut ev = client.new_event();
         ev.add_field("id", id).add_field("name", "wire-test");
@@ -185,11 +118,7 @@ async fn events_are_grouped_by_host_key_and_dataset() {
         .api_key(other_key)
         .start()
         .unwrap();
-    let (client, t) = tokio_client(
-        config(&rx)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(60)),
-    );
+    let (client, t) = tokio_client(one_batch(&rx));
     let mut sent = Vec::new();
     for id in 0..30u64 {
         let mut ev = client.new_event();
@@ -279,11 +208,9 @@ on_both_runtimes!(a_batch_goes_out_send_frequency_after_its_first_event);
 async fn too_large(block_on_response: bool, encoding: Encoding) {
     let rx = receiver();
     let (client, t) = tokio_client(
-        config(&rx)
+        one_batch(&rx)
             .encoding(encoding)
-            .block_on_response(block_on_response)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(60)),
+            .block_on_response(block_on_response),
     );
     let mut sent = send_ids(&client, 0..3);
     let mut ev = client.new_event();
@@ -317,12 +244,7 @@ on_both_runtimes!(an_event_over_the_api_limit_gets_too_large);
 async fn a_batch_over_max_batch_bytes_is_split_never_dropped() {
     let rx = receiver();
     let limit = 2_000;
-    let (client, t) = tokio_client(
-        config(&rx)
-            .max_batch_bytes(limit)
-            .max_batch_size(1000)
-            .send_frequency(Duration::from_secs(60)),
-    );
+    let (client, t) = tokio_client(one_batch(&rx).max_batch_bytes(limit));
     let mut sent = Vec::new();
     for id in 0..60u64 {
         let mut ev = client.new_event();
@@ -350,12 +272,7 @@ on_both_runtimes!(a_batch_over_max_batch_bytes_is_split_never_dropped);
 async fn big_bodies_are_compressed_on_the_blocking_pool() {
     for compression in [Compression::Zstd, Compression::Gzip] {
         let rx = receiver();
-        let (client, t) = tokio_client(
-            config(&rx)
-                .compression(compression)
-                .max_batch_size(1000)
-                .send_frequency(Duration::from_secs(60)),
-        );
+        let (client, t) = tokio_client(one_batch(&rx).compression(compression));
         let mut sent = Vec::new();
         for id in 0..400u64 {
             let mut ev = client.new_event();
@@ -376,28 +293,4 @@ async fn big_bodies_are_compressed_on_the_blocking_pool() {
 }
 on_both_runtimes!(big_bodies_are_compressed_on_the_blocking_pool);
 
-async fn an_api_host_path_prefix_is_kept() {
-    let rx = libhoney_receiver::Receiver::builder()
-        .api_key(KEY)
-        .path_prefix("/prefix")
-        .start()
-        .expect("receiver starts");
-    for (id, host) in [
-        (1u64, format!("{}/prefix", rx.url())),
-        (2u64, format!("{}/prefix/", rx.url())),
-    ] {
-        let (client, t) = tokio_client(config(&rx).api_host(host).dataset("p d"));
-        send_id(&client, id);
-        let responses = close_and_collect_async(&client, &t).await;
-        assert_eq!(responses.len(), 1);
-        assert_eq!(responses[0].error, None, "{responses:?}");
-        assert_eq!(responses[0].status_code, Some(202));
-    }
-    let reqs = rx.requests();
-    assert_eq!(reqs.len(), 2);
-    for req in reqs {
-        assert_eq!(req.path, "/prefix/1/batch/p%20d");
-    }
-    assert_eq!(rx.events().len(), 2);
-}
-on_both_runtimes!(an_api_host_path_prefix_is_kept);
+on_both_runtimes!(an_api_host_path_prefix_is_kept = wire::api_host_path_prefix_is_kept);
