@@ -40,7 +40,7 @@ fn retry_deadline_stops_retrying() {
         .max_attempts(1000)
         .retry_backoff(Duration::from_millis(40), Duration::from_millis(40))
         .retry_deadline(Duration::from_millis(200));
-    let (tally, m) = block_on(faults::run(Kind::Http, &rx, cfg, 3));
+    let (tally, m) = block_on(run(Kind::Http, &rx, cfg, 3));
     assert!(tally.ok.is_empty());
     assert!(tally
         .failed
@@ -66,7 +66,7 @@ fn a_receiver_down_before_sending_is_waited_for() {
         .max_attempts(50)
         .retry_backoff(Duration::from_millis(20), Duration::from_millis(100))
         .retry_deadline(PATIENCE);
-    let (tally, m) = block_on(faults::run(Kind::Http, &rx, cfg, 10));
+    let (tally, m) = block_on(run(Kind::Http, &rx, cfg, 10));
     assert_eq!(tally.ok.len(), 10);
     assert_eq!(rx.requests().len(), 1, "only the last attempt got through");
     assert!(m.retries >= 1, "{m:?}");

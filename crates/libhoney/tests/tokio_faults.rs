@@ -12,7 +12,7 @@ mod http_support;
 
 use std::time::Duration;
 
-use http_support::faults::{self, run};
+use http_support::faults;
 use http_support::*;
 use libhoney::{ResponseError, TryRecvError};
 use libhoney_receiver::Fault;

@@ -7,28 +7,27 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use libhoney::{Config, MetricsSnapshot, ResponseError};
+use libhoney::{MetricsSnapshot, ResponseError};
 use libhoney_receiver::{Fault, Receiver, RunningReceiver};
 
 use super::{
-    check_invariant, config, http_date, one_batch, receiver, send_ids, status, Kind, Tally, KEY,
-    PATIENCE,
+    check_invariant, config, http_date, one_batch, receiver, run, send_ids, status, Kind, Tally,
+    KEY, PATIENCE,
 };
 
-/// Sends `n` events (ids `0..n`) through a client of `kind` built from
-/// `cfg`, closes it, and checks the invariant.
-pub async fn run(
+/// A receiver whose first request is answered after 5 s, and [`run`] of `n`
+/// events through it with a 1 s `request_timeout` and `max_attempts`.
+async fn run_with_a_slow_first_request(
     kind: Kind,
-    rx: &RunningReceiver,
-    cfg: Config,
+    max_attempts: u32,
     n: u64,
 ) -> (Tally, MetricsSnapshot) {
-    let client = kind.client(cfg);
-    let sent = send_ids(&client, 0..n);
-    let responses = client.close_and_collect().await;
-    let metrics = client.metrics();
-    let tally = check_invariant(&sent, &responses, rx, &metrics);
-    (tally, metrics)
+    let rx = receiver();
+    rx.push_fault(Fault::Delay(Duration::from_secs(5)), 1);
+    let cfg = one_batch(&rx)
+        .request_timeout(Duration::from_secs(1))
+        .max_attempts(max_attempts);
+    run(kind, &rx, cfg, n).await
 }
 
 pub async fn transient_statuses_are_retried_until_success(kind: Kind) {
@@ -145,23 +144,13 @@ pub async fn dropped_connections_fail_as_transport_errors_after_max_attempts(kin
 }
 
 pub async fn requests_slower_than_the_timeout_are_retried(kind: Kind) {
-    let rx = receiver();
-    rx.push_fault(Fault::Delay(Duration::from_secs(5)), 1);
-    let cfg = one_batch(&rx)
-        .request_timeout(Duration::from_secs(1))
-        .max_attempts(2);
-    let (tally, m) = run(kind, &rx, cfg, 6).await;
+    let (tally, m) = run_with_a_slow_first_request(kind, 2, 6).await;
     assert_eq!(tally.ok.len(), 6, "the retry delivers each event once");
     assert_eq!((m.retries, m.batches_sent), (1, 2), "{m:?}");
 }
 
 pub async fn requests_slower_than_the_timeout_fail_without_retries(kind: Kind) {
-    let rx = receiver();
-    rx.push_fault(Fault::Delay(Duration::from_secs(5)), 1);
-    let cfg = one_batch(&rx)
-        .request_timeout(Duration::from_secs(1))
-        .max_attempts(1);
-    let (tally, m) = run(kind, &rx, cfg, 3).await;
+    let (tally, m) = run_with_a_slow_first_request(kind, 1, 3).await;
     assert!(tally.ok.is_empty());
     for r in tally.failed.values() {
         match &r.error {

@@ -4,8 +4,8 @@
 //! transmission's async methods for tokio). Shared bodies are `async fn`s
 //! taking a [`Kind`]: an `http_*` test runs one on its own thread with
 //! [`block_on`] (no runtime, as before), a `tokio_*` test on both runtime
-//! flavours with `on_both_runtimes!`. Also the tokio helpers those tests
-//! share.
+//! flavours with `on_both_runtimes!`. Also [`run`], the usual body's
+//! send-close-check, and the tokio helpers the tokio tests share.
 
 use std::future::Future;
 use std::ops::Deref;
@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use libhoney::{CloseError, Config, FlushError, Response};
+use libhoney::{CloseError, Config, FlushError, MetricsSnapshot, Response};
+use libhoney_receiver::RunningReceiver;
 
-use super::{client, close_and_collect, wait_until, PATIENCE};
+use super::{check_invariant, client, close_and_collect, send_ids, wait_until, Tally, PATIENCE};
 
 #[cfg(feature = "tokio")]
 pub use self::on_tokio::*;
@@ -118,6 +119,22 @@ impl Sending {
         }
         close_and_collect(&self.client)
     }
+}
+
+/// Sends `n` events (ids `0..n`) through a client of `kind` built from
+/// `cfg`, closes it, and checks the invariant.
+pub async fn run(
+    kind: Kind,
+    rx: &RunningReceiver,
+    cfg: Config,
+    n: u64,
+) -> (Tally, MetricsSnapshot) {
+    let client = kind.client(cfg);
+    let sent = send_ids(&client, 0..n);
+    let responses = client.close_and_collect().await;
+    let metrics = client.metrics();
+    let tally = check_invariant(&sent, &responses, rx, &metrics);
+    (tally, metrics)
 }
 
 /// Runs `fut` to completion on this thread, with no runtime: what an

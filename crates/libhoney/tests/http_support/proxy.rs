@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use libhoney::ResponseError;
 
-use super::{check_invariant, config, header, receiver, send_ids, Kind, KEY, PATIENCE};
+use libhoney_receiver::RunningReceiver;
+
+use super::{config, header, receiver, run, Kind, Tally, KEY, PATIENCE};
 
 /// What the proxy saw of one connection's request head.
 #[derive(Debug, Clone)]
@@ -148,17 +150,27 @@ pub fn base64(input: &[u8]) -> String {
     out
 }
 
-pub async fn events_go_through_the_proxy_with_basic_credentials(kind: Kind) {
+/// A receiver, a proxy that accepts `Proxy-Authorization: <expected>`, and
+/// [`run`] of `n` events through a client of `kind` that goes through the
+/// proxy as `http://<userinfo>@…`, with `max_attempts`.
+async fn through_a_proxy(
+    kind: Kind,
+    expected: &str,
+    userinfo: &str,
+    max_attempts: u32,
+    n: u64,
+) -> (RunningReceiver, Proxy, Tally) {
     let rx = receiver();
-    let proxy = Proxy::start("Basic dXNlcjpwYXNz");
-    let client = kind.client(
-        config(&rx)
-            .proxy(format!("http://user:pass@{}", proxy.addr))
-            .max_attempts(1),
-    );
-    let sent = send_ids(&client, 0..5);
-    let responses = client.close_and_collect().await;
-    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    let proxy = Proxy::start(expected);
+    let cfg = config(&rx)
+        .proxy(format!("http://{userinfo}@{}", proxy.addr))
+        .max_attempts(max_attempts);
+    let (tally, _) = run(kind, &rx, cfg, n).await;
+    (rx, proxy, tally)
+}
+
+pub async fn events_go_through_the_proxy_with_basic_credentials(kind: Kind) {
+    let (rx, proxy, tally) = through_a_proxy(kind, "Basic dXNlcjpwYXNz", "user:pass", 1, 5).await;
     assert_eq!(tally.ok.len(), 5, "{:?}", tally.failed);
     let seen = proxy.seen();
     assert!(!seen.is_empty());
@@ -177,31 +189,14 @@ pub async fn events_go_through_the_proxy_with_basic_credentials(kind: Kind) {
 }
 
 pub async fn percent_encoded_credentials_are_decoded_once(kind: Kind) {
-    let rx = receiver();
     let expected = format!("Basic {}", base64(b"us er:p@ss:w%rd+"));
-    let proxy = Proxy::start(&expected);
-    let client = kind.client(
-        config(&rx)
-            .proxy(format!("http://us%20er:p%40ss%3Aw%25rd+@{}", proxy.addr))
-            .max_attempts(1),
-    );
-    let sent = send_ids(&client, 0..2);
-    let responses = client.close_and_collect().await;
-    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    let (_rx, proxy, tally) =
+        through_a_proxy(kind, &expected, "us%20er:p%40ss%3Aw%25rd+", 1, 2).await;
     assert_eq!(tally.ok.len(), 2, "{:?} {:?}", tally.failed, proxy.seen());
 }
 
 pub async fn wrong_proxy_credentials_fail_as_transport_errors(kind: Kind) {
-    let rx = receiver();
-    let proxy = Proxy::start("Basic dXNlcjpwYXNz");
-    let client = kind.client(
-        config(&rx)
-            .proxy(format!("http://user:wrong@{}", proxy.addr))
-            .max_attempts(2),
-    );
-    let sent = send_ids(&client, 0..3);
-    let responses = client.close_and_collect().await;
-    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    let (rx, proxy, tally) = through_a_proxy(kind, "Basic dXNlcjpwYXNz", "user:wrong", 2, 3).await;
     assert!(tally.ok.is_empty());
     for r in tally.failed.values() {
         match &r.error {
@@ -219,9 +214,6 @@ pub async fn wrong_proxy_credentials_fail_as_transport_errors(kind: Kind) {
 pub async fn the_proxy_is_not_used_without_config_proxy(kind: Kind) {
     let rx = receiver();
     let proxy = Proxy::start("Basic dXNlcjpwYXNz");
-    let client = kind.client(config(&rx));
-    let sent = send_ids(&client, 0..2);
-    let responses = client.close_and_collect().await;
-    check_invariant(&sent, &responses, &rx, &client.metrics());
+    run(kind, &rx, config(&rx), 2).await;
     assert!(proxy.seen().is_empty());
 }
