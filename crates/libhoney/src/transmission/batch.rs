@@ -5,13 +5,14 @@
 //! them (sends in progress, blocking waits with a deadline).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Condvar, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Compression, Config, Encoding, NonFiniteFloats};
 use crate::destination::{batch_url, Destination};
 use crate::encoding::{BatchBody, PushError};
+pub(crate) use crate::metrics::Sharded;
 use crate::response::{Metadata, Responder, Response, ResponseError};
 use crate::transmission::QueuedEvent;
 use crate::value::Value;
@@ -293,10 +294,10 @@ pub(crate) fn content_type(enc: Encoding) -> &'static str {
 /// progress. SeqCst pairs with the close: either the send sees the
 /// transmission closed, or the close sees it in `sending` and waits for its
 /// event before its last look at the queue.
-pub(crate) fn counted_send(sending: &AtomicUsize, send: impl FnOnce()) {
-    sending.fetch_add(1, Ordering::SeqCst);
+pub(crate) fn counted_send(sending: &Sharded, send: impl FnOnce()) {
+    sending.add(1, Ordering::SeqCst);
     send();
-    sending.fetch_sub(1, Ordering::SeqCst);
+    sending.sub(1, Ordering::SeqCst);
 }
 
 /// Waits on `cond` (with `guard`, the lock of its mutex) until `ready` gives

@@ -12,7 +12,7 @@ use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender, Try
 
 use super::batch::{
     answer_batch, content_type, counted_send, is_retryable_status, parse_retry_after,
-    wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch, RetryPolicy,
+    wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch, RetryPolicy, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config, Encoding};
@@ -94,7 +94,7 @@ struct Shared {
     /// `send` calls in progress. A close waits for it to reach 0 before its
     /// last look at the queue, so that an event handed over by a `send` that
     /// saw the transmission still open is never left behind in the queue.
-    sending: AtomicUsize,
+    sending: Sharded,
     /// Sender threads waiting for a batch.
     idle: AtomicUsize,
     /// Sender threads, started on demand by the batcher; joined by `close`.
@@ -240,7 +240,7 @@ impl Transmission for Http {
             done: Condvar::new(),
             abandoned: AtomicBool::new(false),
             stop: stop_rx,
-            sending: AtomicUsize::new(0),
+            sending: Sharded::default(),
             idle: AtomicUsize::new(0),
             senders: Mutex::new(Vec::new()),
         });
@@ -576,7 +576,7 @@ fn take_last_events(
         while let Ok(m) = rx.try_recv() {
             take(m, batcher, ready);
         }
-        if shared.sending.load(Ordering::SeqCst) == 0 {
+        if shared.sending.sum(Ordering::SeqCst) == 0 {
             // Sends that finished before that load put their event in the
             // queue first; sends that start after it see `closed`.
             while let Ok(m) = rx.try_recv() {

@@ -33,7 +33,7 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::batch::{
     answer_batch, content_type, counted_send, is_retryable_status, parse_retry_after,
-    wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch, RetryPolicy,
+    wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch, RetryPolicy, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config, LONGEST_WAIT};
@@ -366,7 +366,7 @@ impl Transmission for Tokio {
             closed: AtomicBool::new(false),
             abandoned: AtomicBool::new(false),
             stop: watch::channel(false).0,
-            sending: AtomicUsize::new(0),
+            sending: Sharded::default(),
             unanswered: AtomicUsize::new(0),
             in_flight: Mutex::new(BTreeSet::new()),
             settled: Condvar::new(),
@@ -604,7 +604,7 @@ impl Running {
         // Nothing queued, batched or in flight, and no send in progress: the
         // batcher stops on its own when it next runs; no need to wait for
         // it (it may be unable to run while we wait, on this very thread).
-        let idle = self.shared.sending.load(Ordering::SeqCst) == 0
+        let idle = self.shared.sending.sum(Ordering::SeqCst) == 0
             && self.shared.unanswered.load(Ordering::SeqCst) == 0;
         (!idle).then_some(slot)
     }
@@ -632,7 +632,7 @@ struct Shared {
     /// Set to true with `abandoned`, to wake retry sleeps.
     stop: watch::Sender<bool>,
     /// `send` calls in progress (see `take_last_events`).
-    sending: AtomicUsize,
+    sending: Sharded,
     /// Events handed over by `send` and not yet answered.
     unanswered: AtomicUsize,
     /// Sequence numbers of batches handed to sending tasks and not yet answered.
@@ -1130,7 +1130,7 @@ async fn take_last_events(events: &mut EventQueue, st: &mut BatcherState, cx: &A
             st.add(ev);
             st.dispatch(cx).await;
         }
-        if st.shared.sending.load(Ordering::SeqCst) == 0 {
+        if st.shared.sending.sum(Ordering::SeqCst) == 0 {
             // Sends that finished before that load queued their event first.
             while let Ok(ev) = events.rx.try_recv() {
                 st.add(ev);
