@@ -14,7 +14,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 
-cargo build --release -p libhoney-bench -p libhoney-receiver --example ceiling
+cargo build --release -p libhoney-bench -p libhoney-receiver
+# (a separate call: naming an example would build that example instead of the binaries)
+cargo build --release -p libhoney-receiver --example ceiling
 peer_args=()
 if [[ " $* " != *" --skip-peers "* ]]; then
     (cd bench/peers/libhoney-rust-0.1.6 && CARGO_TARGET_DIR="$target/peers" cargo build --release --locked)
