@@ -456,6 +456,29 @@ fn sibling(name: &str) -> PathBuf {
 /// Builds the command line of one sender, once per run.
 type CommandMaker = Box<dyn Fn() -> Command>;
 
+/// A peer's command line: `program` (and its leading arguments, such as a
+/// script) with the peers' common options (bench/peers/README.md).
+fn peer_command(
+    program: Vec<std::ffi::OsString>,
+    url: &str,
+    events: u64,
+    threads: usize,
+) -> CommandMaker {
+    let url = url.to_string();
+    Box::new(move || {
+        let mut c = Command::new(&program[0]);
+        c.args(&program[1..]).args([
+            "--url",
+            &url,
+            "--events",
+            &events.to_string(),
+            "--threads",
+            &threads.to_string(),
+        ]);
+        c
+    })
+}
+
 fn compare(o: &Opts) -> i32 {
     let receiver_path = o
         .receiver
@@ -490,42 +513,13 @@ fn compare(o: &Opts) -> i32 {
         ));
         if !o.skip_peers {
             if let Some(p) = &o.peer_rust {
-                let (p, u, n) = (p.clone(), url.clone(), o.events);
-                group.push((
-                    "libhoney-rust 0.1.6".into(),
-                    Box::new(move || {
-                        let mut c = Command::new(&p);
-                        c.args([
-                            "--url",
-                            &u,
-                            "--events",
-                            &n.to_string(),
-                            "--threads",
-                            &threads.to_string(),
-                        ]);
-                        c
-                    }),
-                    false,
-                ));
+                let maker = peer_command(vec![p.clone().into()], &url, o.events, threads);
+                group.push(("libhoney-rust 0.1.6".into(), maker, false));
             }
             if let (Some(py), Some(script)) = (&o.peer_py_python, &o.peer_py_script) {
-                let (py, script, u, n) = (py.clone(), script.clone(), url.clone(), o.events);
-                group.push((
-                    "libhoney-py 2.4.0".into(),
-                    Box::new(move || {
-                        let mut c = Command::new(&py);
-                        c.arg(&script).args([
-                            "--url",
-                            &u,
-                            "--events",
-                            &n.to_string(),
-                            "--threads",
-                            &threads.to_string(),
-                        ]);
-                        c
-                    }),
-                    false,
-                ));
+                let program = vec![py.clone().into(), script.clone().into()];
+                let maker = peer_command(program, &url, o.events, threads);
+                group.push(("libhoney-py 2.4.0".into(), maker, false));
             }
         }
         let mut summaries = Vec::new();

@@ -6,54 +6,13 @@
 
 mod http_support;
 
-use http_support::proxy::Proxy;
-use http_support::*;
-use libhoney::Config;
-
-/// Sends two events through a tokio client over `cfg` and checks that both
-/// were delivered.
-async fn deliver(cfg: Config, rx: &libhoney_receiver::RunningReceiver) {
-    let client = Kind::Tokio.client(cfg);
-    let sent = send_ids(&client, 0..2);
-    let got = client.close_and_collect().await;
-    let tally = check_invariant(&sent, &got, rx, &client.metrics());
-    assert_eq!(tally.ok.len(), 2, "{:?}", tally.failed);
-    rx.reset();
-}
+use http_support::{proxy, Kind};
 
 #[test]
 fn proxy_settings_come_from_the_environment() {
-    // The proxy's thread reads no environment; nothing else runs yet.
-    let proxy = Proxy::start("Basic dXNlcjpwYXNz");
-    std::env::set_var("HTTP_PROXY", format!("http://user:pass@{}", proxy.addr));
-    std::env::set_var("NO_PROXY", "localhost");
-    std::env::remove_var("ALL_PROXY");
-    std::env::remove_var("REQUEST_METHOD");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let rx = receiver();
-        let from_env = |host: String| config(&rx).api_host(host).proxy_from_env(true);
-        // 127.0.0.1 is not in NO_PROXY: through the proxy.
-        deliver(from_env(rx.url()), &rx).await;
-        let seen = proxy.seen();
-        assert_eq!(seen.len(), 1, "{seen:?}");
-        assert_eq!(
-            seen[0].request_line,
-            format!("CONNECT {} HTTP/1.1", rx.addr())
-        );
-        assert_eq!(
-            seen[0].proxy_authorization.as_deref(),
-            Some("Basic dXNlcjpwYXNz")
-        );
-        // localhost is: directly.
-        let localhost = format!("http://localhost:{}", rx.addr().port());
-        deliver(from_env(localhost), &rx).await;
-        assert_eq!(proxy.seen().len(), 1);
-        // And without proxy_from_env, the environment is ignored.
-        deliver(config(&rx).proxy_from_env(false), &rx).await;
-        assert_eq!(proxy.seen().len(), 1);
-    });
+    runtime.block_on(proxy::proxy_settings_come_from_the_environment(Kind::Tokio));
 }

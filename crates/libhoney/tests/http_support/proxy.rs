@@ -217,3 +217,64 @@ pub async fn the_proxy_is_not_used_without_config_proxy(kind: Kind) {
     run(kind, &rx, config(&rx), 2).await;
     assert!(proxy.seen().is_empty());
 }
+
+/// Sends two events through a `kind` client over `cfg` and checks that both
+/// were delivered.
+async fn deliver(kind: Kind, cfg: libhoney::Config, rx: &RunningReceiver) {
+    let client = kind.client(cfg);
+    let sent = super::send_ids(&client, 0..2);
+    let got = client.close_and_collect().await;
+    let tally = super::check_invariant(&sent, &got, rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 2, "{:?}", tally.failed);
+    rx.reset();
+}
+
+/// With `proxy_from_env` (the default), a transmission reads
+/// `HTTP_PROXY`/`HTTPS_PROXY`/`ALL_PROXY` and `NO_PROXY` when it starts. The
+/// environment is the process's: call this from a test binary of its own,
+/// before anything else reads the environment.
+pub async fn proxy_settings_come_from_the_environment(kind: Kind) {
+    let proxy = Proxy::start("Basic dXNlcjpwYXNz");
+    for name in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "REQUEST_METHOD",
+    ] {
+        std::env::remove_var(name);
+    }
+    std::env::set_var("HTTP_PROXY", format!("http://user:pass@{}", proxy.addr));
+    std::env::set_var("NO_PROXY", "localhost");
+    let rx = receiver();
+    let from_env = |host: String| config(&rx).api_host(host).proxy_from_env(true);
+    // 127.0.0.1 is not in NO_PROXY: through the proxy, with its credentials.
+    deliver(kind, from_env(rx.url()), &rx).await;
+    let seen = proxy.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        seen[0].request_line,
+        format!("CONNECT {} HTTP/1.1", rx.addr())
+    );
+    assert_eq!(
+        seen[0].proxy_authorization.as_deref(),
+        Some("Basic dXNlcjpwYXNz")
+    );
+    // localhost is in NO_PROXY: directly.
+    let localhost = format!("http://localhost:{}", rx.addr().port());
+    deliver(kind, from_env(localhost), &rx).await;
+    assert_eq!(
+        proxy.seen().len(),
+        1,
+        "a NO_PROXY host went through the proxy"
+    );
+    // Without proxy_from_env, the environment is ignored.
+    deliver(kind, config(&rx).proxy_from_env(false), &rx).await;
+    assert_eq!(
+        proxy.seen().len(),
+        1,
+        "proxy_from_env(false) used the proxy"
+    );
+}
