@@ -6,6 +6,12 @@
 //! closed once its last handle (events, builders, clones) is gone, waiting at
 //! most its [`shutdown_timeout`](crate::Config::shutdown_timeout). [`close`]
 //! closes the default client and uninstalls it.
+//!
+//! **At process exit:** Rust never drops statics, so the default client is
+//! not closed when `main` returns, and events still queued then are lost
+//! (libhoney-py closes it from `atexit`). Call [`close`] before returning from
+//! `main`, or keep the guard of [`close_on_drop`] alive in `main`, which calls
+//! it for you, also when `main` returns early with an error.
 
 use std::sync::RwLock;
 
@@ -136,4 +142,39 @@ pub fn close() -> Result<(), CloseError> {
         Some(c) => c.close(),
         None => Ok(()),
     }
+}
+
+/// Closes the default client when dropped: keep it alive in `main` so that
+/// events queued when `main` returns (or bails out with `?`) are still
+/// delivered, within the client's shutdown timeout. Made by [`close_on_drop`].
+#[must_use = "the default client is closed when this guard is dropped; bind it with `let _guard = ...`"]
+#[derive(Debug)]
+pub struct CloseOnDrop(());
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if let Err(e) = close() {
+            log::warn!(target: "libhoney", "closing the default client: {e}");
+        }
+    }
+}
+
+/// A guard that [`close`]s the default client when dropped. Costs nothing
+/// until then; the drop blocks for up to the client's shutdown timeout.
+///
+/// ```
+/// use libhoney::{Config, transmission::Mock};
+/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     libhoney::init(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+///     let _guard = libhoney::close_on_drop();
+///     let mut ev = libhoney::new_event()?;
+///     ev.add_field("job", "nightly");
+///     ev.send()?;
+///     Ok(()) // the guard drops here: the event is delivered before the process exits
+/// }
+/// # main().unwrap();
+/// # assert!(libhoney::new_event().is_err());
+/// ```
+pub fn close_on_drop() -> CloseOnDrop {
+    CloseOnDrop(())
 }

@@ -219,8 +219,8 @@ pub use config::{
 pub use error::{CloseError, ConfigError, FieldError, FlushError, NotInitialized, SendError};
 pub use event::Event;
 pub use global::{
-    add, add_dynamic_field, add_field, client, close, flush, init, new_builder, new_event,
-    responses,
+    add, add_dynamic_field, add_field, client, close, close_on_drop, flush, init, new_builder,
+    new_event, responses, CloseOnDrop,
 };
 pub use metrics::{Metrics, MetricsSnapshot};
 pub use response::{Metadata, RecvTimeoutError, Response, ResponseError, Responses, TryRecvError};
