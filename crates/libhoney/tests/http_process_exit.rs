@@ -95,6 +95,10 @@ fn events_sent_just_before_exit() {
     assert!(took < Duration::from_secs(30), "exit took {took:?}");
     // (300 events fill no batch and the hour never passes: none went out,
     // which is what the two modes above are tested against.)
-    let lost = rx.events().iter().filter(|e| e.dataset == "global-no-close").count();
+    let lost = rx
+        .events()
+        .iter()
+        .filter(|e| e.dataset == "global-no-close")
+        .count();
     assert_eq!(lost, 0);
 }
