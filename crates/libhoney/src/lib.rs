@@ -160,7 +160,9 @@
 //! `close_within` take a limit) and block the calling thread; from async code use
 //! [`Client::flush_async`] / [`Client::close_async`], which wait on a helper
 //! thread. When the last handle to a client is dropped, it closes itself with
-//! the same bounded wait.
+//! the same bounded wait. The default client of [`init`] lives in a static,
+//! which Rust never drops: call [`close`] before `main` returns, or keep the
+//! guard of [`close_on_drop`] in `main`.
 //!
 //! ## Values JSON cannot hold
 //!
