@@ -45,23 +45,20 @@ pub(crate) fn scan_batch(
 
 fn scan_batch_inner(text: &str, opts: ScanOptions<'_>, out: &mut Vec<EventCheck>) -> R<()> {
     let mut s = Scanner::new(text.as_bytes());
+    let before = out.len();
     s.ws();
-    s.expect(b'[')?;
-    s.ws();
-    if s.peek() == Some(b']') {
-        return Err(Syntax); // an empty batch is malformed
+    if s.peek() != Some(b'[') {
+        return Err(Syntax);
     }
-    loop {
+    s.container(0, b']', |s, depth| {
         let start = s.i;
         let mut ev = EventScan::default();
-        s.event(1, opts, &mut ev)?;
+        s.event(depth, opts, &mut ev)?;
         out.push(ev.finish(text, start, s.i, opts));
-        s.ws();
-        match s.bump() {
-            Some(b',') => s.ws(),
-            Some(b']') => break,
-            _ => return Err(Syntax),
-        }
+        Ok(())
+    })?;
+    if out.len() == before {
+        return Err(Syntax); // an empty batch is malformed
     }
     s.ws();
     s.at_end()
@@ -115,10 +112,9 @@ pub(crate) fn is_valid_json(body: &[u8]) -> bool {
         return false;
     }
     let mut s = Scanner::new(body);
-    let mut sink = None;
     (|| {
         s.ws();
-        s.value(0, &mut sink, false)?;
+        s.skip_value(0)?;
         s.ws();
         s.at_end()
     })()
@@ -522,6 +518,68 @@ impl<'a> Scanner<'a> {
         })
     }
 
+    /// Scans an array or object (the current byte opens it) inside
+    /// containers nested `depth` deep, up to its `close` byte; `element`
+    /// scans each element (for an object, each member), given the
+    /// container's own nesting.
+    #[inline(always)]
+    fn container(
+        &mut self,
+        depth: usize,
+        close: u8,
+        mut element: impl FnMut(&mut Self, usize) -> R<()>,
+    ) -> R<()> {
+        let depth = Self::enter(depth)?;
+        self.i += 1;
+        self.ws();
+        if self.peek() == Some(close) {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            element(self, depth)?;
+            self.ws();
+            match self.bump() {
+                Some(b',') => self.ws(),
+                Some(c) if c == close => return Ok(()),
+                _ => return Err(Syntax),
+            }
+        }
+    }
+
+    /// Scans an object (the current byte is `{`): for each member, the key
+    /// and the colon, then `member` scans the value, given the object's own
+    /// nesting and the key.
+    #[inline(always)]
+    fn object(
+        &mut self,
+        depth: usize,
+        mut member: impl FnMut(&mut Self, usize, Str) -> R<()>,
+    ) -> R<()> {
+        self.container(depth, b'}', |s, depth| {
+            if s.peek() != Some(b'"') {
+                return Err(Syntax);
+            }
+            let key = s.string()?;
+            s.ws();
+            s.expect(b':')?;
+            s.ws();
+            member(s, depth, key)
+        })
+    }
+
+    /// Scans any value for its syntax only.
+    fn skip_value(&mut self, depth: usize) -> R<()> {
+        self.value(depth, &mut None, false)
+    }
+
+    /// A value of the wrong type where the event's shape wants another: the
+    /// event is malformed, the body still has to be valid JSON.
+    fn wrong_type(&mut self, depth: usize, ev: &mut EventScan) -> R<()> {
+        ev.violate(ERR_MALFORMED);
+        self.skip_value(depth)
+    }
+
     fn literal(&mut self, word: &[u8]) -> R<()> {
         if self.b.get(self.i..self.i + word.len()) == Some(word) {
             self.i += word.len();
@@ -542,47 +600,10 @@ impl<'a> Scanner<'a> {
                 }
             }
             Some(b'{') => {
-                let depth = Self::enter(depth)?;
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    if self.peek() != Some(b'"') {
-                        return Err(Syntax);
-                    }
-                    self.string()?;
-                    self.ws();
-                    self.expect(b':')?;
-                    self.ws();
-                    self.value(depth, violation, check)?;
-                    self.ws();
-                    match self.bump() {
-                        Some(b',') => self.ws(),
-                        Some(b'}') => break,
-                        _ => return Err(Syntax),
-                    }
-                }
+                self.object(depth, |s, depth, _key| s.value(depth, violation, check))?;
             }
             Some(b'[') => {
-                let depth = Self::enter(depth)?;
-                self.i += 1;
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.value(depth, violation, check)?;
-                    self.ws();
-                    match self.bump() {
-                        Some(b',') => self.ws(),
-                        Some(b']') => break,
-                        _ => return Err(Syntax),
-                    }
-                }
+                self.container(depth, b']', |s, depth| s.value(depth, violation, check))?;
             }
             Some(b'-' | b'0'..=b'9') => {
                 self.number()?;
@@ -619,65 +640,58 @@ impl<'a> Scanner<'a> {
     /// Scans one batch element (depth = nesting of the enclosing array).
     fn event(&mut self, depth: usize, opts: ScanOptions<'_>, ev: &mut EventScan) -> R<()> {
         if self.peek() != Some(b'{') {
-            ev.violate(ERR_MALFORMED);
-            let mut sink = None;
-            return self.value(depth, &mut sink, false);
+            return self.wrong_type(depth, ev);
         }
-        let depth = Self::enter(depth)?;
-        self.i += 1;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            if self.peek() != Some(b'"') {
-                return Err(Syntax);
-            }
-            let k = self.string()?;
-            let key = if self.key_is(&k, b"data") {
-                EventKey::Data
-            } else if self.key_is(&k, b"time") {
-                EventKey::Time
-            } else if self.key_is(&k, b"samplerate") {
-                EventKey::Samplerate
-            } else {
-                EventKey::Other
-            };
-            self.ws();
-            self.expect(b':')?;
-            self.ws();
-            match key {
-                EventKey::Data => {
-                    ev.data_seen += 1;
-                    if self.peek() == Some(b'{') {
-                        self.data_object(depth, opts, ev)?;
-                    } else {
-                        ev.violate(ERR_MALFORMED);
-                        let mut sink = None;
-                        self.value(depth, &mut sink, false)?;
-                    }
+        self.object(depth, |s, depth, key| s.event_member(depth, key, opts, ev))
+    }
+
+    /// Scans the value of the event member named by the string token `k`.
+    #[inline(always)]
+    fn event_member(
+        &mut self,
+        depth: usize,
+        k: Str,
+        opts: ScanOptions<'_>,
+        ev: &mut EventScan,
+    ) -> R<()> {
+        let key = if self.key_is(&k, b"data") {
+            EventKey::Data
+        } else if self.key_is(&k, b"time") {
+            EventKey::Time
+        } else if self.key_is(&k, b"samplerate") {
+            EventKey::Samplerate
+        } else {
+            EventKey::Other
+        };
+        match key {
+            EventKey::Data => {
+                ev.data_seen += 1;
+                if self.peek() == Some(b'{') {
+                    self.data_object(depth, opts, ev)
+                } else {
+                    self.wrong_type(depth, ev)
                 }
-                EventKey::Time => match self.peek() {
+            }
+            EventKey::Time => {
+                ev.time = match self.peek() {
                     Some(b'"') => {
                         let s = self.string()?;
-                        ev.time = Some(TimeRepr::Str(s.start, s.end, s.has_escape));
+                        Some(TimeRepr::Str(s.start, s.end, s.has_escape))
                     }
                     Some(b'-' | b'0'..=b'9') => {
                         let n = self.number()?;
-                        ev.time = Some(TimeRepr::Num(n.start, n.end));
+                        Some(TimeRepr::Num(n.start, n.end))
                     }
                     Some(b'n') => {
                         self.literal(b"null")?;
-                        ev.time = None;
+                        None
                     }
-                    _ => {
-                        ev.violate(ERR_MALFORMED);
-                        let mut sink = None;
-                        self.value(depth, &mut sink, false)?;
-                    }
-                },
-                EventKey::Samplerate => match self.peek() {
+                    _ => return self.wrong_type(depth, ev),
+                };
+                Ok(())
+            }
+            EventKey::Samplerate => {
+                ev.samplerate = match self.peek() {
                     Some(b'-' | b'0'..=b'9') => {
                         let n = self.number()?;
                         let t = &self.b[n.start..n.end];
@@ -693,80 +707,50 @@ impl<'a> Scanner<'a> {
                                 .and_then(|t| t.parse::<f64>().ok())
                                 .and_then(samplerate_from_f64)
                         };
-                        match sr {
-                            Some(v) => ev.samplerate = Some(v),
-                            None => ev.violate(ERR_MALFORMED),
-                        }
+                        let Some(sr) = sr else {
+                            ev.violate(ERR_MALFORMED);
+                            return Ok(());
+                        };
+                        Some(sr)
                     }
                     Some(b'n') => {
                         self.literal(b"null")?;
-                        ev.samplerate = None;
+                        None
                     }
-                    _ => {
-                        ev.violate(ERR_MALFORMED);
-                        let mut sink = None;
-                        self.value(depth, &mut sink, false)?;
-                    }
-                },
-                EventKey::Other => {
-                    let mut sink = None;
-                    self.value(depth, &mut sink, false)?;
-                }
+                    _ => return self.wrong_type(depth, ev),
+                };
+                Ok(())
             }
-            self.ws();
-            match self.bump() {
-                Some(b',') => self.ws(),
-                Some(b'}') => return Ok(()),
-                _ => return Err(Syntax),
-            }
+            EventKey::Other => self.skip_value(depth),
         }
     }
 
     /// Scans the `data` object (current byte `{`): counts fields, checks
     /// strings at any depth, captures the tracked integer.
     fn data_object(&mut self, depth: usize, opts: ScanOptions<'_>, ev: &mut EventScan) -> R<()> {
-        let depth = Self::enter(depth)?;
-        self.i += 1;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(());
-        }
         let mut fields = 0usize;
-        loop {
-            if self.peek() != Some(b'"') {
-                return Err(Syntax);
-            }
-            let k = self.string()?;
+        self.object(depth, |s, depth, k| {
             fields += 1;
             if fields == MAX_FIELDS + 1 {
                 ev.violate(ERR_TOO_MANY_COLUMNS);
             }
             let tracked = match opts.track {
-                Some(t) => self.key_is(&k, t.as_bytes()),
+                Some(t) => s.key_is(&k, t.as_bytes()),
                 None => false,
             };
-            self.ws();
-            self.expect(b':')?;
-            self.ws();
-            if tracked && matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
-                let n = self.number()?;
+            if tracked && matches!(s.peek(), Some(b'-' | b'0'..=b'9')) {
+                let n = s.number()?;
                 ev.tracked = match (n.magnitude, n.negative) {
                     (Some(m), false) => Some(m),
                     // Negative integers are tracked by their i64 bit pattern.
                     (Some(m), true) if m <= 1 << 63 => Some((m as i64).wrapping_neg() as u64),
                     _ => None,
                 };
+                Ok(())
             } else {
-                self.value(depth, &mut ev.violation, true)?;
+                s.value(depth, &mut ev.violation, true)
             }
-            self.ws();
-            match self.bump() {
-                Some(b',') => self.ws(),
-                Some(b'}') => return Ok(()),
-                _ => return Err(Syntax),
-            }
-        }
+        })
     }
 }
 
