@@ -63,19 +63,27 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
 
-    fn len8(&mut self) -> Result<usize, Malformed> {
-        Ok(self.u8()? as usize)
-    }
-    fn len16(&mut self) -> Result<usize, Malformed> {
-        Ok(u16::from_be_bytes(self.be()?) as usize)
-    }
-    fn len32(&mut self) -> Result<usize, Malformed> {
-        Ok(u32::from_be_bytes(self.be()?) as usize)
+    /// An `N`-byte big-endian length.
+    fn len<const N: usize>(&mut self) -> Result<usize, Malformed> {
+        Ok(self.be::<N>()?.iter().fold(0, |n, &b| n << 8 | b as usize))
     }
 
+    /// Bytes preceded by their `N`-byte length (str and bin).
+    fn sized<const N: usize>(&mut self) -> Result<&'a [u8], Malformed> {
+        let len = self.len::<N>()?;
+        self.take(len)
+    }
+
+    /// An extension of `len` bytes: its type byte, then the bytes.
     fn ext(&mut self, len: usize) -> Result<Tok<'a>, Malformed> {
         let ty = self.u8()? as i8;
         Ok(Tok::Ext(ty, self.take(len)?))
+    }
+
+    /// An extension preceded by its `N`-byte length.
+    fn sized_ext<const N: usize>(&mut self) -> Result<Tok<'a>, Malformed> {
+        let len = self.len::<N>()?;
+        self.ext(len)
     }
 
     fn next(&mut self) -> Result<Tok<'a>, Malformed> {
@@ -89,30 +97,12 @@ impl<'a> Reader<'a> {
             0xc1 => return Err(Malformed),
             0xc2 => Tok::Bool(false),
             0xc3 => Tok::Bool(true),
-            0xc4 => {
-                let n = self.len8()?;
-                Tok::Bin(self.take(n)?)
-            }
-            0xc5 => {
-                let n = self.len16()?;
-                Tok::Bin(self.take(n)?)
-            }
-            0xc6 => {
-                let n = self.len32()?;
-                Tok::Bin(self.take(n)?)
-            }
-            0xc7 => {
-                let n = self.len8()?;
-                self.ext(n)?
-            }
-            0xc8 => {
-                let n = self.len16()?;
-                self.ext(n)?
-            }
-            0xc9 => {
-                let n = self.len32()?;
-                self.ext(n)?
-            }
+            0xc4 => Tok::Bin(self.sized::<1>()?),
+            0xc5 => Tok::Bin(self.sized::<2>()?),
+            0xc6 => Tok::Bin(self.sized::<4>()?),
+            0xc7 => self.sized_ext::<1>()?,
+            0xc8 => self.sized_ext::<2>()?,
+            0xc9 => self.sized_ext::<4>()?,
             0xca => Tok::Float(f32::from_be_bytes(self.be()?) as f64),
             0xcb => Tok::Float(f64::from_be_bytes(self.be()?)),
             0xcc => Tok::UInt(self.u8()? as u64),
@@ -128,18 +118,9 @@ impl<'a> Reader<'a> {
             0xd6 => self.ext(4)?,
             0xd7 => self.ext(8)?,
             0xd8 => self.ext(16)?,
-            0xd9 => {
-                let n = self.len8()?;
-                Tok::Str(self.take(n)?)
-            }
-            0xda => {
-                let n = self.len16()?;
-                Tok::Str(self.take(n)?)
-            }
-            0xdb => {
-                let n = self.len32()?;
-                Tok::Str(self.take(n)?)
-            }
+            0xd9 => Tok::Str(self.sized::<1>()?),
+            0xda => Tok::Str(self.sized::<2>()?),
+            0xdb => Tok::Str(self.sized::<4>()?),
             0xdc => Tok::Array(u16::from_be_bytes(self.be()?) as u32),
             0xdd => Tok::Array(u32::from_be_bytes(self.be()?)),
             0xde => Tok::Map(u16::from_be_bytes(self.be()?) as u32),
@@ -153,13 +134,25 @@ impl<'a> Reader<'a> {
         if depth > MAX_DEPTH {
             return Err(Malformed);
         }
-        match self.next()? {
+        let tok = self.next()?;
+        self.skip_children(tok, depth)
+    }
+
+    /// Skips the children of an already-read token (nothing for scalars).
+    fn skip_children(&mut self, tok: Tok<'a>, depth: usize) -> Result<(), Malformed> {
+        match tok {
             Tok::Array(n) => {
+                if depth > MAX_DEPTH {
+                    return Err(Malformed);
+                }
                 for _ in 0..n {
                     self.skip(depth + 1)?;
                 }
             }
             Tok::Map(n) => {
+                if depth > MAX_DEPTH {
+                    return Err(Malformed);
+                }
                 for _ in 0..n {
                     self.skip(depth + 1)?;
                     self.skip(depth + 1)?;
@@ -284,30 +277,38 @@ impl EventScan {
     }
 }
 
-impl<'a> Reader<'a> {
-    /// Skips the children of an already-read token (nothing for scalars).
-    fn skip_children(&mut self, tok: Tok<'a>, depth: usize) -> Result<(), Malformed> {
-        match tok {
-            Tok::Array(n) => {
-                if depth > MAX_DEPTH {
-                    return Err(Malformed);
-                }
-                for _ in 0..n {
-                    self.skip(depth + 1)?;
-                }
-            }
-            Tok::Map(n) => {
-                if depth > MAX_DEPTH {
-                    return Err(Malformed);
-                }
-                for _ in 0..n {
-                    self.skip(depth + 1)?;
-                    self.skip(depth + 1)?;
-                }
-            }
-            _ => {}
+/// Reads the header of a map at nesting `depth` (an event, or its `data`):
+/// its length, or `None` once a value of another type has been skipped and
+/// the event marked malformed.
+#[inline]
+fn map_len(r: &mut Reader<'_>, depth: usize, ev: &mut EventScan) -> Result<Option<u32>, Malformed> {
+    match r.next()? {
+        Tok::Map(n) => Ok(Some(n)),
+        other => {
+            ev.violate(ERR_MALFORMED);
+            r.skip_children(other, depth)?;
+            Ok(None)
         }
-        Ok(())
+    }
+}
+
+/// Reads the key of a member of such a map, at nesting `depth`: a string
+/// (or binary), or `None` once a key of another type and its value have been
+/// skipped and the event marked malformed.
+#[inline]
+fn member_key<'a>(
+    r: &mut Reader<'a>,
+    depth: usize,
+    ev: &mut EventScan,
+) -> Result<Option<&'a [u8]>, Malformed> {
+    match r.next()? {
+        Tok::Str(k) | Tok::Bin(k) => Ok(Some(k)),
+        other => {
+            ev.violate(ERR_MALFORMED);
+            r.skip_children(other, depth)?;
+            r.skip(depth)?;
+            Ok(None)
+        }
     }
 }
 
@@ -318,22 +319,12 @@ fn scan_event(
     opts: ScanOptions<'_>,
     ev: &mut EventScan,
 ) -> Result<(), Malformed> {
-    let n = match r.next()? {
-        Tok::Map(n) => n,
-        other => {
-            ev.violate(ERR_MALFORMED);
-            return r.skip_children(other, 2);
-        }
+    let Some(n) = map_len(r, 2, ev)? else {
+        return Ok(());
     };
     for _ in 0..n {
-        let key = match r.next()? {
-            Tok::Str(k) | Tok::Bin(k) => k,
-            other => {
-                ev.violate(ERR_MALFORMED);
-                r.skip_children(other, 3)?;
-                r.skip(3)?;
-                continue;
-            }
+        let Some(key) = member_key(r, 3, ev)? else {
+            continue;
         };
         match key {
             b"data" => {
@@ -370,25 +361,15 @@ fn scan_data(
     opts: ScanOptions<'_>,
     ev: &mut EventScan,
 ) -> Result<(), Malformed> {
-    let n = match r.next()? {
-        Tok::Map(n) => n,
-        other => {
-            ev.violate(ERR_MALFORMED);
-            return r.skip_children(other, depth);
-        }
+    let Some(n) = map_len(r, depth, ev)? else {
+        return Ok(());
     };
     if n as usize > MAX_FIELDS {
         ev.violate(ERR_TOO_MANY_COLUMNS);
     }
     for _ in 0..n {
-        let key = match r.next()? {
-            Tok::Str(k) | Tok::Bin(k) => k,
-            other => {
-                ev.violate(ERR_MALFORMED);
-                r.skip_children(other, depth + 1)?;
-                r.skip(depth + 1)?;
-                continue;
-            }
+        let Some(key) = member_key(r, depth + 1, ev)? else {
+            continue;
         };
         if opts.track.is_some_and(|t| t.as_bytes() == key) {
             let tok = r.next()?;
