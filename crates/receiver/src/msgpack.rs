@@ -64,11 +64,13 @@ impl<'a> Reader<'a> {
     }
 
     /// An `N`-byte big-endian length.
+    #[inline(always)]
     fn len<const N: usize>(&mut self) -> Result<usize, Malformed> {
         Ok(self.be::<N>()?.iter().fold(0, |n, &b| n << 8 | b as usize))
     }
 
     /// Bytes preceded by their `N`-byte length (str and bin).
+    #[inline(always)]
     fn sized<const N: usize>(&mut self) -> Result<&'a [u8], Malformed> {
         let len = self.len::<N>()?;
         self.take(len)
@@ -81,6 +83,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An extension preceded by its `N`-byte length.
+    #[inline(always)]
     fn sized_ext<const N: usize>(&mut self) -> Result<Tok<'a>, Malformed> {
         let len = self.len::<N>()?;
         self.ext(len)
