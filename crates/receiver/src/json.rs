@@ -17,8 +17,8 @@
 use serde_json::{Map, Value};
 
 use crate::scan::{
-    samplerate_from_f64, EventCheck, Parsed, ScanOptions, ERR_EVENT_TOO_LARGE, ERR_MALFORMED,
-    ERR_STRING_TOO_LONG, ERR_TOO_MANY_COLUMNS, MAX_EVENT, MAX_FIELDS, MAX_STRING,
+    samplerate_from_f64, EventCheck, EventScan, Parsed, ScanOptions, ERR_EVENT_TOO_LARGE,
+    ERR_MALFORMED, ERR_STRING_TOO_LONG, ERR_TOO_MANY_COLUMNS, MAX_EVENT, MAX_FIELDS, MAX_STRING,
 };
 use crate::timefmt;
 
@@ -52,7 +52,7 @@ fn scan_batch_inner(text: &str, opts: ScanOptions<'_>, out: &mut Vec<EventCheck>
     }
     s.container(0, b']', |s, depth| {
         let start = s.i;
-        let mut ev = EventScan::default();
+        let mut ev = JsonEvent::default();
         s.event(depth, opts, &mut ev)?;
         out.push(ev.finish(text, start, s.i, opts));
         Ok(())
@@ -97,11 +97,7 @@ pub(crate) fn scan_single(body: &[u8], opts: ScanOptions<'_>) -> Result<EventChe
     } else {
         None
     };
-    Ok(EventCheck {
-        error: None,
-        tracked: ev.tracked,
-        parsed,
-    })
+    Ok(EventCheck::valid(ev.tracked, parsed))
 }
 
 /// Whether `body` is one valid JSON value (exactly `serde_json`'s
@@ -130,47 +126,24 @@ enum TimeRepr {
     Num(usize, usize),
 }
 
-/// What one event's scan found.
+/// What one batch event's scan found: the rules' part, and where its
+/// `time` and `samplerate` are.
 #[derive(Default)]
-struct EventScan {
-    violation: Option<&'static str>,
-    data_seen: u32,
-    tracked: Option<u64>,
+struct JsonEvent {
+    scan: EventScan,
     time: Option<TimeRepr>,
     samplerate: Option<u64>,
 }
 
-impl EventScan {
-    fn violate(&mut self, e: &'static str) {
-        if self.violation.is_none() {
-            self.violation = Some(e);
-        }
-    }
-
+impl JsonEvent {
     /// Turns the scan of the event at `body[start..end]` into a verdict.
     fn finish(self, body: &str, start: usize, end: usize, opts: ScanOptions<'_>) -> EventCheck {
-        if end - start > MAX_EVENT {
-            return EventCheck::invalid(ERR_EVENT_TOO_LARGE);
-        }
-        if let Some(e) = self.violation {
-            return EventCheck::invalid(e);
-        }
-        if self.data_seen != 1 {
-            return EventCheck::invalid(ERR_MALFORMED);
-        }
-        let parsed = if opts.want_values {
+        self.scan.verdict(end - start, opts, || {
             match extract(body, start, end, self.time, self.samplerate) {
-                Some(p) => Some(p),
-                None => return EventCheck::invalid(ERR_MALFORMED),
+                Some(p) => EventCheck::valid(self.scan.tracked, Some(p)),
+                None => EventCheck::invalid(ERR_MALFORMED),
             }
-        } else {
-            None
-        };
-        EventCheck {
-            error: None,
-            tracked: self.tracked,
-            parsed,
-        }
+        })
     }
 }
 
@@ -638,9 +611,9 @@ impl<'a> Scanner<'a> {
     }
 
     /// Scans one batch element (depth = nesting of the enclosing array).
-    fn event(&mut self, depth: usize, opts: ScanOptions<'_>, ev: &mut EventScan) -> R<()> {
+    fn event(&mut self, depth: usize, opts: ScanOptions<'_>, ev: &mut JsonEvent) -> R<()> {
         if self.peek() != Some(b'{') {
-            return self.wrong_type(depth, ev);
+            return self.wrong_type(depth, &mut ev.scan);
         }
         self.object(depth, |s, depth, key| s.event_member(depth, key, opts, ev))
     }
@@ -652,7 +625,7 @@ impl<'a> Scanner<'a> {
         depth: usize,
         k: Str,
         opts: ScanOptions<'_>,
-        ev: &mut EventScan,
+        ev: &mut JsonEvent,
     ) -> R<()> {
         let key = if self.key_is(&k, b"data") {
             EventKey::Data
@@ -665,11 +638,11 @@ impl<'a> Scanner<'a> {
         };
         match key {
             EventKey::Data => {
-                ev.data_seen += 1;
+                ev.scan.data_seen += 1;
                 if self.peek() == Some(b'{') {
-                    self.data_object(depth, opts, ev)
+                    self.data_object(depth, opts, &mut ev.scan)
                 } else {
-                    self.wrong_type(depth, ev)
+                    self.wrong_type(depth, &mut ev.scan)
                 }
             }
             EventKey::Time => {
@@ -686,7 +659,7 @@ impl<'a> Scanner<'a> {
                         self.literal(b"null")?;
                         None
                     }
-                    _ => return self.wrong_type(depth, ev),
+                    _ => return self.wrong_type(depth, &mut ev.scan),
                 };
                 Ok(())
             }
@@ -708,7 +681,7 @@ impl<'a> Scanner<'a> {
                                 .and_then(samplerate_from_f64)
                         };
                         let Some(sr) = sr else {
-                            ev.violate(ERR_MALFORMED);
+                            ev.scan.violate(ERR_MALFORMED);
                             return Ok(());
                         };
                         Some(sr)
@@ -717,7 +690,7 @@ impl<'a> Scanner<'a> {
                         self.literal(b"null")?;
                         None
                     }
-                    _ => return self.wrong_type(depth, ev),
+                    _ => return self.wrong_type(depth, &mut ev.scan),
                 };
                 Ok(())
             }
@@ -757,14 +730,8 @@ impl<'a> Scanner<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scan::test_opts as opts;
     use crate::scan::{ERR_STRING_TOO_LONG, ERR_TOO_MANY_COLUMNS};
-
-    fn opts(want: bool) -> ScanOptions<'static> {
-        ScanOptions {
-            want_values: want,
-            track: Some("seq"),
-        }
-    }
 
     fn scan(body: &str, want: bool) -> Result<Vec<EventCheck>, &'static str> {
         let mut out = Vec::new();

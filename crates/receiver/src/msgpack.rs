@@ -11,8 +11,9 @@
 use serde_json::{Map, Number, Value};
 
 use crate::scan::{
-    samplerate_from_f64, EventCheck, Parsed, ScanOptions, ERR_EVENT_TOO_LARGE, ERR_MALFORMED,
-    ERR_STRING_TOO_LONG, ERR_TOO_MANY_COLUMNS, MAX_DEPTH, MAX_EVENT, MAX_FIELDS, MAX_STRING,
+    samplerate_from_f64, EventCheck, EventScan, Parsed, ScanOptions, ERR_EVENT_TOO_LARGE,
+    ERR_MALFORMED, ERR_STRING_TOO_LONG, ERR_TOO_MANY_COLUMNS, MAX_DEPTH, MAX_EVENT, MAX_FIELDS,
+    MAX_STRING,
 };
 use crate::timefmt;
 
@@ -210,21 +211,9 @@ pub(crate) fn scan_batch(
         let mut ev = EventScan::default();
         scan_event(&mut r, opts, &mut ev).map_err(|_| ERR_MALFORMED)?;
         let enc = &body[start..r.pos];
-        out.push(if enc.len() > MAX_EVENT {
-            EventCheck::invalid(ERR_EVENT_TOO_LARGE)
-        } else if let Some(e) = ev.violation {
-            EventCheck::invalid(e)
-        } else if ev.data_seen != 1 {
-            EventCheck::invalid(ERR_MALFORMED)
-        } else if opts.want_values {
+        out.push(ev.verdict(enc.len(), opts, || {
             check_event_inner(enc, opts).unwrap_or_else(EventCheck::invalid)
-        } else {
-            EventCheck {
-                error: None,
-                tracked: ev.tracked,
-                parsed: None,
-            }
-        });
+        }));
     }
     if r.pos != body.len() {
         return Err(ERR_MALFORMED);
@@ -253,31 +242,14 @@ pub(crate) fn scan_single(body: &[u8], opts: ScanOptions<'_>) -> Result<EventChe
     } else {
         None
     };
-    Ok(EventCheck {
-        error: None,
-        tracked: ev.tracked,
-        parsed: data.map(|data| Parsed {
+    Ok(EventCheck::valid(
+        ev.tracked,
+        data.map(|data| Parsed {
             data,
             time: None,
             samplerate: None,
         }),
-    })
-}
-
-/// What the validating pass found in one event.
-#[derive(Default)]
-struct EventScan {
-    violation: Option<&'static str>,
-    data_seen: u32,
-    tracked: Option<u64>,
-}
-
-impl EventScan {
-    fn violate(&mut self, e: &'static str) {
-        if self.violation.is_none() {
-            self.violation = Some(e);
-        }
-    }
+    ))
 }
 
 /// Reads the header of a map at nesting `depth` (an event, or its `data`):
@@ -499,15 +471,14 @@ fn check_event_inner(enc: &[u8], opts: ScanOptions<'_>) -> Result<EventCheck, &'
     if !seen_data {
         return Err(ERR_MALFORMED);
     }
-    Ok(EventCheck {
-        error: None,
+    Ok(EventCheck::valid(
         tracked,
-        parsed: data.map(|data| Parsed {
+        data.map(|data| Parsed {
             data,
             time,
             samplerate,
         }),
-    })
+    ))
 }
 
 /// Validates a `data` map at the reader's position; returns its value when
@@ -620,13 +591,7 @@ fn value(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn opts(want: bool) -> ScanOptions<'static> {
-        ScanOptions {
-            want_values: want,
-            track: Some("seq"),
-        }
-    }
+    use crate::scan::test_opts as opts;
 
     fn fixstr(out: &mut Vec<u8>, s: &str) {
         assert!(s.len() < 32);

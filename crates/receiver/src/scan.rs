@@ -59,6 +59,67 @@ impl EventCheck {
             parsed: None,
         }
     }
+
+    pub(crate) fn valid(tracked: Option<u64>, parsed: Option<Parsed>) -> Self {
+        EventCheck {
+            error: None,
+            tracked,
+            parsed,
+        }
+    }
+}
+
+/// What a scanner's validating pass found in one event.
+#[derive(Default)]
+pub(crate) struct EventScan {
+    /// The first rule the event breaks.
+    pub violation: Option<&'static str>,
+    /// How many `data` members it has (exactly one is valid).
+    pub data_seen: u32,
+    /// Value of the tracked field, if present and integral.
+    pub tracked: Option<u64>,
+}
+
+impl EventScan {
+    /// Records `e`, unless the event already broke a rule.
+    pub(crate) fn violate(&mut self, e: &'static str) {
+        if self.violation.is_none() {
+            self.violation = Some(e);
+        }
+    }
+
+    /// The verdict on a batch event whose encoding is `encoded_len` bytes:
+    /// the first rule it breaks; else, when values are wanted, what `values`
+    /// builds; else valid.
+    #[inline(always)]
+    pub(crate) fn verdict(
+        &self,
+        encoded_len: usize,
+        opts: ScanOptions<'_>,
+        values: impl FnOnce() -> EventCheck,
+    ) -> EventCheck {
+        if encoded_len > MAX_EVENT {
+            EventCheck::invalid(ERR_EVENT_TOO_LARGE)
+        } else if let Some(e) = self.violation {
+            EventCheck::invalid(e)
+        } else if self.data_seen != 1 {
+            EventCheck::invalid(ERR_MALFORMED)
+        } else if opts.want_values {
+            values()
+        } else {
+            EventCheck::valid(self.tracked, None)
+        }
+    }
+}
+
+/// The options the scanners' unit tests use: values wanted or not, `seq`
+/// tracked.
+#[cfg(test)]
+pub(crate) fn test_opts(want_values: bool) -> ScanOptions<'static> {
+    ScanOptions {
+        want_values,
+        track: Some("seq"),
+    }
 }
 
 /// Converts a JSON value holding a sample rate into `u64`.
