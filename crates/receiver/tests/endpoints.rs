@@ -291,20 +291,14 @@ fn auth_endpoint_and_keys() {
         .auth_slugs("my-team", "prod")
         .start()
         .unwrap();
-    let r = request(
-        rx.addr(),
-        "GET",
-        "/1/auth",
-        &[("X-Honeycomb-Team", "k2")],
-        b"",
-    );
+    let r = get(rx.addr(), "/1/auth", &[("X-Honeycomb-Team", "k2")]);
     assert_eq!(r.status, 200);
     let j = r.json();
     assert_eq!(j["team"]["slug"], "my-team");
     assert_eq!(j["environment"]["slug"], "prod");
     for key in [Some("nope"), Some(""), None] {
         let h: Vec<(&str, &str)> = key.map(|k| ("X-Honeycomb-Team", k)).into_iter().collect();
-        let r = request(rx.addr(), "GET", "/1/auth", &h, b"");
+        let r = get(rx.addr(), "/1/auth", &h);
         assert_eq!(r.status, 401);
         assert_eq!(
             r.json(),
@@ -331,23 +325,11 @@ fn auth_endpoint_and_keys() {
 
     // Without configured keys any non-empty key works, an empty one does not.
     let open = Receiver::builder().start().unwrap();
-    let r = request(
-        open.addr(),
-        "GET",
-        "/1/auth",
-        &[("X-Honeycomb-Team", "anything")],
-        b"",
-    );
+    let r = get(open.addr(), "/1/auth", &[("X-Honeycomb-Team", "anything")]);
     assert_eq!(r.status, 200);
-    let r = request(
-        open.addr(),
-        "GET",
-        "/1/auth",
-        &[("X-Honeycomb-Team", "")],
-        b"",
-    );
+    let r = get(open.addr(), "/1/auth", &[("X-Honeycomb-Team", "")]);
     assert_eq!(r.status, 401);
-    let r = request(open.addr(), "GET", "/1/auth", &[], b"");
+    let r = get(open.addr(), "/1/auth", &[]);
     assert_eq!(r.status, 401);
 }
 
@@ -405,7 +387,7 @@ fn control_endpoints_stats_and_reset() {
     let rx = Receiver::builder().track_unique_u64("seq").start().unwrap();
     post(rx.addr(), "/1/batch/c", &[KEY], &batch_json(0, 10));
     post(rx.addr(), "/1/batch/c", &[KEY], &batch_json(5, 10));
-    let r = request(rx.addr(), "GET", "/_receiver/stats", &[], b"");
+    let r = get(rx.addr(), "/_receiver/stats", &[]);
     assert_eq!(r.status, 200);
     let j = r.json();
     assert_eq!(j["requests"], 2);
@@ -427,7 +409,7 @@ fn control_endpoints_stats_and_reset() {
     rx.reset();
     assert_eq!(rx.stats(), libhoney_receiver::Stats::default());
     // Control requests are neither counted nor recorded.
-    request(rx.addr(), "GET", "/_receiver/stats", &[], b"");
+    get(rx.addr(), "/_receiver/stats", &[]);
     assert_eq!(rx.stats().requests, 0);
     assert!(rx.requests().is_empty());
 }
@@ -516,14 +498,14 @@ fn path_prefix_serves_the_api_under_it_only() {
     assert_eq!(r.statuses(), vec![202, 202]);
     let r = post(rx.addr(), "/prefix/1/events/single", &[KEY], b"{\"a\":1}");
     assert_eq!(r.status, 200);
-    let r = request(rx.addr(), "GET", "/prefix/1/auth", &[KEY], b"");
+    let r = get(rx.addr(), "/prefix/1/auth", &[KEY]);
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["team"]["slug"], "local-team");
     // Keys are still checked under the prefix.
-    let r = request(rx.addr(), "GET", "/prefix/1/auth", &[], b"");
+    let r = get(rx.addr(), "/prefix/1/auth", &[]);
     assert_eq!(r.status, 401);
     // A wrong method on a prefixed route: 405.
-    let r = request(rx.addr(), "GET", "/prefix/1/batch/p%20d", &[KEY], b"");
+    let r = get(rx.addr(), "/prefix/1/batch/p%20d", &[KEY]);
     assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
 
     let evs = rx.events();
@@ -572,7 +554,7 @@ fn path_prefix_serves_the_api_under_it_only() {
     assert_eq!(q.response_status, 200);
 
     // Control endpoints stay at the root.
-    let r = request(rx.addr(), "GET", "/_receiver/stats", &[], b"");
+    let r = get(rx.addr(), "/_receiver/stats", &[]);
     assert_eq!(r.json()["events_accepted"], 3);
     assert_eq!(
         request(rx.addr(), "POST", "/_receiver/reset", &[], b"").status,

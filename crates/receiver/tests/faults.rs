@@ -66,15 +66,9 @@ fn fault_rules_are_fifo_and_skip_auth_and_control() {
     rx.push_fault(st(502), 2);
     rx.push_fault(st(504), 0); // no-op
                                // Not consumed by /1/auth, control endpoints or unknown routes.
-    assert_eq!(
-        request(rx.addr(), "GET", "/1/auth", &[KEY], b"").status,
-        200
-    );
-    assert_eq!(
-        request(rx.addr(), "GET", "/_receiver/stats", &[], b"").status,
-        200
-    );
-    assert_eq!(request(rx.addr(), "GET", "/nope", &[], b"").status, 404);
+    assert_eq!(get(rx.addr(), "/1/auth", &[KEY]).status, 200);
+    assert_eq!(get(rx.addr(), "/_receiver/stats", &[]).status, 200);
+    assert_eq!(get(rx.addr(), "/nope", &[]).status, 404);
     assert_eq!(rx.pending_faults(), 3);
     let got: Vec<u16> = (0..4)
         .map(|i| post(rx.addr(), "/1/batch/q", &[KEY], &batch_json(i, 1)).status)

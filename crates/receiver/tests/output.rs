@@ -141,7 +141,7 @@ fn binary_prints_pretty_lines_and_exits_on_sigterm() {
         r#"dataset="pretty ds" time=- samplerate=1 {"seq":1}"#
     );
     assert_eq!(post(bin.addr, "/1/batch/x", &[KEY], b"[]").status, 401);
-    let stats = request(bin.addr, "GET", "/_receiver/stats", &[], b"").json();
+    let stats = get(bin.addr, "/_receiver/stats", &[]).json();
     assert_eq!(stats["events_accepted"], 2);
     assert_eq!(stats["distinct_tracked"], 1);
     assert_eq!(stats["duplicate_tracked"], 1);
@@ -150,7 +150,7 @@ fn binary_prints_pretty_lines_and_exits_on_sigterm() {
         request(bin.addr, "POST", "/_receiver/reset", &[], b"").status,
         200
     );
-    let stats = request(bin.addr, "GET", "/_receiver/stats", &[], b"").json();
+    let stats = get(bin.addr, "/_receiver/stats", &[]).json();
     assert_eq!(stats["events_accepted"], 0);
     let (status, err) = bin.terminate("-TERM");
     assert!(status.success(), "{status:?} {err}");
@@ -192,7 +192,7 @@ fn binary_path_prefix() {
         post(bin.addr, "/1/batch/pp", &[KEY], &batch_json(0, 1)).status,
         404
     );
-    let stats = request(bin.addr, "GET", "/_receiver/stats", &[], b"").json();
+    let stats = get(bin.addr, "/_receiver/stats", &[]).json();
     assert_eq!(stats["events_accepted"], 2);
     let (status, err) = bin.terminate("-TERM");
     assert!(status.success(), "{status:?} {err}");

@@ -279,19 +279,16 @@ fn body_too_large() {
         ("gzip", |b: &[u8]| gzip(b)),
         ("zstd", |b: &[u8]| zstd(b)),
     ] {
-        let r = post(
-            rx.addr(),
-            "/1/batch/l",
-            &[KEY, ("Content-Encoding", enc)],
-            &f(&ok),
-        );
-        assert_eq!(r.status, 200, "{enc}");
-        let r = post(
-            rx.addr(),
-            "/1/batch/l",
-            &[KEY, ("Content-Encoding", enc)],
-            &f(&big),
-        );
+        let send = |body: &[u8]| {
+            post(
+                rx.addr(),
+                "/1/batch/l",
+                &[KEY, ("Content-Encoding", enc)],
+                &f(body),
+            )
+        };
+        assert_eq!(send(&ok).status, 200, "{enc}");
+        let r = send(&big);
         assert_eq!(r.status, 400, "{enc}");
         assert_eq!(r.json(), json!({ "error": TOO_LARGE }), "{enc}");
     }

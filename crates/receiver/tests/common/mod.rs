@@ -167,9 +167,14 @@ pub fn request(
         .expect("request")
 }
 
-/// `POST path` with key `k` and extra headers.
+/// `POST path` with these headers, on a fresh connection.
 pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
     request(addr, "POST", path, headers, body)
+}
+
+/// `GET path` with these headers and no body, on a fresh connection.
+pub fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Resp {
+    request(addr, "GET", path, headers, b"")
 }
 
 pub const KEY: (&str, &str) = ("X-Honeycomb-Team", "test-key");
@@ -198,19 +203,18 @@ pub struct Mp(pub Vec<u8>);
 
 impl Mp {
     pub fn array(&mut self, n: usize) -> &mut Self {
-        if n < 16 {
-            self.0.push(0x90 | n as u8);
-        } else {
-            self.0.push(0xdd);
-            self.0.extend_from_slice(&(n as u32).to_be_bytes());
-        }
-        self
+        self.container(0x90, 0xdd, n)
     }
     pub fn map(&mut self, n: usize) -> &mut Self {
+        self.container(0x80, 0xdf, n)
+    }
+    /// An array or map header of `n` elements: the `fix` form below 16, the
+    /// 32-bit `long` one above.
+    fn container(&mut self, fix: u8, long: u8, n: usize) -> &mut Self {
         if n < 16 {
-            self.0.push(0x80 | n as u8);
+            self.0.push(fix | n as u8);
         } else {
-            self.0.push(0xdf);
+            self.0.push(long);
             self.0.extend_from_slice(&(n as u32).to_be_bytes());
         }
         self
@@ -222,18 +226,18 @@ impl Mp {
         self
     }
     pub fn uint(&mut self, v: u64) -> &mut Self {
-        self.0.push(0xcf);
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
+        self.tagged(0xcf, &v.to_be_bytes())
     }
     pub fn int(&mut self, v: i64) -> &mut Self {
-        self.0.push(0xd3);
-        self.0.extend_from_slice(&v.to_be_bytes());
-        self
+        self.tagged(0xd3, &v.to_be_bytes())
     }
     pub fn float(&mut self, v: f64) -> &mut Self {
-        self.0.push(0xcb);
-        self.0.extend_from_slice(&v.to_be_bytes());
+        self.tagged(0xcb, &v.to_be_bytes())
+    }
+    /// A type byte, then `bytes`.
+    fn tagged(&mut self, tag: u8, bytes: &[u8]) -> &mut Self {
+        self.0.push(tag);
+        self.0.extend_from_slice(bytes);
         self
     }
     pub fn bool(&mut self, v: bool) -> &mut Self {
