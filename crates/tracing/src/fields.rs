@@ -78,6 +78,28 @@ fn from_u128(v: u128) -> Value {
     }
 }
 
+/// The `record_*` methods of [`Visit`] for the numbers and booleans, which
+/// spans and log events record alike: `self.put(field, value)`.
+macro_rules! record_plain_values {
+    () => {
+        fn record_f64(&mut self, field: &Field, value: f64) {
+            self.put(field, Value::Float(value));
+        }
+        fn record_i64(&mut self, field: &Field, value: i64) {
+            self.put(field, Value::Int(value));
+        }
+        fn record_i128(&mut self, field: &Field, value: i128) {
+            self.put(field, from_i128(value));
+        }
+        fn record_u128(&mut self, field: &Field, value: u128) {
+            self.put(field, from_u128(value));
+        }
+        fn record_bool(&mut self, field: &Field, value: bool) {
+            self.put(field, Value::Bool(value));
+        }
+    };
+}
+
 /// Records the fields of a span (at creation and on `Span::record`).
 pub(crate) struct SpanVisitor<'a>(pub(crate) &'a mut FieldList);
 
@@ -88,23 +110,9 @@ impl SpanVisitor<'_> {
 }
 
 impl Visit for SpanVisitor<'_> {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, Value::Float(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, Value::Int(value));
-    }
+    record_plain_values!();
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.put(field, Value::from(value));
-    }
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.put(field, from_i128(value));
-    }
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.put(field, from_u128(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, Value::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.put(field, Value::from(value));
@@ -156,27 +164,13 @@ impl EventVisitor {
 }
 
 impl Visit for EventVisitor {
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, Value::Float(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, Value::Int(value));
-    }
+    record_plain_values!();
     fn record_u64(&mut self, field: &Field, value: u64) {
         if field.name() == "log.line" {
             self.log_line = Some(value);
         } else {
             self.put(field, Value::from(value));
         }
-    }
-    fn record_i128(&mut self, field: &Field, value: i128) {
-        self.put(field, from_i128(value));
-    }
-    fn record_u128(&mut self, field: &Field, value: u128) {
-        self.put(field, from_u128(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, Value::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.put_text(field, value.to_owned());
