@@ -123,6 +123,19 @@ where
     }
 }
 
+/// Runs `f` on the state this layer keeps for span `id`, if the span is
+/// still there and this layer keeps state for it.
+fn update_state<S>(ctx: &Context<'_, S>, id: &Id, f: impl FnOnce(&mut SpanState))
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if let Some(span) = ctx.span(id) {
+        if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
+            f(state);
+        }
+    }
+}
+
 /// Where events come from: a client (its global fields are read at each
 /// event, so fields added later are included) or a builder (a snapshot).
 #[derive(Clone)]
@@ -386,47 +399,35 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
-        let mut ext = span.extensions_mut();
-        if let Some(state) = ext.get_mut::<SpanState>() {
+        update_state(&ctx, id, |state| {
             values.record(&mut SpanVisitor(&mut state.fields));
-        }
+        });
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         if !self.busy_time {
             return;
         }
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
-        let mut ext = span.extensions_mut();
-        if let Some(state) = ext.get_mut::<SpanState>() {
+        update_state(&ctx, id, |state| {
             if state.entered == 0 {
                 state.entered_at = Some(Instant::now());
             }
             state.entered += 1;
-        }
+        });
     }
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         if !self.busy_time {
             return;
         }
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
-        let mut ext = span.extensions_mut();
-        if let Some(state) = ext.get_mut::<SpanState>() {
+        update_state(&ctx, id, |state| {
             state.entered = state.entered.saturating_sub(1);
             if state.entered == 0 {
                 if let Some(at) = state.entered_at.take() {
                     state.busy += at.elapsed();
                 }
             }
-        }
+        });
     }
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
