@@ -7,7 +7,7 @@ mod common;
 #[path = "../examples/axum_service.rs"]
 mod example;
 
-use common::{Scripted, Step};
+use common::{receiver_client, Scripted, Step};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use example::raw_http::{read_reply, send_request, write_request};
-use libhoney::{Client, Config};
+use libhoney::Client;
 use libhoney_receiver::{ReceivedEvent, Receiver, RunningReceiver};
 use libhoney_tower::{fields, HoneycombLayer};
 use tokio::net::{TcpListener, TcpStream};
@@ -41,15 +41,7 @@ fn three_chunks() -> Body {
 
 async fn start() -> Harness {
     let rx = Receiver::builder().api_key("e2e-key").start().unwrap();
-    let client = Client::new(
-        Config::new()
-            .read_env(false)
-            .api_key("e2e-key")
-            .dataset("tower-e2e")
-            .api_host(rx.url())
-            .send_frequency(Duration::from_millis(10)),
-    )
-    .unwrap();
+    let client = receiver_client(&rx, "e2e-key", "tower-e2e");
     client.add_field("service.name", "e2e");
     let layer = HoneycombLayer::from_client(client.clone());
     let (started_tx, hang_started) = mpsc::unbounded_channel();

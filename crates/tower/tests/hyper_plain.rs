@@ -3,6 +3,7 @@
 //! built per connection with the peer address. Real sockets, real client,
 //! events read back from a real `libhoney-receiver`.
 
+mod common;
 #[path = "../examples/support/raw_http.rs"]
 mod raw_http;
 
@@ -15,7 +16,6 @@ use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use libhoney::{Client, Config};
 use libhoney_receiver::{ReceivedEvent, Receiver};
 use libhoney_tower::{fields, HoneycombEvent, HoneycombLayer};
 use raw_http::{read_reply, send_request, write_request};
@@ -95,15 +95,7 @@ fn wait_event(rx: &libhoney_receiver::RunningReceiver, path: &str) -> ReceivedEv
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_hyper_server() {
     let rx = Receiver::builder().api_key("hyper-key").start().unwrap();
-    let client = Client::new(
-        Config::new()
-            .read_env(false)
-            .api_key("hyper-key")
-            .dataset("hyper")
-            .api_host(rx.url())
-            .send_frequency(Duration::from_millis(10)),
-    )
-    .unwrap();
+    let client = common::receiver_client(&rx, "hyper-key", "hyper");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(serve(listener, HoneycombLayer::from_client(client.clone())));

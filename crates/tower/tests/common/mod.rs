@@ -6,12 +6,14 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame, SizeHint};
 use libhoney::transmission::{Mock, QueuedEvent};
 use libhoney::{Client, Config};
+use libhoney_receiver::RunningReceiver;
 
 /// A client whose events land in the returned mock.
 pub fn mock_client() -> (Client, Mock) {
@@ -25,6 +27,20 @@ pub fn mock_client() -> (Client, Mock) {
     )
     .expect("client");
     (client, mock)
+}
+
+/// A client sending to the receiver `rx` with `api_key`, into `dataset`,
+/// every 10 ms (so that tests wait little for events).
+pub fn receiver_client(rx: &RunningReceiver, api_key: &str, dataset: &str) -> Client {
+    Client::new(
+        Config::new()
+            .read_env(false)
+            .api_key(api_key)
+            .dataset(dataset)
+            .api_host(rx.url())
+            .send_frequency(Duration::from_millis(10)),
+    )
+    .expect("client")
 }
 
 /// The only event the mock holds (panics, with the events, if there is not
