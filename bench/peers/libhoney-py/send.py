@@ -29,32 +29,9 @@ import time
 import libhoney
 
 SDK = "libhoney-py 2.4.0"
-METHODS = ("GET", "POST", "PUT", "DELETE")
-# Exactly 60 characters (asserted below).
-MESSAGE = "request handled by the checkout service without any trouble."
-MASK64 = 0xFFFFFFFFFFFFFFFF
-
-
-def shape_fields(i):
-    """Fields of event i (0-based, global across threads); see SHAPE.md."""
-    if i % 100 == 0:
-        status = 500
-    elif i % 10 == 0:
-        status = 404
-    else:
-        status = 200
-    return {
-        "service.name": "checkout",
-        "endpoint": "/api/v1/cart/items",
-        "method": METHODS[i % 4],
-        "status_code": status,
-        "duration_ms": float(i % 1000) * 0.731 + 0.5,
-        "user_id": "user-%d" % (i % 10000),
-        "cache_hit": i % 3 == 0,
-        "message": MESSAGE,
-        "trace.trace_id": "%016x%016x" % ((i * 0x9E3779B97F4A7C15) & MASK64, i),
-        "count": i,
-    }
+# The event shape, from the reference implementation beside this directory.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from shape import MESSAGE, shape as shape_fields  # noqa: E402
 
 
 def parse_args():
