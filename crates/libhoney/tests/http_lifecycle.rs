@@ -358,3 +358,18 @@ fn block_on_response_with_a_reader_drops_nothing() {
 }
 
 http_test!(lifecycle::block_on_response_without_a_reader_does_not_hang_close);
+
+/// The transmission is public: held directly, its flush and close take any
+/// duration, `Duration::MAX` included, without overflowing a deadline.
+#[test]
+fn the_transmission_itself_takes_any_timeout() {
+    use libhoney::transmission::{Http, Transmission};
+    let rx = receiver();
+    let http = std::sync::Arc::new(Http::new());
+    let client = client(config(&rx).transmission_arc(http.clone()));
+    let sent = send_ids(&client, 0..3);
+    http.flush(Duration::MAX).unwrap();
+    assert_eq!(rx.events().len(), sent.len());
+    http.close(Duration::MAX).unwrap();
+    client.close().unwrap();
+}

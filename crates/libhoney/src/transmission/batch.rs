@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Condvar, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::config::{Compression, Config, Encoding, NonFiniteFloats};
+use crate::config::{Compression, Config, Encoding, NonFiniteFloats, LONGEST_WAIT};
 use crate::destination::{batch_url, Destination};
 use crate::encoding::{BatchBody, PushError};
 pub(crate) use crate::metrics::Sharded;
@@ -298,6 +298,14 @@ pub(crate) fn counted_send(sending: &Sharded, send: impl FnOnce()) {
     sending.add(1, Ordering::SeqCst);
     send();
     sending.sub(1, Ordering::SeqCst);
+}
+
+/// `timeout` from now, capped at 100 years: a caller's `Duration::MAX` (the
+/// transmissions are public) never overflows `Instant`.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout.min(LONGEST_WAIT))
+        .unwrap_or(now + Duration::from_secs(86_400 * 365))
 }
 
 /// Waits on `cond` (with `guard`, the lock of its mutex) until `ready` gives

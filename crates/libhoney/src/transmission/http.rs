@@ -11,8 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use super::batch::{
-    answer_batch, content_type, counted_send, is_retryable_status, parse_retry_after,
-    wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch, RetryPolicy, Sharded,
+    answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
+    parse_retry_after, wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch,
+    RetryPolicy, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config, Encoding};
@@ -292,7 +293,7 @@ impl Transmission for Http {
         let Some(r) = self.running() else {
             return Ok(());
         };
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let timed_out = || FlushError::Timeout {
             timeout,
             pending: r.shared.pending(),
@@ -320,7 +321,7 @@ impl Transmission for Http {
         if r.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let (reply_tx, reply_rx) = channel::bounded(1);
         let drained = r.tx.send_deadline(Msg::Close(reply_tx), deadline).is_ok()
             && reply_rx.recv_deadline(deadline).is_ok()

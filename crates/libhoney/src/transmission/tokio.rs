@@ -32,11 +32,12 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::batch::{
-    answer_batch, content_type, counted_send, is_retryable_status, parse_retry_after,
-    wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch, RetryPolicy, Sharded,
+    answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
+    parse_retry_after, wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch,
+    RetryPolicy, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
-use crate::config::{Compression, Config, LONGEST_WAIT};
+use crate::config::{Compression, Config};
 use crate::error::{CloseError, ConfigError, FlushError};
 use crate::response::{Metadata, Responder, Response, ResponseError};
 
@@ -468,13 +469,6 @@ fn nudge() {
     if let Ok(handle) = Handle::try_current() {
         drop(handle.spawn(async {}));
     }
-}
-
-/// `timeout` from now, capped at 100 years.
-fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout.min(LONGEST_WAIT))
-        .unwrap_or(now + Duration::from_secs(86_400 * 365))
 }
 
 /// Makes sure the runtime has the time and I/O drivers the tasks need: tokio
