@@ -3,6 +3,9 @@
 
 use libhoney::{Event, Value};
 
+#[path = "ids.rs"]
+mod ids;
+
 /// Exactly 60 characters.
 pub const MESSAGE: &str = "request handled by the checkout service without any trouble.";
 const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
@@ -21,12 +24,9 @@ pub fn fill(ev: &mut Event, i: u64) {
         .add_field("method", Value::from_static(METHODS[(i % 4) as usize]))
         .add_field("status_code", status)
         .add_field("duration_ms", (i % 1000) as f64 * 0.731 + 0.5)
-        .add_field("user_id", format!("user-{}", i % 10_000))
+        .add_field("user_id", ids::user_id(i))
         .add_field("cache_hit", i % 3 == 0)
         .add_field("message", Value::from_static(MESSAGE))
-        .add_field(
-            "trace.trace_id",
-            format!("{:016x}{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i),
-        )
+        .add_field("trace.trace_id", ids::trace_id(i))
         .add_field("count", i);
 }

@@ -26,6 +26,10 @@ use std::time::{Duration, Instant};
 
 use libhoney::{FieldHolder, Value};
 
+/// The shape's per-event strings, shared with this SDK's sender.
+#[path = "../../../e2e/src/ids.rs"]
+mod ids;
+
 const SDK: &str = "libhoney-rust 0.1.6";
 const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
 /// Exactly 60 characters (checked at start-up).
@@ -95,17 +99,10 @@ fn add_shape_fields<E: FieldHolder>(ev: &mut E, i: u64) {
     ev.add_field("method", Value::from(METHODS[(i % 4) as usize]));
     ev.add_field("status_code", Value::from(status));
     ev.add_field("duration_ms", Value::from((i % 1000) as f64 * 0.731 + 0.5));
-    ev.add_field("user_id", Value::from(format!("user-{}", i % 10000)));
+    ev.add_field("user_id", Value::from(ids::user_id(i)));
     ev.add_field("cache_hit", Value::from(i % 3 == 0));
     ev.add_field("message", Value::from(MESSAGE));
-    ev.add_field(
-        "trace.trace_id",
-        Value::from(format!(
-            "{:016x}{:016x}",
-            i.wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            i
-        )),
-    );
+    ev.add_field("trace.trace_id", Value::from(ids::trace_id(i)));
     ev.add_field("count", Value::from(i));
 }
 
