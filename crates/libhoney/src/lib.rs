@@ -232,13 +232,15 @@ pub use value::{FieldName, Value};
 #[doc(hidden)]
 pub mod __bench {
     use crate::config::{Compression, Encoding, NonFiniteFloats};
+    use crate::encoding::write_event;
     use crate::transmission::QueuedEvent;
 
     /// Encodes `events` as one batch body, as the HTTP transmission does.
     pub fn encode_batch(events: &[QueuedEvent], encoding: Encoding) -> Vec<u8> {
         let mut body = crate::encoding::BatchBody::new(encoding, 64 * 1024);
         for ev in events {
-            let _ = body.push(ev, NonFiniteFloats::String, usize::MAX, usize::MAX);
+            let write = |out: &mut Vec<u8>| write_event(encoding, out, ev, NonFiniteFloats::String);
+            let _ = body.push(write, usize::MAX, usize::MAX);
         }
         body.finish()
     }

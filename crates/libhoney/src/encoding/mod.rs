@@ -57,13 +57,12 @@ impl BatchBody {
         self.buf.len() + usize::from(self.enc == Encoding::Json)
     }
 
-    /// Encodes `ev` into the body. Returns the event's encoded size. If the
+    /// Adds one event, which `write` appends (in the body's encoding). Returns the event's encoded size. If the
     /// event is larger than `max_event`, or would make the body larger than
     /// `max_body` (and the body is not empty), it is not added and the error says which.
     pub(crate) fn push(
         &mut self,
-        ev: &QueuedEvent,
-        nf: NonFiniteFloats,
+        write: impl Fn(&mut Vec<u8>),
         max_event: usize,
         max_body: usize,
     ) -> Result<usize, PushError> {
@@ -72,7 +71,7 @@ impl BatchBody {
         if sep == 1 {
             self.buf.push(b',');
         }
-        write_event(self.enc, &mut self.buf, ev, nf);
+        write(&mut self.buf);
         let size = self.buf.len() - mark - sep;
         if size > max_event {
             self.buf.truncate(mark);

@@ -12,8 +12,8 @@ use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender, Try
 
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
-    parse_retry_after, wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch,
-    RetryPolicy, Sharded,
+    parse_retry_after, wait_deadline, BatchSettings, Batcher, Compressor, Item, Outcome,
+    ReadyBatch, RetryPolicy, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config, Encoding};
@@ -70,13 +70,15 @@ impl fmt::Debug for Http {
 }
 
 enum Msg {
-    Event(QueuedEvent),
+    Event(Item),
     Flush(Sender<u64>),
     Close(Sender<u64>),
 }
 
 struct Running {
     tx: Sender<Msg>,
+    /// How the batcher encodes, so that `send` can encode in its place.
+    batch: BatchSettings,
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     block_on_send: bool,
@@ -154,6 +156,7 @@ impl Running {
                 .respond(Response::failure(ev.take_metadata(), error));
             return;
         }
+        let ev = Item::encode(ev, &self.batch);
         let result = if self.block_on_send {
             self.tx.send(Msg::Event(ev)).map_err(|e| e.into_inner())
         } else {
@@ -261,7 +264,8 @@ impl Transmission for Http {
             spawned: 0,
             max: config.max_concurrent_batches,
         };
-        let batcher = Batcher::new(BatchSettings::from_config(config));
+        let batch = BatchSettings::from_config(config);
+        let batcher = Batcher::new(batch.clone());
         let batcher_shared = Arc::clone(&shared);
         let threads = vec![std::thread::Builder::new()
             .name("libhoney-batch".into())
@@ -269,6 +273,7 @@ impl Transmission for Http {
             .map_err(|e| ConfigError::Transmission(format!("could not start a thread: {e}")))?];
         let running = Running {
             tx,
+            batch,
             shared,
             threads: Mutex::new(threads),
             block_on_send: config.block_on_send,
@@ -359,7 +364,7 @@ impl Transmission for Http {
     }
 }
 
-fn fail_fast(shared: &Shared, mut ev: QueuedEvent) {
+fn fail_fast(shared: &Shared, mut ev: Item) {
     let error =
         ResponseError::Transport("the client was closed before the event could be sent".into());
     shared

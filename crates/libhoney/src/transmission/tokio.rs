@@ -33,8 +33,8 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
-    parse_retry_after, wait_deadline, BatchSettings, Batcher, Compressor, Outcome, ReadyBatch,
-    RetryPolicy, Sharded,
+    parse_retry_after, wait_deadline, BatchSettings, Batcher, Compressor, Item, Outcome,
+    ReadyBatch, RetryPolicy, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config};
@@ -387,8 +387,9 @@ impl Transmission for Tokio {
                 config.max_concurrent_batches.min(Semaphore::MAX_PERMITS),
             )),
         });
+        let batch = BatchSettings::from_config(config);
         let state = BatcherState {
-            batcher: Batcher::new(BatchSettings::from_config(config)),
+            batcher: Batcher::new(batch.clone()),
             ready: Vec::new(),
             rejected: Vec::new(),
             shared: Arc::clone(&shared),
@@ -399,6 +400,7 @@ impl Transmission for Tokio {
         };
         let running = Running {
             events: events_tx,
+            batch,
             ctl: ctl_tx,
             shared,
             block_on_send: config.block_on_send,
@@ -518,7 +520,9 @@ enum Ctl {
 }
 
 struct Running {
-    events: mpsc::Sender<QueuedEvent>,
+    events: mpsc::Sender<Item>,
+    /// How the batcher encodes, so that `send` can encode in its place.
+    batch: BatchSettings,
     ctl: mpsc::UnboundedSender<Ctl>,
     shared: Arc<Shared>,
     block_on_send: bool,
@@ -535,11 +539,12 @@ impl Running {
         let shared = &self.shared;
         if shared.closed.load(Ordering::SeqCst) {
             shared.respond_untracked(
-                ev,
+                ev.into(),
                 ResponseError::Transport("the transmission is closed".into()),
             );
             return;
         }
+        let ev = Item::encode(ev, &self.batch);
         shared.unanswered.fetch_add(1, Ordering::SeqCst);
         let ev = match self.events.try_send(ev) {
             Ok(()) => return,
@@ -641,13 +646,13 @@ impl Shared {
     }
 
     /// Answers an event that never counted as handed over.
-    fn respond_untracked(&self, mut ev: QueuedEvent, error: ResponseError) {
+    fn respond_untracked(&self, mut ev: Item, error: ResponseError) {
         self.responder
             .respond(Response::failure(ev.take_metadata(), error));
     }
 
     /// Answers one handed-over event with a failure.
-    fn fail(&self, mut ev: QueuedEvent, error: ResponseError) {
+    fn fail(&self, mut ev: Item, error: ResponseError) {
         self.respond(Response::failure(ev.take_metadata(), error));
     }
 
@@ -822,7 +827,7 @@ impl Drop for ReplyTx {
 /// The batcher's end of the event queue. Dropped (when the batcher stops, or
 /// its runtime shuts down), it refuses new events and answers queued ones.
 struct EventQueue {
-    rx: mpsc::Receiver<QueuedEvent>,
+    rx: mpsc::Receiver<Item>,
     shared: Arc<Shared>,
 }
 
@@ -904,7 +909,7 @@ impl Drop for PendingResponses {
 }
 
 impl BatcherState {
-    fn add(&mut self, ev: QueuedEvent) {
+    fn add(&mut self, ev: Item) {
         let shared = Arc::clone(&self.shared);
         if shared.abandoned() {
             let error = ResponseError::Transport(
@@ -1041,7 +1046,7 @@ impl Drop for BatchAnswer {
 /// What woke the batcher.
 enum Wake {
     Ctl(Option<Ctl>),
-    Event(Option<QueuedEvent>),
+    Event(Option<Item>),
     Timer,
 }
 
