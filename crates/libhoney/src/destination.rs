@@ -118,8 +118,15 @@ pub(crate) fn escape_path_segment(s: &str) -> String {
     out
 }
 
+impl Destination {
+    /// This destination's batch endpoint.
+    pub(crate) fn batch_url(&self) -> String {
+        batch_url(self.api_host(), self.dataset())
+    }
+}
+
 /// The batch endpoint of a destination: `{api_host with its path}/1/batch/{dataset}`.
-pub(crate) fn batch_url(api_host: &str, dataset: &str) -> String {
+fn batch_url(api_host: &str, dataset: &str) -> String {
     format!(
         "{}/1/batch/{}",
         api_host.trim_end_matches('/'),

@@ -11,7 +11,7 @@ use std::sync::{Condvar, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::config::{Compression, Config, Encoding, NonFiniteFloats, LONGEST_WAIT};
-use crate::destination::{batch_url, Destination};
+use crate::destination::Destination;
 use crate::encoding::{self, BatchBody, PushError};
 pub(crate) use crate::metrics::Sharded;
 use crate::response::{Metadata, Responder, Response, ResponseError};
@@ -53,12 +53,6 @@ pub(crate) struct ReadyBatch {
     pub(crate) dest: Destination,
     pub(crate) body: Vec<u8>,
     pub(crate) metas: Vec<Option<Metadata>>,
-}
-
-impl ReadyBatch {
-    pub(crate) fn url(&self) -> String {
-        batch_url(self.dest.api_host(), self.dest.dataset())
-    }
 }
 
 /// What the batcher takes: an event as the client handed it over, or one

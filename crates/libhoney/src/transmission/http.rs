@@ -17,30 +17,33 @@ use super::batch::{
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config, Encoding};
+use crate::destination::Destination;
 use crate::error::{CloseError, ConfigError, FlushError};
-use crate::response::{Responder, Response, ResponseError};
+use crate::response::{Metadata, Responder, Response, ResponseError};
 
 /// The default transmission: sends events to the Honeycomb Events API (or
 /// Refinery, or any compatible receiver) in compressed batches.
 ///
 /// # How it works
 ///
-/// `send` puts the event on a bounded queue (`pending_work_capacity`) and
-/// returns: it never blocks unless `block_on_send` is on and the queue is full;
-/// with it off, a full queue gives the event a
-/// [`QueueOverflow`](crate::ResponseError::QueueOverflow) response.
+/// `send` encodes the event (JSON or msgpack, on the calling thread, while its
+/// fields are still in that core's cache) and puts its bytes on a bounded queue
+/// (`pending_work_capacity`), then returns: it never blocks unless
+/// `block_on_send` is on and the queue is full; with it off, a full queue gives
+/// the event a [`QueueOverflow`](crate::ResponseError::QueueOverflow) response.
+/// An event over `max_event_bytes` (the API's 1,000,000) gets a
+/// [`TooLarge`](crate::ResponseError::TooLarge) response and never goes out.
 ///
 /// One batcher thread takes events off the queue, groups them by (API host,
-/// API key, dataset), and encodes each straight into its batch body (JSON or
-/// msgpack). A batch goes out when it holds `max_batch_size` events, when its
-/// body would pass `max_batch_bytes` (it is split, never dropped), or
-/// `send_frequency` after its first event. An event over `max_event_bytes`
-/// (the API's 1,000,000) gets a [`TooLarge`](crate::ResponseError::TooLarge)
-/// response and never goes out.
+/// API key, dataset) and appends each to its batch body. A batch goes out when
+/// it holds `max_batch_size` events, when its body would pass
+/// `max_batch_bytes` (it is split, never dropped), or `send_frequency` after
+/// its first event. The batcher compresses the finished body (zstd by
+/// default) with its one compression context while the body is still in its
+/// core's cache.
 ///
 /// Up to `max_concurrent_batches` sender threads (started as batches need
-/// them) compress bodies (zstd by default)
-/// and `POST` them to `{api_host}/1/batch/{dataset}`, retrying connection
+/// them) `POST` the bodies to `{api_host}/1/batch/{dataset}`, retrying connection
 /// errors, timeouts, 408, 429, 500, 502, 503 and 504 with exponential backoff
 /// and jitter (or the server's `Retry-After`), up to `max_attempts` and
 /// `retry_deadline`. Each event then gets exactly one response: its per-event
@@ -236,7 +239,7 @@ impl Transmission for Http {
         let config = &ctx.config;
         let agent = build_agent(config)?;
         let (tx, rx) = channel::bounded(config.pending_work_capacity);
-        let (jobs_tx, jobs_rx) = channel::bounded::<ReadyBatch>(config.max_concurrent_batches);
+        let (jobs_tx, jobs_rx) = channel::bounded::<Job>(config.max_concurrent_batches);
         let (stop_tx, stop_rx) = channel::bounded(0);
         let shared = Arc::new(Shared {
             responder: ctx.responder.clone(),
@@ -374,7 +377,7 @@ fn fail_fast(shared: &Shared, mut ev: Item) {
 
 /// Starts sender threads as batches need them.
 struct SenderPool {
-    jobs: Receiver<ReadyBatch>,
+    jobs: Receiver<Job>,
     settings: Arc<SenderSettings>,
     shared: Arc<Shared>,
     spawned: usize,
@@ -414,23 +417,44 @@ impl SenderPool {
     }
 }
 
+/// A compressed batch for a sender thread.
+struct Job {
+    seq: u64,
+    dest: Destination,
+    body: Vec<u8>,
+    content_encoding: Option<&'static str>,
+    metas: Vec<Option<Metadata>>,
+}
+
 fn batcher_loop(
     rx: Receiver<Msg>,
-    jobs: Sender<ReadyBatch>,
+    jobs: Sender<Job>,
     pool: SenderPool,
     mut batcher: Batcher,
     shared: &Shared,
 ) {
     let mut ready: Vec<ReadyBatch> = Vec::new();
+    // Bodies are compressed here, by one zstd context, while the body just
+    // encoded is still in this core's cache; sender threads only do HTTP.
+    let settings = Arc::clone(&pool.settings);
+    let compressor = std::cell::RefCell::new(Compressor::new(settings.compression, settings.level));
     let pool = std::cell::RefCell::new(pool);
     let dispatch = |ready: &mut Vec<ReadyBatch>| {
         for b in ready.drain(..) {
             shared.begin(b.seq);
             let seq = b.seq;
+            let (body, content_encoding) = compressor.borrow_mut().compress(b.body);
+            let job = Job {
+                seq,
+                dest: b.dest,
+                body,
+                content_encoding,
+                metas: b.metas,
+            };
             let sent = if pool.borrow_mut().ensure(jobs.len()) {
-                jobs.send(b)
+                jobs.send(job)
             } else {
-                Err(channel::SendError(b))
+                Err(channel::SendError(job))
             };
             if let Err(e) = sent {
                 // No sender thread could be started: answer the batch anyway.
@@ -600,8 +624,7 @@ fn take_last_events(
     }
 }
 
-fn sender_loop(jobs: Receiver<ReadyBatch>, shared: &Shared, settings: &SenderSettings) {
-    let mut compressor = Compressor::new(settings.compression, settings.level);
+fn sender_loop(jobs: Receiver<Job>, shared: &Shared, settings: &SenderSettings) {
     for job in jobs.iter() {
         shared.idle.fetch_sub(1, Ordering::AcqRel);
         let start = Instant::now();
@@ -609,10 +632,10 @@ fn sender_loop(jobs: Receiver<ReadyBatch>, shared: &Shared, settings: &SenderSet
         let outcome = if shared.abandoned() {
             Outcome::Transport("the client was closed before the batch could be sent".into())
         } else {
-            let url = job.url();
+            let url = job.dest.batch_url();
             let api_key = job.dest.api_key().to_string();
-            let (body, encoding) = compressor.compress(job.body);
-            send_with_retries(shared, settings, &url, &api_key, &body, encoding, start)
+            let (body, encoding) = (&job.body, job.content_encoding);
+            send_with_retries(shared, settings, &url, &api_key, body, encoding, start)
         };
         answer_batch(&shared.responder, job.metas, outcome, start.elapsed());
         shared.idle.fetch_add(1, Ordering::AcqRel);

@@ -92,9 +92,10 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 /// # How it works
 ///
 /// When the client starts it, the transmission spawns one batcher task on
-/// the runtime. [`send`](Transmission::send) puts the event on a bounded
+/// the runtime. [`send`](Transmission::send) encodes the event on the calling
+/// thread (as `Http` does) and puts its bytes on a bounded
 /// queue of `pending_work_capacity` events; the batcher groups events by (API
-/// host, API key, dataset), encodes each straight into its batch body, splits
+/// host, API key, dataset), appends each to its batch body, splits
 /// at `max_batch_bytes`, answers events over `max_event_bytes` with
 /// [`TooLarge`](crate::ResponseError::TooLarge), and ships a batch at
 /// `max_batch_size` events or `send_frequency` after its first event. Each
@@ -963,7 +964,8 @@ impl BatcherState {
                 slot
             };
             let b = self.ready.remove(0);
-            let (url, api_key) = (b.url(), b.dest.api_key().to_string());
+            let url = b.dest.batch_url();
+            let api_key = b.dest.api_key().to_string();
             self.shared.begin(b.seq);
             let mut answer = BatchAnswer::new(&self.shared, b.seq, b.metas);
             let Some(slot) = slot else {
