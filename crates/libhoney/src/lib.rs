@@ -237,7 +237,7 @@ pub mod __bench {
 
     /// Encodes `events` as one batch body, as the HTTP transmission does.
     pub fn encode_batch(events: &[QueuedEvent], encoding: Encoding) -> Vec<u8> {
-        let mut body = crate::encoding::BatchBody::new(encoding, 64 * 1024);
+        let mut body = crate::encoding::BatchBody::new(encoding, Vec::with_capacity(64 * 1024));
         for ev in events {
             let write = |out: &mut Vec<u8>| write_event(encoding, out, ev, NonFiniteFloats::String);
             let _ = body.push(write, usize::MAX, usize::MAX);

@@ -30,8 +30,10 @@ pub(crate) struct BatchBody {
 }
 
 impl BatchBody {
-    pub(crate) fn new(enc: Encoding, capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(capacity);
+    /// A new, empty body written into `buf` (which must be empty; its
+    /// capacity is what counts).
+    pub(crate) fn new(enc: Encoding, mut buf: Vec<u8>) -> Self {
+        debug_assert!(buf.is_empty());
         match enc {
             Encoding::Json => buf.push(b'['),
             Encoding::Msgpack => msgpack::write_array32_placeholder(&mut buf),

@@ -52,6 +52,8 @@ pub(crate) struct ReadyBatch {
     pub(crate) seq: u64,
     pub(crate) dest: Destination,
     pub(crate) body: Vec<u8>,
+    /// The body's `Content-Encoding`, when the batcher compressed it.
+    pub(crate) content_encoding: Option<&'static str>,
     pub(crate) metas: Vec<Option<Metadata>>,
 }
 
@@ -186,6 +188,10 @@ pub(crate) struct Batcher {
     next_seq: u64,
     /// Typical bytes per event, to size new buffers.
     avg_event: usize,
+    /// Compresses each body as it is shipped, when set.
+    compressor: Option<Compressor>,
+    /// The buffer of the last body compressed, for the next batch to reuse.
+    spare: Option<Vec<u8>>,
 }
 
 impl Batcher {
@@ -195,12 +201,32 @@ impl Batcher {
             open: Vec::new(),
             next_seq: 0,
             avg_event: 256,
+            compressor: None,
+            spare: None,
         }
     }
 
-    fn capacity_hint(&self) -> usize {
-        (self.avg_event * self.settings.max_events.min(1000) + 64)
-            .min(self.settings.max_body_bytes + 64)
+    /// A batcher that also compresses each body it ships, with one context,
+    /// while the body is still in its core's cache, and reuses the buffer.
+    pub(crate) fn compressing(mut self, compressor: Compressor) -> Self {
+        self.compressor = Some(compressor);
+        self
+    }
+
+    /// A body for a new batch: the spare buffer, or a new one sized for a
+    /// full batch of typical events with an eighth to spare.
+    fn new_body(&mut self) -> BatchBody {
+        let n = self.settings.max_events.min(1000);
+        let hint = (self.avg_event * n + self.avg_event * n / 8 + 64)
+            .min(self.settings.max_body_bytes + 64);
+        let buf = match self.spare.take() {
+            Some(mut buf) => {
+                buf.clear();
+                buf
+            }
+            None => Vec::with_capacity(hint),
+        };
+        BatchBody::new(self.settings.encoding, buf)
     }
 
     fn ship(&mut self, i: usize, out: &mut Vec<ReadyBatch>) {
@@ -213,10 +239,22 @@ impl Batcher {
             return;
         }
         self.next_seq += 1;
+        let mut body = b.body.finish();
+        let mut content_encoding = None;
+        if let Some((compressed, encoding)) = self
+            .compressor
+            .as_mut()
+            .and_then(|c| c.compress_slice(&body))
+        {
+            // Keep the larger of the two buffers for the next body.
+            self.spare = Some(std::mem::replace(&mut body, compressed));
+            content_encoding = Some(encoding);
+        }
         out.push(ReadyBatch {
             seq: self.next_seq,
             dest: b.dest,
-            body: b.body.finish(),
+            body,
+            content_encoding,
             metas: b.metas,
         });
     }
@@ -247,7 +285,7 @@ impl Batcher {
         let i = match self.open.iter().position(|b| b.dest.same(ev.dest())) {
             Some(i) => i,
             None => {
-                let body = BatchBody::new(self.settings.encoding, self.capacity_hint());
+                let body = self.new_body();
                 self.open.push(OpenBatch {
                     dest: ev.dest().clone(),
                     body,
@@ -283,12 +321,12 @@ impl Batcher {
             }
             Err(PushError::BodyFull) => {
                 // Split: send what the batch holds, start a new one with this event.
-                let hint = self.capacity_hint();
+                let body = self.new_body();
                 let full = std::mem::replace(
                     &mut self.open[i],
                     OpenBatch {
                         dest: ev.dest().clone(),
-                        body: BatchBody::new(self.settings.encoding, hint),
+                        body,
                         metas: Vec::with_capacity(self.settings.max_events.min(1000)),
                         deadline: now + self.settings.frequency,
                     },
@@ -370,25 +408,28 @@ impl Compressor {
     /// The body to send and its `Content-Encoding`. If compression fails (it
     /// should not), the body goes uncompressed rather than not at all.
     pub(crate) fn compress(&mut self, body: Vec<u8>) -> (Vec<u8>, Option<&'static str>) {
+        match self.compress_slice(&body) {
+            Some((out, encoding)) => (out, Some(encoding)),
+            None => (body, None),
+        }
+    }
+
+    /// The compressed body and its `Content-Encoding`; `None` to send `body`
+    /// as it is (no compression configured, or compression failed).
+    pub(crate) fn compress_slice(&mut self, body: &[u8]) -> Option<(Vec<u8>, &'static str)> {
         match self.kind {
             Compression::Zstd => {
-                if let Some(z) = &mut self.zstd {
-                    if let Ok(out) = z.compress(&body) {
-                        return (out, Some("zstd"));
-                    }
-                }
-                (body, None)
+                let out = self.zstd.as_mut()?.compress(body).ok()?;
+                Some((out, "zstd"))
             }
             Compression::Gzip => {
                 let level = flate2::Compression::new(self.level.clamp(0, 9) as u32);
                 let mut enc =
                     flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4 + 64), level);
-                match enc.write_all(&body).and_then(|_| enc.finish()) {
-                    Ok(out) => (out, Some("gzip")),
-                    Err(_) => (body, None),
-                }
+                enc.write_all(body).ok()?;
+                Some((enc.finish().ok()?, "gzip"))
             }
-            Compression::None => (body, None),
+            Compression::None => None,
         }
     }
 }

@@ -16,10 +16,9 @@ use super::batch::{
     ReadyBatch, RetryPolicy, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
-use crate::config::{Compression, Config, Encoding};
-use crate::destination::Destination;
+use crate::config::{Config, Encoding};
 use crate::error::{CloseError, ConfigError, FlushError};
-use crate::response::{Metadata, Responder, Response, ResponseError};
+use crate::response::{Responder, Response, ResponseError};
 
 /// The default transmission: sends events to the Honeycomb Events API (or
 /// Refinery, or any compatible receiver) in compressed batches.
@@ -201,8 +200,6 @@ impl Http {
 struct SenderSettings {
     agent: ureq::Agent,
     encoding: Encoding,
-    compression: Compression,
-    level: i32,
     retry: RetryPolicy,
 }
 
@@ -239,7 +236,7 @@ impl Transmission for Http {
         let config = &ctx.config;
         let agent = build_agent(config)?;
         let (tx, rx) = channel::bounded(config.pending_work_capacity);
-        let (jobs_tx, jobs_rx) = channel::bounded::<Job>(config.max_concurrent_batches);
+        let (jobs_tx, jobs_rx) = channel::bounded::<ReadyBatch>(config.max_concurrent_batches);
         let (stop_tx, stop_rx) = channel::bounded(0);
         let shared = Arc::new(Shared {
             responder: ctx.responder.clone(),
@@ -254,8 +251,6 @@ impl Transmission for Http {
         let settings = Arc::new(SenderSettings {
             agent,
             encoding: config.encoding,
-            compression: config.compression,
-            level: config.get_compression_level(),
             retry: RetryPolicy::from_config(config),
         });
         // Sender threads start on demand, up to max_concurrent_batches: a
@@ -268,7 +263,10 @@ impl Transmission for Http {
             max: config.max_concurrent_batches,
         };
         let batch = BatchSettings::from_config(config);
-        let batcher = Batcher::new(batch.clone());
+        // The batcher compresses each body it ships (one context, the body
+        // still in its core's cache); sender threads only do HTTP.
+        let compressor = Compressor::new(config.compression, config.get_compression_level());
+        let batcher = Batcher::new(batch.clone()).compressing(compressor);
         let batcher_shared = Arc::clone(&shared);
         let threads = vec![std::thread::Builder::new()
             .name("libhoney-batch".into())
@@ -377,7 +375,7 @@ fn fail_fast(shared: &Shared, mut ev: Item) {
 
 /// Starts sender threads as batches need them.
 struct SenderPool {
-    jobs: Receiver<Job>,
+    jobs: Receiver<ReadyBatch>,
     settings: Arc<SenderSettings>,
     shared: Arc<Shared>,
     spawned: usize,
@@ -417,40 +415,19 @@ impl SenderPool {
     }
 }
 
-/// A compressed batch for a sender thread.
-struct Job {
-    seq: u64,
-    dest: Destination,
-    body: Vec<u8>,
-    content_encoding: Option<&'static str>,
-    metas: Vec<Option<Metadata>>,
-}
-
 fn batcher_loop(
     rx: Receiver<Msg>,
-    jobs: Sender<Job>,
+    jobs: Sender<ReadyBatch>,
     pool: SenderPool,
     mut batcher: Batcher,
     shared: &Shared,
 ) {
     let mut ready: Vec<ReadyBatch> = Vec::new();
-    // Bodies are compressed here, by one zstd context, while the body just
-    // encoded is still in this core's cache; sender threads only do HTTP.
-    let settings = Arc::clone(&pool.settings);
-    let compressor = std::cell::RefCell::new(Compressor::new(settings.compression, settings.level));
     let pool = std::cell::RefCell::new(pool);
     let dispatch = |ready: &mut Vec<ReadyBatch>| {
-        for b in ready.drain(..) {
-            shared.begin(b.seq);
-            let seq = b.seq;
-            let (body, content_encoding) = compressor.borrow_mut().compress(b.body);
-            let job = Job {
-                seq,
-                dest: b.dest,
-                body,
-                content_encoding,
-                metas: b.metas,
-            };
+        for job in ready.drain(..) {
+            shared.begin(job.seq);
+            let seq = job.seq;
             let sent = if pool.borrow_mut().ensure(jobs.len()) {
                 jobs.send(job)
             } else {
@@ -624,7 +601,7 @@ fn take_last_events(
     }
 }
 
-fn sender_loop(jobs: Receiver<Job>, shared: &Shared, settings: &SenderSettings) {
+fn sender_loop(jobs: Receiver<ReadyBatch>, shared: &Shared, settings: &SenderSettings) {
     for job in jobs.iter() {
         shared.idle.fetch_sub(1, Ordering::AcqRel);
         let start = Instant::now();
