@@ -59,6 +59,11 @@ impl Fields {
         if self.mask & key_bit(key) == 0 {
             return None;
         }
+        self.find(key)
+    }
+
+    /// The slow half of `position`, once the mask says the key may be here.
+    fn find(&self, key: &str) -> Option<usize> {
         match &self.index {
             Some(index) => index.get(key).copied(),
             None => self.entries.iter().position(|(k, _)| k.as_str() == key),
@@ -73,23 +78,34 @@ impl Fields {
         self.position(key).map(|i| &self.entries[i].1)
     }
 
+    #[inline]
     pub(crate) fn insert(&mut self, key: FieldName, value: Value) {
-        if let Some(i) = self.position(&key) {
-            self.entries[i].1 = value;
-            return;
+        let bit = key_bit(&key);
+        if self.mask & bit != 0 {
+            if let Some(i) = self.find(&key) {
+                self.entries[i].1 = value;
+                return;
+            }
         }
-        if let Some(index) = &mut self.index {
-            index.insert(key.clone(), self.entries.len());
-        } else if self.entries.len() >= INDEX_THRESHOLD {
-            let mut index = HashMap::with_capacity(self.entries.len() * 2);
+        if self.index.is_some() || self.entries.len() >= INDEX_THRESHOLD {
+            self.index_new(&key);
+        }
+        self.mask |= bit;
+        self.entries.push((key, value));
+    }
+
+    /// Records a new key's position in the hash index, building the index
+    /// when the fields first reach `INDEX_THRESHOLD`.
+    fn index_new(&mut self, key: &FieldName) {
+        let n = self.entries.len();
+        let index = self.index.get_or_insert_with(|| {
+            let mut index = HashMap::with_capacity(n * 2);
             for (i, (k, _)) in self.entries.iter().enumerate() {
                 index.insert(k.clone(), i);
             }
-            index.insert(key.clone(), self.entries.len());
-            self.index = Some(index);
-        }
-        self.mask |= key_bit(&key);
-        self.entries.push((key, value));
+            index
+        });
+        index.insert(key.clone(), n);
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&FieldName, &Value)> {
