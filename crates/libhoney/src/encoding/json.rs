@@ -2,26 +2,45 @@
 
 use std::collections::HashSet;
 
-use super::time::write_rfc3339;
+use super::time::{rfc3339_bytes, write_rfc3339};
 use crate::config::NonFiniteFloats;
 use crate::transmission::QueuedEvent;
 use crate::value::{FieldName, Value};
 
 /// Appends `{"data":{...},"samplerate":N,"time":"..."}`.
 pub(crate) fn write_event(out: &mut Vec<u8>, ev: &QueuedEvent, nf: NonFiniteFloats) {
-    out.extend_from_slice(b"{\"data\":{");
-    let mut first = true;
-    for (k, v) in ev.fields.iter() {
-        write_entry(out, &mut first, k, v, nf);
+    out.extend_from_slice(b"{\"data\":");
+    let open = out.len();
+    // Inherited fields not overridden, then the event's own (as
+    // `LayeredFields::iter`, without the iterator adapters).
+    let own = &ev.fields.own;
+    if let Some(base) = &ev.fields.base {
+        for (k, v) in base.iter() {
+            if !own.contains(k) {
+                write_field(out, k, v, nf);
+            }
+        }
     }
-    out.push(b'}');
+    for (k, v) in own.iter() {
+        write_field(out, k, v, nf);
+    }
+    close_object(out, open);
     if ev.sample_rate > 1 {
         out.extend_from_slice(b",\"samplerate\":");
-        out.extend_from_slice(itoa::Buffer::new().format(ev.sample_rate).as_bytes());
+        write_u64(out, u64::from(ev.sample_rate));
     }
-    out.extend_from_slice(b",\"time\":\"");
-    write_rfc3339(out, ev.timestamp);
-    out.extend_from_slice(b"\"}");
+    match rfc3339_bytes(ev.timestamp) {
+        Some(ts) => {
+            let mut buf = *b",\"time\":\"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ\"}";
+            buf[9..39].copy_from_slice(&ts);
+            out.extend_from_slice(&buf);
+        }
+        None => {
+            out.extend_from_slice(b",\"time\":\"");
+            write_rfc3339(out, ev.timestamp);
+            out.extend_from_slice(b"\"}");
+        }
+    }
 }
 
 /// Appends just the fields as one JSON object (used by the `Writer`).
@@ -30,26 +49,40 @@ pub(crate) fn write_data<'a>(
     fields: impl Iterator<Item = (&'a FieldName, &'a Value)>,
     nf: NonFiniteFloats,
 ) {
-    out.push(b'{');
-    let mut first = true;
+    let open = out.len();
     for (k, v) in fields {
-        write_entry(out, &mut first, k, v, nf);
+        write_field(out, k, v, nf);
     }
-    out.push(b'}');
+    close_object(out, open);
 }
 
+/// Ends an object whose fields were written from `open` on, each as
+/// `,"k":v`: the first comma becomes the opening brace.
 #[inline]
-fn write_entry(out: &mut Vec<u8>, first: &mut bool, k: &str, v: &Value, nf: NonFiniteFloats) {
+fn close_object(out: &mut Vec<u8>, open: usize) {
+    if out.len() == open {
+        out.extend_from_slice(b"{}");
+    } else {
+        out[open] = b'{';
+        out.push(b'}');
+    }
+}
+
+/// Appends `,"k":v` (nothing if the value is a non-finite float to omit).
+#[inline(always)]
+fn write_field(out: &mut Vec<u8>, k: &str, v: &Value, nf: NonFiniteFloats) {
     if nf == NonFiniteFloats::Omit && is_non_finite(v) {
         return;
     }
-    if !*first {
-        out.push(b',');
+    write_quoted::<true, true>(out, k.as_bytes());
+    match v {
+        Value::String(s) => write_str(out, s),
+        Value::Int(i) => write_i64(out, *i),
+        Value::UInt(u) => write_u64(out, *u),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        _ => write_value(out, v, nf),
     }
-    *first = false;
-    write_str(out, k);
-    out.push(b':');
-    write_value(out, v, nf);
 }
 
 pub(crate) fn is_non_finite(v: &Value) -> bool {
@@ -72,8 +105,8 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
-        Value::UInt(u) => out.extend_from_slice(itoa::Buffer::new().format(*u).as_bytes()),
+        Value::Int(i) => write_i64(out, *i),
+        Value::UInt(u) => write_u64(out, *u),
         Value::Float(f) => {
             if f.is_finite() {
                 out.extend_from_slice(ryu::Buffer::new().format_finite(*f).as_bytes());
@@ -102,12 +135,71 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
             out.push(b']');
         }
         Value::Object(entries) => {
-            out.push(b'{');
-            let mut first = true;
-            for_each_last_wins(entries, |k, v| write_entry(out, &mut first, k, v, nf));
-            out.push(b'}');
+            let open = out.len();
+            for_each_last_wins(entries, |k, v| write_field(out, k, v, nf));
+            close_object(out, open);
         }
     }
+}
+
+/// Two ASCII digits for each of 0 to 99.
+const DIGITS2: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
+/// Appends `u` in decimal. The digits are put left-aligned in a fixed-size
+/// buffer that is appended whole, then the vector is cut back.
+#[inline]
+fn write_u64(out: &mut Vec<u8>, u: u64) {
+    let len = out.len();
+    let buf = u64_digits(u);
+    out.extend_from_slice(&buf.0);
+    out.truncate(len + buf.1);
+}
+
+/// Appends `i` in decimal.
+#[inline]
+fn write_i64(out: &mut Vec<u8>, i: i64) {
+    let len = out.len();
+    let (mut digits, n) = u64_digits(i.unsigned_abs());
+    if i < 0 {
+        // At most 19 digits for |i64::MIN|, so the sign fits in front.
+        digits.copy_within(0..19, 1);
+        digits[0] = b'-';
+        out.extend_from_slice(&digits);
+        out.truncate(len + n + 1);
+    } else {
+        out.extend_from_slice(&digits);
+        out.truncate(len + n);
+    }
+}
+
+/// The decimal digits of `u`, left-aligned, and how many there are.
+#[inline]
+fn u64_digits(mut u: u64) -> ([u8; 20], usize) {
+    let mut buf = [b'0'; 20];
+    let n = u.checked_ilog10().unwrap_or(0) as usize + 1;
+    let mut end = n;
+    while u >= 100 {
+        let r = (u % 100) as usize;
+        u /= 100;
+        buf[end - 2..end].copy_from_slice(&DIGITS2[2 * r..2 * r + 2]);
+        end -= 2;
+    }
+    if u >= 10 {
+        let r = u as usize;
+        buf[end - 2..end].copy_from_slice(&DIGITS2[2 * r..2 * r + 2]);
+    } else {
+        buf[end - 1] = b'0' + u as u8;
+    }
+    (buf, n)
 }
 
 /// Visits the entries of an object, skipping any whose key appears again later
@@ -133,56 +225,139 @@ pub(crate) fn for_each_last_wins(entries: &[(FieldName, Value)], mut f: impl FnM
     }
 }
 
-/// Does this 8-byte word hold a byte that JSON strings must escape (`"`, `\`
-/// or a control character)? May say yes falsely, never no falsely.
-#[inline]
-fn word_needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let control = w.wrapping_sub(ONES * 0x20) & !w;
-    let q = w ^ (ONES * u64::from(b'"'));
-    let quote = q.wrapping_sub(ONES) & !q;
-    let b = w ^ (ONES * u64::from(b'\\'));
-    let backslash = b.wrapping_sub(ONES) & !b;
-    (control | quote | backslash) & HIGH != 0
-}
-
 #[inline]
 fn byte_needs_escape(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\'
 }
 
-/// The index of the first byte to escape, scanning eight bytes at a time.
+/// Appends a JSON string literal, escaping `"`, `\` and control characters.
 #[inline]
-fn first_escape(bytes: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let w = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
-        if word_needs_escape(w) {
-            if let Some(j) = chunk.iter().position(|&b| byte_needs_escape(b)) {
-                return Some(i + j);
-            }
-        }
-        i += 8;
-    }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| byte_needs_escape(b))
-        .map(|j| i + j)
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_quoted::<false, false>(out, s.as_bytes());
 }
 
-/// Appends a JSON string literal, escaping `"`, `\` and control characters.
-/// Runs of plain text are copied whole.
-pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+/// Appends `"s"`, preceded by a comma if `COMMA` and followed by a colon if
+/// `COLON`, escaping as needed.
+///
+/// Strings of up to 32 bytes are read as a few fixed-size (overlapping)
+/// pieces, which are checked for bytes to escape (vector compares) and stored
+/// into a small buffer pre-filled with quotes; the buffer is appended whole (a
+/// fixed-size copy, no `memcpy` call) and the vector cut back to the literal's
+/// length. Longer strings are checked 16 bytes at a time and copied with one
+/// `extend_from_slice`.
+#[inline(always)]
+fn write_quoted<const COMMA: bool, const COLON: bool>(out: &mut Vec<u8>, b: &[u8]) {
+    let n = b.len();
+    let p = usize::from(COMMA);
+    let end = p + n + 2 + usize::from(COLON);
+    if n <= 16 {
+        let mut buf = [b'"'; 20];
+        buf[0] = if COMMA { b',' } else { b'"' };
+        // Every byte of `b`, some twice, padded with spaces (never escaped).
+        let mut w = [b' '; 16];
+        if n >= 8 {
+            w[..8].copy_from_slice(&b[..8]);
+            w[8..].copy_from_slice(&b[n - 8..]);
+            buf[p + 1..p + 9].copy_from_slice(&w[..8]);
+            buf[p + n - 7..p + n + 1].copy_from_slice(&w[8..]);
+        } else if n >= 4 {
+            w[..4].copy_from_slice(&b[..4]);
+            w[4..8].copy_from_slice(&b[n - 4..]);
+            buf[p + 1..p + 5].copy_from_slice(&w[..4]);
+            buf[p + n - 3..p + n + 1].copy_from_slice(&w[4..8]);
+        } else if n > 0 {
+            // Bytes 0, n/2 and n-1 cover all of a string of one to three bytes.
+            w[0] = b[0];
+            w[1] = b[n / 2];
+            w[2] = b[n - 1];
+            buf[p + 1] = w[0];
+            buf[p + 1 + n / 2] = w[1];
+            buf[p + n] = w[2];
+        }
+        if any_needs_escape(&w) {
+            return write_quoted_escaped::<COMMA, COLON>(out, b);
+        }
+        if COLON {
+            buf[end - 1] = b':';
+        }
+        let len = out.len();
+        out.extend_from_slice(&buf);
+        out.truncate(len + end);
+    } else if n <= 32 {
+        let mut buf = [b'"'; 36];
+        buf[0] = if COMMA { b',' } else { b'"' };
+        let mut w = [0; 32];
+        w[..16].copy_from_slice(&b[..16]);
+        w[16..].copy_from_slice(&b[n - 16..]);
+        if any_needs_escape(&w) {
+            return write_quoted_escaped::<COMMA, COLON>(out, b);
+        }
+        buf[p + 1..p + 17].copy_from_slice(&w[..16]);
+        buf[p + n - 15..p + n + 1].copy_from_slice(&w[16..]);
+        if COLON {
+            buf[end - 1] = b':';
+        }
+        let len = out.len();
+        out.extend_from_slice(&buf);
+        out.truncate(len + end);
+    } else {
+        write_quoted_long::<COMMA, COLON>(out, b);
+    }
+}
+
+/// [`write_quoted`] for strings of more than 32 bytes.
+#[inline(never)]
+fn write_quoted_long<const COMMA: bool, const COLON: bool>(out: &mut Vec<u8>, b: &[u8]) {
+    let n = b.len();
+    let mut chunks = b.chunks_exact(16);
+    let mut escape = false;
+    for chunk in &mut chunks {
+        escape |= any_needs_escape::<16>(chunk.try_into().unwrap());
+    }
+    escape |= any_needs_escape::<16>(b[n - 16..].try_into().unwrap());
+    if escape {
+        return write_quoted_escaped::<COMMA, COLON>(out, b);
+    }
+    out.reserve(n + 4);
+    out.extend_from_slice(if COMMA { b",\"" } else { b"\"" });
+    out.extend_from_slice(b);
+    out.extend_from_slice(if COLON { b"\":" } else { b"\"" });
+}
+
+/// Does any of these bytes need escaping (`"`, `\` or a control
+/// character)? Written to compile to a few vector compares.
+#[inline(always)]
+fn any_needs_escape<const N: usize>(w: &[u8; N]) -> bool {
+    let mut m = 0u8;
+    for &c in w {
+        // `c ^ 2` maps `"` to 0x20 and control characters to 0 to 0x1f
+        // (and nothing else below 0x21), so one compare covers both.
+        m |= u8::from((c ^ 2) < 0x21) | u8::from(c == b'\\');
+    }
+    m != 0
+}
+
+#[cold]
+#[inline(never)]
+fn write_quoted_escaped<const COMMA: bool, const COLON: bool>(out: &mut Vec<u8>, b: &[u8]) {
+    if COMMA {
+        out.push(b',');
+    }
+    write_str_escaped(out, b);
+    if COLON {
+        out.push(b':');
+    }
+}
+
+/// The slow path of [`write_str`]: runs of plain text are copied whole.
+#[cold]
+#[inline(never)]
+fn write_str_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.reserve(s.len() + 2);
+    out.reserve(bytes.len() + 8);
     out.push(b'"');
-    let mut rest = s.as_bytes();
-    while let Some(i) = first_escape(rest) {
+    let mut rest = bytes;
+    while let Some(i) = rest.iter().position(|&b| byte_needs_escape(b)) {
         out.extend_from_slice(&rest[..i]);
         let b = rest[i];
         match b {
@@ -193,11 +368,14 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
             b'\t' => out.extend_from_slice(b"\\t"),
             0x08 => out.extend_from_slice(b"\\b"),
             0x0c => out.extend_from_slice(b"\\f"),
-            _ => {
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[usize::from(b >> 4)]);
-                out.push(HEX[usize::from(b & 15)]);
-            }
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ]),
         }
         rest = &rest[i + 1..];
     }
@@ -232,6 +410,75 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn keys_and_values_of_every_length_escape_right() {
+        // Every length from 0 to 80 (each code path and boundary), with a
+        // byte to escape (or a multi-byte character) at every offset, as
+        // first and later keys and as values.
+        for special in [
+            "", "\"", "\\", "\n", "\u{0}", "\u{1f}", " ", "!", "#", "[", "]", "\u{7f}", "é", "😀",
+        ] {
+            for len in 0..80 {
+                for at in 0..=len {
+                    if special.is_empty() && at > 0 {
+                        break;
+                    }
+                    let s = format!("{}{special}{}", "a".repeat(at), "b".repeat(len - at));
+                    let k2 = format!("{s}z");
+                    let fields: Vec<(FieldName, Value)> = vec![
+                        (s.clone().into(), Value::from(s.as_str())),
+                        (k2.clone().into(), Value::Int(1)),
+                    ];
+                    let mut out = Vec::new();
+                    write_data(
+                        &mut out,
+                        fields.iter().map(|(k, v)| (k, v)),
+                        NonFiniteFloats::String,
+                    );
+                    let q = |x: &str| serde_json::to_string(x).unwrap();
+                    let want = format!("{{{}:{},{}:1}}", q(&s), q(&s), q(&k2));
+                    assert_eq!(String::from_utf8(out).unwrap(), want, "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn integers_of_every_length() {
+        let mut values = vec![0u64, u64::MAX, i64::MAX as u64, i64::MAX as u64 + 1];
+        let mut p = 1u64;
+        while let Some(next) = p.checked_mul(10) {
+            values.extend([p - 1, p, p + 1, next / 2]);
+            p = next;
+        }
+        for u in values {
+            assert_eq!(enc(&Value::UInt(u), NonFiniteFloats::String), u.to_string());
+            if let Ok(i) = i64::try_from(u) {
+                assert_eq!(enc(&Value::Int(i), NonFiniteFloats::String), i.to_string());
+                assert_eq!(
+                    enc(&Value::Int(-i), NonFiniteFloats::String),
+                    (-i).to_string()
+                );
+            }
+        }
+        assert_eq!(
+            enc(&Value::Int(i64::MIN), NonFiniteFloats::String),
+            i64::MIN.to_string()
+        );
+    }
+
+    #[test]
+    fn empty_objects_and_omitted_fields() {
+        let mut out = Vec::new();
+        write_data(&mut out, std::iter::empty(), NonFiniteFloats::String);
+        assert_eq!(out, b"{}");
+        let obj = Value::Object(vec![("a".into(), Value::Float(f64::NAN))]);
+        assert_eq!(enc(&obj, NonFiniteFloats::Omit), "{}");
+        assert_eq!(enc(&Value::Object(vec![]), NonFiniteFloats::Omit), "{}");
+        let arr = Value::Array(vec![Value::Object(vec![]), Value::Array(vec![])]);
+        assert_eq!(enc(&arr, NonFiniteFloats::Omit), "[{},[]]");
     }
 
     #[test]

@@ -70,10 +70,11 @@ thread_local! {
     static LAST_SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
 }
 
-/// Appends `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
-pub(crate) fn write_rfc3339(out: &mut Vec<u8>, t: SystemTime) {
+/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` for years 0 to 9999; `None` for others.
+#[inline]
+pub(crate) fn rfc3339_bytes(t: SystemTime) -> Option<[u8; 30]> {
     let (secs, nanos) = unix_parts(t);
-    let cached = LAST_SECOND.with(|c| {
+    let prefix = LAST_SECOND.with(|c| {
         let (s, text) = c.get();
         if s == secs {
             return Some(text);
@@ -81,11 +82,43 @@ pub(crate) fn write_rfc3339(out: &mut Vec<u8>, t: SystemTime) {
         let text = date_time_prefix(secs)?;
         c.set((secs, text));
         Some(text)
-    });
-    match cached {
-        Some(text) => out.extend_from_slice(&text),
-        None => write_date_time_slow(out, secs),
+    })?;
+    let mut buf = [0u8; 30];
+    buf[..19].copy_from_slice(&prefix);
+    buf[19] = b'.';
+    buf[20] = b'0' + (nanos / 100_000_000) as u8;
+    buf[21..29].copy_from_slice(&eight_digits(nanos % 100_000_000));
+    buf[29] = b'Z';
+    Some(buf)
+}
+
+/// The eight decimal digits of `v < 10^8`, computed in parallel in one word:
+/// split into two halves of four digits, each of those into two of two, and
+/// each of those into tens and ones (dividing by multiplying and shifting,
+/// exact for these ranges).
+#[inline]
+fn eight_digits(v: u32) -> [u8; 8] {
+    debug_assert!(v < 100_000_000);
+    let (hi, lo) = (u64::from(v / 10_000), u64::from(v % 10_000));
+    // Four-digit groups in 32-bit lanes, the leading one lowest (first in memory).
+    let x = hi | lo << 32;
+    // Per 32-bit lane: n / 100 == (n * 5243) >> 19 for n < 10^4.
+    let hundreds = ((x * 5243) >> 19) & 0x0000_007F_0000_007F;
+    let x = hundreds | (x - hundreds * 100) << 16;
+    // Per 16-bit lane: n / 10 == (n * 103) >> 10 for n < 100.
+    let tens = ((x * 103) >> 10) & 0x000F_000F_000F_000F;
+    let x = tens | (x - tens * 10) << 8;
+    (x | 0x3030_3030_3030_3030).to_le_bytes()
+}
+
+/// Appends `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
+pub(crate) fn write_rfc3339(out: &mut Vec<u8>, t: SystemTime) {
+    if let Some(text) = rfc3339_bytes(t) {
+        out.extend_from_slice(&text);
+        return;
     }
+    let (secs, nanos) = unix_parts(t);
+    write_date_time_slow(out, secs);
     out.push(b'.');
     let mut n = nanos;
     let mut digits = [b'0'; 9];
@@ -156,6 +189,39 @@ mod tests {
             rfc3339(UNIX_EPOCH - Duration::new(1, 500_000_000)),
             "1969-12-31T23:59:58.500000000Z"
         );
+    }
+
+    #[test]
+    fn sub_second_digits_and_the_cached_second() {
+        let at = |s: u64, n: u32| UNIX_EPOCH + Duration::new(s, n);
+        let s = 1_700_000_000; // 2023-11-14T22:13:20Z
+        for n in (0..1_000_000_000)
+            .step_by(999_983)
+            .chain([1, 9, 10, 99_999_999, 999_999_999])
+        {
+            let want = format!("2023-11-14T22:13:20.{n:09}Z");
+            assert_eq!(rfc3339(at(s, n)), want);
+            // The same second again (cached), then the next and back.
+            assert_eq!(rfc3339(at(s, n)), want);
+            assert_eq!(
+                rfc3339(at(s + 1, n)),
+                format!("2023-11-14T22:13:21.{n:09}Z")
+            );
+        }
+        for v in (0..100_000_000).step_by(9_973).chain([99_999_999]) {
+            assert_eq!(eight_digits(v), *format!("{v:08}").as_bytes());
+        }
+        // Before 1970, and the cache must not confuse other threads' seconds.
+        assert_eq!(
+            rfc3339(UNIX_EPOCH - Duration::new(86_400, 0)),
+            "1969-12-31T00:00:00.000000000Z"
+        );
+        std::thread::spawn(move || {
+            assert_eq!(rfc3339(at(0, 1)), "1970-01-01T00:00:00.000000001Z");
+        })
+        .join()
+        .unwrap();
+        assert_eq!(rfc3339(at(s, 5)), "2023-11-14T22:13:20.000000005Z");
     }
 
     #[test]
