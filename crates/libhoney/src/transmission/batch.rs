@@ -74,10 +74,34 @@ impl Item {
     /// Encodes the event on the calling thread when it fits `max_event_bytes`;
     /// a larger one stays as it is, for the batcher to answer `TooLarge` with
     /// its name.
-    pub(crate) fn encode(ev: QueuedEvent, settings: &BatchSettings) -> Item {
-        match Encoded::new(ev, settings) {
-            Ok(e) => Item::Encoded(e),
-            Err(ev) => Item::Event(ev),
+    pub(crate) fn encode(ev: QueuedEvent, s: &BatchSettings) -> Item {
+        let encode = |buf: &mut Vec<u8>| {
+            buf.clear();
+            encoding::write_event(s.encoding, buf, &ev, s.non_finite);
+            let fits = buf.len() <= s.max_event_bytes;
+            let bytes = fits.then(|| Box::<[u8]>::from(&buf[..]));
+            if buf.capacity() > SCRATCH_KEEP {
+                *buf = Vec::new();
+            }
+            bytes
+        };
+        // The scratch buffer is unavailable only while the thread is being torn down.
+        let bytes = SCRATCH
+            .try_with(|cell| cell.try_borrow_mut().ok().map(|mut buf| encode(&mut buf)))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| encode(&mut Vec::new()));
+        match bytes {
+            Some(bytes) => {
+                // The fields are dropped here, on the thread that allocated them.
+                let QueuedEvent { dest, metadata, .. } = ev;
+                Item::Encoded(Encoded {
+                    bytes,
+                    dest,
+                    metadata,
+                })
+            }
+            None => Item::Event(ev),
         }
     }
 
@@ -137,38 +161,6 @@ const SCRATCH_KEEP: usize = 64 * 1024;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
-impl Encoded {
-    fn new(ev: QueuedEvent, s: &BatchSettings) -> Result<Encoded, QueuedEvent> {
-        let encode = |buf: &mut Vec<u8>| {
-            buf.clear();
-            encoding::write_event(s.encoding, buf, &ev, s.non_finite);
-            let fits = buf.len() <= s.max_event_bytes;
-            let bytes = fits.then(|| Box::<[u8]>::from(&buf[..]));
-            if buf.capacity() > SCRATCH_KEEP {
-                *buf = Vec::new();
-            }
-            bytes
-        };
-        // The scratch buffer is unavailable only while the thread is being torn down.
-        let bytes = SCRATCH
-            .try_with(|cell| cell.try_borrow_mut().ok().map(|mut buf| encode(&mut buf)))
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| encode(&mut Vec::new()));
-        match bytes {
-            Some(bytes) => {
-                let QueuedEvent { dest, metadata, .. } = ev;
-                Ok(Encoded {
-                    bytes,
-                    dest,
-                    metadata,
-                })
-            }
-            None => Err(ev),
-        }
-    }
 }
 
 struct OpenBatch {
