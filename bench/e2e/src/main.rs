@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! libhoney-bench send --url URL [--events N] [--threads T] [--encoding json|msgpack]
-//!                     [--compression zstd|gzip|none]
+//!                     [--compression zstd|gzip|none] [--batch-size N] [--batcher-encodes]
 //! libhoney-bench compare [--events N] [--big-events M] [--repeat R] [--skip-peers]
 //!                        [--receiver PATH] [--peer-rust PATH] [--peer-py-python PATH --peer-py-script PATH]
 //! ```
@@ -62,6 +62,7 @@ struct Opts {
     ceiling: Option<PathBuf>,
     out: Option<PathBuf>,
     batch_size: Option<usize>,
+    encode_on_send: bool,
 }
 
 impl Opts {
@@ -86,6 +87,7 @@ impl Opts {
             ceiling: None,
             out: None,
             batch_size: None,
+            encode_on_send: true,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -112,6 +114,7 @@ impl Opts {
                 "--ceiling" => o.ceiling = Some(val().into()),
                 "--out" => o.out = Some(val().into()),
                 "--batch-size" => o.batch_size = Some(val().parse().expect("--batch-size N")),
+                "--batcher-encodes" => o.encode_on_send = false,
                 other => {
                     eprintln!("unknown option {other}");
                     std::process::exit(2);
@@ -142,6 +145,7 @@ fn send(o: &Opts) -> i32 {
         .encoding(encoding)
         .compression(compression)
         .block_on_send(true)
+        .encode_on_send(o.encode_on_send)
         .block_on_response(true)
         .shutdown_timeout(Duration::from_secs(300));
     let config = match o.batch_size {
@@ -550,20 +554,30 @@ fn compare(o: &Opts) -> i32 {
 
     if !o.skip_variants {
         let mut rows = Vec::new();
-        for (enc, comp) in [
-            ("json", "zstd"),
-            ("json", "gzip"),
-            ("json", "none"),
-            ("msgpack", "zstd"),
-            ("msgpack", "gzip"),
-            ("msgpack", "none"),
+        // (encoding, compression, whether the batcher encodes instead of `send`)
+        for (enc, comp, batcher_encodes) in [
+            ("json", "zstd", false),
+            ("json", "zstd", true),
+            ("json", "gzip", false),
+            ("json", "none", false),
+            ("msgpack", "zstd", false),
+            ("msgpack", "gzip", false),
+            ("msgpack", "none", false),
         ] {
             for threads in [1usize, 4] {
-                let label = format!("libhoney-rust (this), {enc}+{comp}");
+                let how = if batcher_encodes {
+                    ", batcher encodes"
+                } else {
+                    ""
+                };
+                let label = format!("libhoney-rust (this), {enc}+{comp}{how}");
                 let mut runs = Vec::new();
                 for rep in 0..o.repeat {
                     eprintln!("[{label}] threads={threads} run {}/{}", rep + 1, o.repeat);
-                    let cmd = self_cmd(o, &url, o.big_events, threads, enc, comp);
+                    let mut cmd = self_cmd(o, &url, o.big_events, threads, enc, comp);
+                    if batcher_encodes {
+                        cmd.arg("--batcher-encodes");
+                    }
                     if let Some(r) = run_sender(&rx, &label, cmd, o.big_events, threads, true) {
                         jsonl.push(format!("{r:?}"));
                         runs.push(r);

@@ -39,20 +39,32 @@ fn base() -> Config {
         .dataset("bench")
 }
 
+/// A client of the default HTTP transmission, to a local receiver; with
+/// `encode_on_send` (the default) or with the batcher encoding.
+fn http_client_with(encode_on_send: bool) -> &'static Client {
+    type Held = OnceLock<(Client, libhoney_receiver::RunningReceiver)>;
+    static ON: Held = OnceLock::new();
+    static OFF: Held = OnceLock::new();
+    let cell = if encode_on_send { &ON } else { &OFF };
+    &cell
+        .get_or_init(|| {
+            let rx = libhoney_receiver::Receiver::builder()
+                .record(false)
+                .start()
+                .expect("receiver");
+            // A deep queue, so that short timing samples measure the hand-over,
+            // not the overflow path when the pipeline falls behind.
+            let config = base()
+                .api_host(rx.url())
+                .pending_work_capacity(100_000)
+                .encode_on_send(encode_on_send);
+            (Client::new(config).expect("client"), rx)
+        })
+        .0
+}
+
 fn http_client() -> &'static Client {
-    static C: OnceLock<(Client, libhoney_receiver::RunningReceiver)> = OnceLock::new();
-    &C.get_or_init(|| {
-        let rx = libhoney_receiver::Receiver::builder()
-            .record(false)
-            .start()
-            .expect("receiver");
-        // A deep queue, so that short timing samples measure the hand-over,
-        // not the overflow path when the pipeline falls behind.
-        let client =
-            Client::new(base().api_host(rx.url()).pending_work_capacity(100_000)).expect("client");
-        (client, rx)
-    })
-    .0
+    http_client_with(true)
 }
 
 fn discard_client() -> &'static Client {
@@ -90,6 +102,18 @@ mod event {
     #[divan::bench(threads = [1, 2, 4])]
     fn send_only_http(b: Bencher) {
         let client = http_client();
+        b.with_inputs(|| {
+            let mut ev = client.new_event();
+            fill(&mut ev, fastrand::u64(..));
+            ev
+        })
+        .bench_values(|ev| ev.send().expect("send"));
+    }
+
+    /// `send()` alone with `encode_on_send(false)`: a hand-over to the queue.
+    #[divan::bench(threads = [1, 2, 4])]
+    fn send_only_http_batcher_encodes(b: Bencher) {
+        let client = http_client_with(false);
         b.with_inputs(|| {
             let mut ev = client.new_event();
             fill(&mut ev, fastrand::u64(..));

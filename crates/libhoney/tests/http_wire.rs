@@ -506,3 +506,55 @@ fn compression_levels_round_trip() {
     }
     assert_eq!(rx.events().len(), 80);
 }
+
+/// `encode_on_send` moves encoding from the batcher to `send`: the requests
+/// must not change by a byte, in either encoding and every non-finite policy,
+/// with inherited (global) fields, one of them overridden by the event.
+#[test]
+fn encoding_in_send_or_on_the_batcher_gives_the_same_requests() {
+    let policies = [
+        NonFiniteFloats::String,
+        NonFiniteFloats::Null,
+        NonFiniteFloats::Omit,
+    ];
+    for encoding in [Encoding::Json, Encoding::Msgpack] {
+        for nf in policies {
+            let [on, off] = [true, false].map(|on| {
+                let rx = receiver();
+                let (client, _) = golden(&rx, |c| {
+                    let c = c.encoding(encoding).non_finite_floats(nf);
+                    c.encode_on_send(on)
+                });
+                client.close().unwrap();
+                let reqs = rx.requests();
+                assert_eq!(reqs.len(), 1, "{encoding:?} {nf:?} {on}");
+                let r = &reqs[0];
+                (
+                    r.content_type.clone(),
+                    r.content_encoding.clone(),
+                    r.decoded_body.clone(),
+                )
+            });
+            assert!(!on.2.is_empty());
+            assert_eq!(on, off, "{encoding:?} {nf:?}");
+        }
+    }
+    // Inherited fields, and an event overriding one of them.
+    let [on, off] = [true, false].map(|on| {
+        let rx = receiver();
+        let client = client(one_batch(&rx).encode_on_send(on));
+        client.add_field("service.name", "shop");
+        client.add_field("region", "eu");
+        let mut ev = client.new_event();
+        ev.add_field("region", "us").add_field("n", 1);
+        ev.set_timestamp(fixed_time());
+        ev.send().unwrap();
+        client.close().unwrap();
+        String::from_utf8(rx.requests()[0].decoded_body.clone()).unwrap()
+    });
+    assert_eq!(on, off);
+    assert_eq!(
+        on,
+        r#"[{"data":{"service.name":"shop","region":"us","n":1},"time":"2023-11-14T22:13:20.123456789Z"}]"#
+    );
+}

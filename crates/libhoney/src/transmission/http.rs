@@ -26,7 +26,9 @@ use crate::response::{Responder, Response, ResponseError};
 /// # How it works
 ///
 /// `send` encodes the event (JSON or msgpack, on the calling thread, while its
-/// fields are still in that core's cache) and puts its bytes on a bounded queue
+/// fields are still in that core's cache; unless
+/// [`Config::encode_on_send`] is off, which leaves it to the batcher) and
+/// puts its bytes on a bounded queue
 /// (`pending_work_capacity`), then returns: it never blocks unless
 /// `block_on_send` is on and the queue is full; with it off, a full queue gives
 /// the event a [`QueueOverflow`](crate::ResponseError::QueueOverflow) response.
@@ -79,8 +81,9 @@ enum Msg {
 
 struct Running {
     tx: Sender<Msg>,
-    /// How the batcher encodes, so that `send` can encode in its place.
-    batch: BatchSettings,
+    /// How the batcher encodes, so that `send` can encode in its place
+    /// (when `encode_on_send` is on).
+    batch: Option<BatchSettings>,
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     block_on_send: bool,
@@ -158,7 +161,10 @@ impl Running {
                 .respond(Response::failure(ev.take_metadata(), error));
             return;
         }
-        let ev = Item::encode(ev, &self.batch);
+        let ev = match &self.batch {
+            Some(settings) => Item::encode(ev, settings),
+            None => Item::from(ev),
+        };
         let result = if self.block_on_send {
             self.tx.send(Msg::Event(ev)).map_err(|e| e.into_inner())
         } else {
@@ -274,7 +280,7 @@ impl Transmission for Http {
             .map_err(|e| ConfigError::Transmission(format!("could not start a thread: {e}")))?];
         let running = Running {
             tx,
-            batch,
+            batch: config.encode_on_send.then_some(batch),
             shared,
             threads: Mutex::new(threads),
             block_on_send: config.block_on_send,

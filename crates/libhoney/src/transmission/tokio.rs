@@ -401,7 +401,7 @@ impl Transmission for Tokio {
         };
         let running = Running {
             events: events_tx,
-            batch,
+            batch: config.encode_on_send.then_some(batch),
             ctl: ctl_tx,
             shared,
             block_on_send: config.block_on_send,
@@ -522,8 +522,9 @@ enum Ctl {
 
 struct Running {
     events: mpsc::Sender<Item>,
-    /// How the batcher encodes, so that `send` can encode in its place.
-    batch: BatchSettings,
+    /// How the batcher encodes, so that `send` can encode in its place
+    /// (when `encode_on_send` is on).
+    batch: Option<BatchSettings>,
     ctl: mpsc::UnboundedSender<Ctl>,
     shared: Arc<Shared>,
     block_on_send: bool,
@@ -545,7 +546,10 @@ impl Running {
             );
             return;
         }
-        let ev = Item::encode(ev, &self.batch);
+        let ev = match &self.batch {
+            Some(settings) => Item::encode(ev, settings),
+            None => Item::from(ev),
+        };
         shared.unanswered.fetch_add(1, Ordering::SeqCst);
         let ev = match self.events.try_send(ev) {
             Ok(()) => return,
