@@ -289,9 +289,11 @@ impl Event {
     /// [`block_on_response`](crate::Config::block_on_response) on, `send` also
     /// waits for room in the response queue.
     ///
-    /// Costs a few reference-count operations and, with the default
-    /// transmission, one push on a channel; the event is encoded later, off
-    /// this thread.
+    /// With the default transmission, costs encoding the event on this
+    /// thread (a few hundred nanoseconds for ten fields; its fields are freed
+    /// here) and one push on a channel. With
+    /// [`Config::encode_on_send`](crate::Config::encode_on_send)`(false)` it is
+    /// only the push (about 100 ns), and the batcher thread encodes.
     ///
     /// `send` takes the event by value: once sent it cannot be changed or
     /// sent again (libhoney-py lets a queued event change; libhoney-go can

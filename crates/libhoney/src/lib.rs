@@ -186,7 +186,7 @@
 //! | call | cost | blocks? |
 //! |---|---|---|
 //! | `new_event`, `add_field` | a few allocations at most | no |
-//! | `send` | validation, sampling draw, one queue push | only with `block_on_send` and a full queue |
+//! | `send` | validation, sampling draw, encoding the event (unless `encode_on_send(false)`), one queue push | only with `block_on_send` and a full queue |
 //! | `responses().recv()` | channel receive | yes, until a response or the end |
 //! | `flush`, `close` | waits for delivery | yes, up to the time limit |
 //! | `flush_async`, `close_async` | a helper thread | no (the future waits) |
