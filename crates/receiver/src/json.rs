@@ -1,9 +1,11 @@
 //! JSON body scanning: a single-pass, allocation-free validator.
 //!
-//! Each batch body is checked once, byte by byte (with an 8-bytes-at-a-time
-//! fast path inside strings): full JSON syntax (accepting exactly what
-//! `serde_json` accepts, including its nesting limit, strict surrogate pairs
-//! and rejection of numbers that overflow `f64`), plus the Events API rules
+//! Each batch body is checked once, byte by byte (with word-at-a-time fast
+//! paths inside strings and digit runs): UTF-8 (validated inside strings,
+//! the only place non-ASCII bytes can be valid), full JSON syntax (accepting
+//! exactly what `serde_json` accepts, including its nesting limit, strict
+//! surrogate pairs and rejection of numbers that overflow `f64`), plus the
+//! Events API rules
 //! for each event: field count, decoded string sizes at any depth, encoded
 //! event size, and the types of `data`, `time` and `samplerate`. It also
 //! extracts the tracked integer field. No `serde_json::Value` is built unless
@@ -39,12 +41,15 @@ pub(crate) fn scan_batch(
     opts: ScanOptions<'_>,
     out: &mut Vec<EventCheck>,
 ) -> Result<(), &'static str> {
-    let text = std::str::from_utf8(body).map_err(|_| ERR_MALFORMED)?;
-    scan_batch_inner(text, opts, out).map_err(|Syntax| ERR_MALFORMED)
+    // No separate UTF-8 pass: the scanner rejects any non-ASCII byte outside
+    // strings and validates the UTF-8 of every string that has one, so a
+    // body it accepts is valid UTF-8 (and invalid UTF-8 is the same
+    // request-level error as invalid JSON).
+    scan_batch_inner(body, opts, out).map_err(|Syntax| ERR_MALFORMED)
 }
 
-fn scan_batch_inner(text: &str, opts: ScanOptions<'_>, out: &mut Vec<EventCheck>) -> R<()> {
-    let mut s = Scanner::new(text.as_bytes());
+fn scan_batch_inner(body: &[u8], opts: ScanOptions<'_>, out: &mut Vec<EventCheck>) -> R<()> {
+    let mut s = Scanner::new(body);
     let before = out.len();
     s.ws();
     if s.peek() != Some(b'[') {
@@ -54,7 +59,7 @@ fn scan_batch_inner(text: &str, opts: ScanOptions<'_>, out: &mut Vec<EventCheck>
         let start = s.i;
         let mut ev = JsonEvent::default();
         s.event(depth, opts, &mut ev)?;
-        out.push(ev.finish(text, start, s.i, opts));
+        out.push(ev.finish(body, start, s.i, opts));
         Ok(())
     })?;
     if out.len() == before {
@@ -104,9 +109,7 @@ pub(crate) fn scan_single(body: &[u8], opts: ScanOptions<'_>) -> Result<EventChe
 /// acceptance); used by tests to compare the scanner with `serde_json`.
 #[cfg(test)]
 pub(crate) fn is_valid_json(body: &[u8]) -> bool {
-    if std::str::from_utf8(body).is_err() {
-        return false;
-    }
+    // No separate UTF-8 check: the scanner's own is what is compared.
     let mut s = Scanner::new(body);
     (|| {
         s.ws();
@@ -137,7 +140,7 @@ struct JsonEvent {
 
 impl JsonEvent {
     /// Turns the scan of the event at `body[start..end]` into a verdict.
-    fn finish(self, body: &str, start: usize, end: usize, opts: ScanOptions<'_>) -> EventCheck {
+    fn finish(self, body: &[u8], start: usize, end: usize, opts: ScanOptions<'_>) -> EventCheck {
         self.scan.verdict(end - start, opts, || {
             match extract(body, start, end, self.time, self.samplerate) {
                 Some(p) => EventCheck::valid(self.scan.tracked, Some(p)),
@@ -148,9 +151,10 @@ impl JsonEvent {
 }
 
 /// Builds the values of the valid event at `body[start..end]` (serde_json
-/// on its exact text; token spans are body offsets).
+/// on its exact text; token spans are body offsets). The event's text was
+/// scanned, so it is valid UTF-8.
 fn extract(
-    body: &str,
+    body: &[u8],
     start: usize,
     end: usize,
     time: Option<TimeRepr>,
@@ -160,16 +164,14 @@ fn extract(
     struct Full {
         data: Map<String, Value>,
     }
-    let full: Full = serde_json::from_str(body.get(start..end)?).ok()?;
-    let text = body;
+    let text = |a: usize, b: usize| std::str::from_utf8(body.get(a..b)?).ok();
+    let full: Full = serde_json::from_str(text(start, end)?).ok()?;
     let time = match time {
         None => None,
-        Some(TimeRepr::Str(a, b, false)) => Some(text.get(a + 1..b - 1)?.to_owned()),
-        Some(TimeRepr::Str(a, b, true)) => {
-            Some(serde_json::from_str::<String>(text.get(a..b)?).ok()?)
-        }
+        Some(TimeRepr::Str(a, b, false)) => Some(text(a + 1, b - 1)?.to_owned()),
+        Some(TimeRepr::Str(a, b, true)) => Some(serde_json::from_str::<String>(text(a, b)?).ok()?),
         Some(TimeRepr::Num(a, b)) => {
-            let n = text.get(a..b)?;
+            let n = text(a, b)?;
             Some(match n.parse::<i64>() {
                 Ok(i) => timefmt::rfc3339_from_unix(i, 0).unwrap_or_else(|| n.to_owned()),
                 Err(_) => n
@@ -215,6 +217,76 @@ fn special_mask(x: u64) -> u64 {
     let zero_b = bslash.wrapping_sub(LO) & !bslash;
     let ctrl = x.wrapping_sub(LO * 0x20) & !x;
     (zero_q | zero_b | ctrl) & HI
+}
+
+/// The first 8 bytes of `chunk` as a little-endian word.
+#[inline(always)]
+fn word(chunk: &[u8]) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&chunk[..8]);
+    u64::from_le_bytes(w)
+}
+
+/// Like [`special_mask`], but also flags non-ASCII bytes (the string fast
+/// path leaves those to the UTF-8 check). For the bytes before the first
+/// flagged one no term can borrow, and each term's high bit is exact per
+/// byte there, so again the lowest set bit is exact. (`!x` is not needed:
+/// `(a & !x) | x == a | x`, which also saves an operation.)
+#[inline(always)]
+fn stop_mask(x: u64) -> u64 {
+    let quote = (x ^ (LO * b'"' as u64)).wrapping_sub(LO);
+    let bslash = (x ^ (LO * b'\\' as u64)).wrapping_sub(LO);
+    let ctrl = x.wrapping_sub(LO * 0x20);
+    (quote | bslash | ctrl | x) & HI
+}
+
+/// Index of the first byte at or after `i` that is not plain string content
+/// (`"`, `\`, a control or non-ASCII), or `b.len()`.
+#[inline(always)]
+fn plain_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 16) {
+        let lo = stop_mask(word(chunk));
+        let hi = stop_mask(word(&chunk[8..]));
+        if lo | hi != 0 {
+            return i + if lo != 0 {
+                (lo.trailing_zeros() / 8) as usize
+            } else {
+                8 + (hi.trailing_zeros() / 8) as usize
+            };
+        }
+        i += 16;
+    }
+    while i < b.len() && !STRING_SPECIAL[b[i] as usize] && b[i] < 0x80 {
+        i += 1;
+    }
+    i
+}
+
+/// A mask whose lowest set bit is the high bit of the first byte that is not
+/// an ASCII digit; zero if all are. (`t` is 0..=9 for digits, so `t + 0x76`
+/// stays below 0x80 and carries nothing; a carry can only come from a
+/// non-digit, which is flagged itself.)
+#[inline(always)]
+fn non_digit_mask(x: u64) -> u64 {
+    let t = x ^ (LO * b'0' as u64);
+    (t | t.wrapping_add(LO * 0x76)) & HI
+}
+
+/// Index of the first byte at or after `i` that is not an ASCII digit, or
+/// `b.len()`.
+#[inline(always)]
+fn digits_end(b: &[u8], mut i: usize) -> usize {
+    while let Some(chunk) = b.get(i..i + 8) {
+        let m = non_digit_mask(word(chunk));
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(b'0'..=b'9') = b.get(i) {
+        i += 1;
+    }
+    i
 }
 
 fn hex4(b: &[u8]) -> Option<u32> {
@@ -317,79 +389,81 @@ impl<'a> Scanner<'a> {
     }
 
     /// Scans a string token (the current byte must be `"`). The common case
-    /// (no escapes) stays in this small inlined loop; escapes go to
-    /// [`Scanner::string_escaped`].
+    /// (ASCII, no escapes) stays in this small inlined loop, 16 bytes at a
+    /// time; escapes and non-ASCII bytes go to [`Scanner::string_slow`].
     #[inline(always)]
     fn string(&mut self) -> R<Str> {
         let start = self.i;
         let b = self.b;
-        let mut i = start + 1;
-        loop {
-            match b.get(i..i + 8) {
-                Some(chunk) => {
-                    let mut w = [0u8; 8];
-                    w.copy_from_slice(chunk);
-                    let m = special_mask(u64::from_le_bytes(w));
-                    if m == 0 {
-                        i += 8;
-                        continue;
-                    }
-                    i += (m.trailing_zeros() / 8) as usize;
-                }
-                None => {
-                    while i < b.len() && !STRING_SPECIAL[b[i] as usize] {
-                        i += 1;
-                    }
-                }
-            }
-            break;
+        let i = plain_end(b, start + 1);
+        if b.get(i) == Some(&b'"') {
+            self.i = i + 1;
+            return Ok(Str {
+                start,
+                end: i + 1,
+                decoded_len: i - start - 1,
+                has_escape: false,
+            });
         }
-        match b.get(i) {
-            Some(b'"') => {
-                self.i = i + 1;
-                Ok(Str {
-                    start,
-                    end: i + 1,
-                    decoded_len: i - start - 1,
-                    has_escape: false,
-                })
-            }
-            Some(b'\\') => {
-                self.i = i;
-                self.string_escaped(start)
-            }
-            // Control character or end of input.
-            _ => Err(Syntax),
-        }
+        self.string_slow(start, i)
     }
 
-    /// The rest of a string that has escapes (`self.i` is at a backslash).
+    /// The rest of a string from its first byte `i` that is not plain ASCII:
+    /// a backslash, a control character, a non-ASCII byte or the end of
+    /// input. Checks the escapes and that the token is valid UTF-8.
     #[cold]
     #[inline(never)]
-    fn string_escaped(&mut self, start: usize) -> R<Str> {
+    fn string_slow(&mut self, start: usize, i: usize) -> R<Str> {
         let b = self.b;
+        self.i = i;
         let mut saved = 0usize; // raw bytes minus decoded bytes, from escapes
+        let mut has_escape = false;
         loop {
-            while self.i < b.len() && !STRING_SPECIAL[b[self.i] as usize] {
-                self.i += 1;
+            // Skip to the next `"`, `\` or control (non-ASCII bytes are
+            // validated below, all at once).
+            loop {
+                match b.get(self.i..self.i + 8) {
+                    Some(chunk) => {
+                        let m = special_mask(word(chunk));
+                        if m == 0 {
+                            self.i += 8;
+                            continue;
+                        }
+                        self.i += (m.trailing_zeros() / 8) as usize;
+                    }
+                    None => {
+                        while self.i < b.len() && !STRING_SPECIAL[b[self.i] as usize] {
+                            self.i += 1;
+                        }
+                    }
+                }
+                break;
             }
             match self.bump() {
                 Some(b'"') => break,
-                Some(b'\\') => match self.bump() {
-                    Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => saved += 1,
-                    Some(b'u') => saved += self.unicode_escape()?,
-                    _ => return Err(Syntax),
-                },
+                Some(b'\\') => {
+                    has_escape = true;
+                    match self.bump() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => saved += 1,
+                        Some(b'u') => saved += self.unicode_escape()?,
+                        _ => return Err(Syntax),
+                    }
+                }
                 // Control character or end of input.
                 _ => return Err(Syntax),
             }
+        }
+        // Escapes are ASCII, and no multi-byte sequence can contain `"`,
+        // `\` or a control, so this is the UTF-8 check of the raw bytes.
+        if std::str::from_utf8(&b[start + 1..self.i - 1]).is_err() {
+            return Err(Syntax);
         }
         let raw = self.i - start - 2;
         Ok(Str {
             start,
             end: self.i,
             decoded_len: raw - saved,
-            has_escape: true,
+            has_escape,
         })
     }
 
@@ -418,46 +492,35 @@ impl<'a> Scanner<'a> {
     }
 
     /// Scans a number token (JSON grammar; values that overflow `f64` are
-    /// rejected like serde_json does).
-    #[inline]
-    fn number(&mut self) -> R<Num> {
+    /// rejected like serde_json does) and returns the end of its integer
+    /// part and whether it is an integer (no fraction, no exponent).
+    #[inline(always)]
+    fn number_token(&mut self) -> R<(usize, bool)> {
         let b = self.b;
         let start = self.i;
         let mut i = start;
-        let negative = b.get(i) == Some(&b'-');
-        if negative {
+        if b.get(i) == Some(&b'-') {
             i += 1;
         }
-        // Integer part, accumulating its magnitude while it fits a u64.
-        let mut magnitude = Some(0u64);
         let int_start = i;
         match b.get(i) {
             Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => {
-                while let Some(&c @ b'0'..=b'9') = b.get(i) {
-                    magnitude = magnitude
-                        .and_then(|m| m.checked_mul(10))
-                        .and_then(|m| m.checked_add((c - b'0') as u64));
-                    i += 1;
-                }
-            }
+            Some(b'1'..=b'9') => i = digits_end(b, i + 1),
             _ => return Err(Syntax),
         }
-        let mut digits = i - int_start;
+        let int_end = i;
         let mut integer = true;
+        let mut exponent = false;
         if b.get(i) == Some(&b'.') {
-            i += 1;
             integer = false;
-            let f = i;
-            while let Some(b'0'..=b'9') = b.get(i) {
-                i += 1;
-            }
+            let f = i + 1;
+            i = digits_end(b, f);
             if i == f {
                 return Err(Syntax);
             }
-            digits += i - f;
         }
-        let mut exponent = false;
+        // Digits before any exponent (without the fraction's dot).
+        let digits = i - int_start - usize::from(!integer);
         if let Some(b'e' | b'E') = b.get(i) {
             i += 1;
             integer = false;
@@ -466,28 +529,59 @@ impl<'a> Scanner<'a> {
                 i += 1;
             }
             let e = i;
-            while let Some(b'0'..=b'9') = b.get(i) {
-                i += 1;
-            }
+            i = digits_end(b, e);
             if i == e {
                 return Err(Syntax);
             }
         }
         self.i = i;
+        // Only these can overflow f64.
         if exponent || digits > 300 {
-            // Only these can overflow f64.
-            let t = std::str::from_utf8(&b[start..i]).map_err(|_| Syntax)?;
-            match t.parse::<f64>() {
-                Ok(f) if f.is_finite() => {}
-                _ => return Err(Syntax),
-            }
+            Self::check_finite(&b[start..i])?;
         }
+        Ok((int_end, integer))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn check_finite(t: &[u8]) -> R<()> {
+        let t = std::str::from_utf8(t).map_err(|_| Syntax)?;
+        match t.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(()),
+            _ => Err(Syntax),
+        }
+    }
+
+    /// Scans a number token for its syntax only.
+    #[inline(always)]
+    fn skip_number(&mut self) -> R<()> {
+        self.number_token().map(|_| ())
+    }
+
+    /// Scans a number token and describes it.
+    #[inline(always)]
+    fn number(&mut self) -> R<Num> {
+        let start = self.i;
+        let (int_end, integer) = self.number_token()?;
+        let negative = self.b[start] == b'-';
+        let digits = &self.b[start + usize::from(negative)..int_end];
+        // Absolute value of the integer part, if it fits a u64 (any 19
+        // digits do).
+        let magnitude = if !integer {
+            None
+        } else if digits.len() <= 19 {
+            Some(digits.iter().fold(0u64, |m, &c| m * 10 + (c - b'0') as u64))
+        } else {
+            digits.iter().try_fold(0u64, |m, &c| {
+                m.checked_mul(10)?.checked_add((c - b'0') as u64)
+            })
+        };
         Ok(Num {
             start,
-            end: i,
+            end: self.i,
             integer,
             negative,
-            magnitude: if integer { magnitude } else { None },
+            magnitude,
         })
     }
 
@@ -566,27 +660,30 @@ impl<'a> Scanner<'a> {
     /// [`MAX_STRING`] record a violation in `violation`.
     fn value(&mut self, depth: usize, violation: &mut Option<&'static str>, check: bool) -> R<()> {
         match self.peek() {
+            Some(b'{') => self.object(depth, |s, depth, _key| s.value(depth, violation, check)),
+            Some(b'[') => self.container(depth, b']', |s, depth| s.value(depth, violation, check)),
+            _ => self.scalar(violation, check),
+        }
+    }
+
+    /// Scans a value that is not a container (anything else is a syntax
+    /// error); `check` as in [`Scanner::value`].
+    #[inline(always)]
+    fn scalar(&mut self, violation: &mut Option<&'static str>, check: bool) -> R<()> {
+        match self.peek() {
             Some(b'"') => {
                 let s = self.string()?;
                 if check && s.decoded_len > MAX_STRING && violation.is_none() {
                     *violation = Some(ERR_STRING_TOO_LONG);
                 }
+                Ok(())
             }
-            Some(b'{') => {
-                self.object(depth, |s, depth, _key| s.value(depth, violation, check))?;
-            }
-            Some(b'[') => {
-                self.container(depth, b']', |s, depth| s.value(depth, violation, check))?;
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                self.number()?;
-            }
-            Some(b't') => self.literal(b"true")?,
-            Some(b'f') => self.literal(b"false")?,
-            Some(b'n') => self.literal(b"null")?,
-            _ => return Err(Syntax),
+            Some(b'-' | b'0'..=b'9') => self.skip_number(),
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            _ => Err(Syntax),
         }
-        Ok(())
     }
 
     /// Whether the string token `s` (a key) decodes to `want`.
@@ -720,8 +817,11 @@ impl<'a> Scanner<'a> {
                     _ => None,
                 };
                 Ok(())
-            } else {
+            } else if let Some(b'{' | b'[') = s.peek() {
                 s.value(depth, &mut ev.violation, true)
+            } else {
+                // Scalars (the usual case) inline, without a call.
+                s.scalar(&mut ev.violation, true)
             }
         })
     }
@@ -1051,6 +1151,477 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn stop_and_digit_masks_are_exact() {
+        // The first flagged byte is found exactly, whatever follows it.
+        let stop = |b: u8| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b);
+        let non_digit = |b: u8| !b.is_ascii_digit();
+        let mut r = Rng(11);
+        for i in 0..200_000 {
+            let mut w = r.next().to_le_bytes();
+            if i % 2 == 0 {
+                // Mostly plain text or digits, so the first hit is anywhere.
+                for b in w.iter_mut() {
+                    if r.next() % 4 != 0 {
+                        *b = if i % 4 == 0 {
+                            b'0' + (r.next() % 10) as u8
+                        } else {
+                            0x20 + (r.next() % 0x60) as u8
+                        };
+                    }
+                }
+            }
+            let x = u64::from_le_bytes(w);
+            for (mask, is) in [
+                (stop_mask(x), &stop as &dyn Fn(u8) -> bool),
+                (non_digit_mask(x), &non_digit),
+            ] {
+                let first = w.iter().position(|&b| is(b));
+                assert_eq!(
+                    first.map(|p| p as u32),
+                    (mask != 0).then(|| mask.trailing_zeros() / 8),
+                    "{w:?}"
+                );
+            }
+        }
+        for b in 0u8..=255 {
+            for pos in 0..8 {
+                let mut w = [b'a'; 8];
+                w[pos] = b;
+                let m = stop_mask(u64::from_le_bytes(w));
+                assert_eq!(m != 0, stop(b), "{b} at {pos}");
+                if m != 0 {
+                    assert_eq!(m.trailing_zeros() / 8, pos as u32);
+                }
+                let mut w = [b'7'; 8];
+                w[pos] = b;
+                let m = non_digit_mask(u64::from_le_bytes(w));
+                assert_eq!(m != 0, non_digit(b), "{b} at {pos}");
+                if m != 0 {
+                    assert_eq!(m.trailing_zeros() / 8, pos as u32);
+                }
+            }
+        }
+    }
+
+    /// Scans `[{"data":{"k":<value>,"seq":<seq>}}]` (values wanted) and
+    /// checks it against serde_json: same acceptance, same decoded value,
+    /// same tracked number. Also checks the value alone (at the very end of
+    /// the input, where the word-at-a-time loops run out).
+    fn check_value(value: &[u8], seq: &[u8]) {
+        let mut body = br#"[{"data":{"k":"#.to_vec();
+        body.extend_from_slice(value);
+        body.extend_from_slice(br#","seq":"#);
+        body.extend_from_slice(seq);
+        body.extend_from_slice(br#"}}]"#);
+        let show = || {
+            let s = String::from_utf8_lossy(&body);
+            s.chars().take(300).collect::<String>()
+        };
+        let serde = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .map(|v| v[0]["data"].clone());
+        let mut out = Vec::new();
+        let res = scan_batch(&body, opts(true), &mut out);
+        assert_eq!(res.is_ok(), serde.is_some(), "{}", show());
+        let alone = serde_json::from_slice::<Value>(value).is_ok();
+        assert_eq!(
+            is_valid_json(value),
+            alone,
+            "{}",
+            String::from_utf8_lossy(value)
+        );
+        let Some(serde) = serde else { return };
+        assert_eq!(out.len(), 1);
+        let want_len = serde["k"].as_str().map_or(0, str::len);
+        if want_len > MAX_STRING {
+            assert_eq!(out[0].error, Some(ERR_STRING_TOO_LONG), "{}", show());
+            return;
+        }
+        assert_eq!(out[0].error, None, "{}", show());
+        assert_eq!(
+            out[0].parsed.as_ref().unwrap().data["k"],
+            serde["k"],
+            "{}",
+            show()
+        );
+        // Integers that fit a u64, or an i64 (by its bit pattern; "-0" too).
+        let seq = std::str::from_utf8(seq).unwrap();
+        let want_tracked = if seq.bytes().all(|c| c == b'-' || c.is_ascii_digit()) {
+            seq.parse::<u64>()
+                .ok()
+                .or_else(|| seq.parse::<i64>().ok().map(|v| v as u64))
+        } else {
+            None
+        };
+        assert_eq!(out[0].tracked, want_tracked, "{}", show());
+    }
+
+    #[test]
+    fn strings_with_specials_at_every_offset() {
+        let specials: &[&[u8]] = &[
+            b"\\\"",
+            b"\\\\",
+            b"\\/",
+            b"\\n",
+            b"\\t",
+            b"\\u0041",
+            b"\\u00e9",
+            b"\\u20ac",
+            b"\\ud83d\\ude00",
+            b"\\ud83d",
+            b"\\ude00",
+            b"\\ud83d\\u0041",
+            b"\\x",
+            b"\\u12",
+            b"\\",
+            "é".as_bytes(),
+            "€".as_bytes(),
+            "😀".as_bytes(),
+            "\u{7f}".as_bytes(),
+            "\u{80}".as_bytes(),
+            "\u{7ff}\u{800}\u{ffff}\u{10000}\u{10ffff}".as_bytes(),
+            b"\"",
+            b"\x01",
+            b"\x1f",
+            b"\n",
+            b"\xff",
+            b"\x80",
+            b"\xc3",
+            b"\xc3(",
+            b"\xc0\x80",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xf5\x80\x80\x80",
+            b"\xe2\x82",
+            b"\xe2\x82\xac\xe2\x82",
+        ];
+        for pre in 0..40 {
+            for post in [0, 1, 7, 8, 9, 15, 16, 17, 31] {
+                for sp in specials {
+                    let mut v = vec![b'"'];
+                    v.extend((0..pre).map(|i| b'a' + (i % 26) as u8));
+                    v.extend_from_slice(sp);
+                    v.extend((0..post).map(|i| b'A' + (i % 26) as u8));
+                    v.push(b'"');
+                    check_value(&v, b"1");
+                    // Unterminated, cut anywhere near the special.
+                    for cut in (1..4.min(v.len())).filter(|_| *sp != b"\"") {
+                        assert!(!is_valid_json(&v[..v.len() - cut]));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_strings_match_serde_json() {
+        let pieces: &[&[u8]] = &[
+            b"a",
+            b"xyz",
+            b"0123456789abcdef",
+            b" ",
+            b"\\\"",
+            b"\\\\",
+            b"\\n",
+            b"\\u00e9",
+            b"\\ud83d\\ude00",
+            b"\\ud83d",
+            "é".as_bytes(),
+            "✓".as_bytes(),
+            "😀".as_bytes(),
+            b"\xff",
+            b"\xc3",
+            b"\x80",
+            b"\x01",
+            b"\"",
+        ];
+        let mut r = Rng(0x5eed);
+        for _ in 0..20_000 {
+            let mut v = vec![b'"'];
+            for _ in 0..r.next() % 12 {
+                let p = pieces[(r.next() % pieces.len() as u64) as usize];
+                // Mostly valid pieces, so many strings are accepted.
+                if r.next() % 4 == 0 || p.len() > 1 || p[0].is_ascii_alphanumeric() {
+                    v.extend_from_slice(p);
+                }
+            }
+            v.push(b'"');
+            check_value(&v, b"7");
+        }
+    }
+
+    #[test]
+    fn string_length_limit_counts_utf8_bytes() {
+        // 2-byte characters: 32,768 of them are exactly the limit.
+        let ok = format!("\"{}\"", "é".repeat(MAX_STRING / 2));
+        check_value(ok.as_bytes(), b"1");
+        let over = format!("\"{}a\"", "é".repeat(MAX_STRING / 2));
+        check_value(over.as_bytes(), b"1");
+        let mut out = Vec::new();
+        let body = format!(r#"[{{"data":{{"k":{ok}}}}},{{"data":{{"k":{over}}}}}]"#);
+        scan_batch(body.as_bytes(), opts(false), &mut out).unwrap();
+        assert_eq!(out[0].error, None);
+        assert_eq!(out[1].error, Some(ERR_STRING_TOO_LONG));
+    }
+
+    #[test]
+    fn non_ascii_outside_strings_is_malformed() {
+        for body in [
+            "[{\"data\":{}}]\u{a0}",
+            "\u{a0}[{\"data\":{}}]",
+            "[{\"data\":{\"a\":\u{e9}}}]",
+            "[{\"data\":{é:1}}]",
+            "[{\"data\":{\"a\":1\u{2028}}}]",
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(
+                scan_batch(body.as_bytes(), opts(false), &mut out),
+                Err(ERR_MALFORMED),
+                "{body}"
+            );
+        }
+        let mut out = Vec::new();
+        for body in [
+            &b"[{\"data\":{\"a\":1}}]\xff"[..],
+            b"[{\"data\":{\"a\":1}}\xff]",
+            b"[{\"d\xffta\":{}}]",
+            b"[{\"data\":{\"\xc3\":1}}]",
+            b"[{\"data\":{},\"time\":\"\xe2\x82\"}]",
+        ] {
+            assert_eq!(scan_batch(body, opts(false), &mut out), Err(ERR_MALFORMED));
+        }
+        // Non-ASCII keys, times and values are fine.
+        let v = scan(
+            r#"[{"data":{"sé":"✓😀","seq":3},"time":"2024-01-01T00:00:00Z é"}]"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(v[0].error, None);
+        assert_eq!(v[0].tracked, Some(3));
+        let p = v[0].parsed.as_ref().unwrap();
+        assert_eq!(p.data["sé"], "✓😀");
+        assert_eq!(p.time.as_deref(), Some("2024-01-01T00:00:00Z é"));
+    }
+
+    #[test]
+    fn numbers_in_every_form() {
+        let mut forms: Vec<String> = [
+            "0",
+            "-0",
+            "1",
+            "-1",
+            "7",
+            "10",
+            "-10",
+            "0.5",
+            "-0.0",
+            "1.25",
+            "3.0",
+            "1e5",
+            "1E5",
+            "1e+5",
+            "1e-5",
+            "1E+05",
+            "-2.5e-3",
+            "0e0",
+            "0.0e-0",
+            "1e308",
+            "1e309",
+            "-1e309",
+            "2e-400",
+            "1.7976931348623157e308",
+            "1.8e308",
+            "00",
+            "01",
+            "-01",
+            "1.",
+            "-",
+            "-.5",
+            ".5",
+            "+1",
+            "1e",
+            "1e+",
+            "1e-",
+            "1.e5",
+            "1.5e",
+            "--1",
+            "1-",
+            "0x10",
+            "1.5.5",
+            "1ee5",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        // Integers of every length, around the u64 and i64 limits.
+        for n in 1..=25 {
+            forms.push("9".repeat(n));
+            forms.push(format!("-{}", "9".repeat(n)));
+            forms.push(format!("1{}", "0".repeat(n - 1)));
+            forms.push(format!("{}.{}", "1".repeat(n), "2".repeat(n)));
+            forms.push(format!("{}e{}", "3".repeat(n), n));
+        }
+        for s in [
+            u64::MAX.to_string(),
+            (u64::MAX as u128 + 1).to_string(),
+            i64::MAX.to_string(),
+            i64::MIN.to_string(),
+            (i64::MIN as i128 - 1).to_string(),
+            format!("-{}", u64::MAX),
+        ] {
+            forms.push(s);
+        }
+        // Long mantissas: over 300 digits only overflows when the value does.
+        forms.push("1".repeat(300));
+        forms.push("1".repeat(308));
+        forms.push("1".repeat(309));
+        forms.push("1".repeat(400));
+        forms.push(format!("0.{}", "1".repeat(400)));
+        forms.push(format!("{}.{}", "1".repeat(200), "1".repeat(200)));
+        forms.push(format!("{}e-200", "1".repeat(400)));
+        for f in &forms {
+            check_value(f.as_bytes(), b"1");
+            check_value(b"1", f.as_bytes());
+            // Every following byte that can end a number, and some that
+            // cannot.
+            for end in [" ", "]", "}", ",", "x", ".", "e", "-", "\"", "é"] {
+                let v = format!("[{f}{end}");
+                let serde = serde_json::from_str::<Value>(&format!("{v}]")).is_ok();
+                assert_eq!(is_valid_json(format!("{v}]").as_bytes()), serde, "{v}]");
+            }
+        }
+    }
+
+    #[test]
+    fn tracked_numbers_and_sample_rates() {
+        for (seq, want) in [
+            ("0", Some(0)),
+            ("-0", Some(0)),
+            ("5", Some(5)),
+            ("-5", Some(-5i64 as u64)),
+            ("1234567890123456789", Some(1_234_567_890_123_456_789)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("18446744073709551616", None),
+            ("99999999999999999999", None),
+            ("9223372036854775808", Some(1 << 63)),
+            ("-9223372036854775808", Some(1 << 63)),
+            ("-9223372036854775809", None),
+            ("123456789012345678901234567890", None),
+            ("5.0", None),
+            ("5e0", None),
+            ("\"5\"", None),
+            ("true", None),
+            ("[5]", None),
+            ("{\"seq\":5}", None),
+        ] {
+            let v = scan(&format!(r#"[{{"data":{{"seq":{seq}}}}}]"#), false).unwrap();
+            assert_eq!(v[0].tracked, want, "{seq}");
+            assert_eq!(v[0].error, None);
+        }
+        for (sr, want) in [
+            ("1", Some(Some(1))),
+            ("0", Some(Some(0))),
+            ("-0", Some(Some(0))),
+            ("100", Some(Some(100))),
+            ("2.0", Some(Some(2))),
+            ("1e2", Some(Some(100))),
+            ("18446744073709551615", Some(Some(u64::MAX))),
+            ("null", Some(None)),
+            ("-1", None),
+            ("2.5", None),
+            ("1e400", None),
+        ] {
+            let body = format!(r#"[{{"data":{{}},"samplerate":{sr}}}]"#);
+            match scan(&body, true) {
+                Ok(v) => match want {
+                    Some(w) => {
+                        assert_eq!(v[0].error, None, "{sr}");
+                        assert_eq!(v[0].parsed.as_ref().unwrap().samplerate, w, "{sr}");
+                    }
+                    None => assert_eq!(v[0].error, Some(ERR_MALFORMED), "{sr}"),
+                },
+                Err(e) => {
+                    assert_eq!(e, ERR_MALFORMED);
+                    assert!(serde_json::from_str::<Value>(&body).is_err(), "{sr}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nested_values_in_data() {
+        let long = "x".repeat(MAX_STRING + 1);
+        for (data, ok) in [
+            (
+                r#"{"a":{"b":[1,-2.5e3,"s",true,false,null,{"c":[[],{}]}]}}"#.to_owned(),
+                true,
+            ),
+            (
+                r#"{"a":[{"b":"\u00e9\ud83d\ude00"}],"seq":2}"#.to_owned(),
+                true,
+            ),
+            (format!(r#"{{"a":[[{{"b":"{long}"}}]]}}"#), false),
+            (format!(r#"{{"a":{{"{long}":1}}}}"#), true), // keys are not values
+            (format!(r#"{{"a":[1,2,3,"{long}"],"b":"{long}"}}"#), false),
+        ] {
+            let body = format!(r#"[{{"data":{data}}}]"#);
+            for want in [false, true] {
+                let v = scan(&body, want).unwrap();
+                assert_eq!(v[0].error.is_none(), ok, "{data}");
+                if !ok {
+                    assert_eq!(v[0].error, Some(ERR_STRING_TOO_LONG));
+                }
+                if ok && want {
+                    let serde: Value = serde_json::from_str(&data).unwrap();
+                    assert_eq!(
+                        Value::Object(v[0].parsed.as_ref().unwrap().data.clone()),
+                        serde
+                    );
+                }
+            }
+        }
+        for bad in [
+            r#"{"a":[1,]}"#,
+            r#"{"a":{"b"}}"#,
+            r#"{"a":[1 2]}"#,
+            r#"{"a":{"b":1,}}"#,
+            r#"{"a":[}"#,
+            r#"{"a":{]}"#,
+            r#"{"a":[tru]}"#,
+            r#"{"a":[nul]}"#,
+            r#"{"a":[falsee]}"#,
+        ] {
+            let body = format!(r#"[{{"data":{bad}}}]"#);
+            assert_eq!(scan(&body, false).err(), Some(ERR_MALFORMED), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bench_body_scans_like_serde_json() {
+        let body = bench::bench_body();
+        let parsed: Vec<Value> = serde_json::from_str(&body).unwrap();
+        let o = ScanOptions {
+            want_values: true,
+            track: Some("count"),
+        };
+        let mut v = Vec::new();
+        scan_batch(body.as_bytes(), o, &mut v).unwrap();
+        assert_eq!(v.len(), parsed.len());
+        for (c, p) in v.iter().zip(&parsed) {
+            assert_eq!(c.error, None);
+            assert_eq!(c.tracked, p["data"]["count"].as_u64());
+            assert_eq!(
+                Value::Object(c.parsed.as_ref().unwrap().data.clone()),
+                p["data"]
+            );
+            assert_eq!(c.parsed.as_ref().unwrap().samplerate, Some(1));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1122,5 +1693,85 @@ mod speed {
         }
         let el = (cpu_ns() - t) as f64 / 1e9;
         println!("zstd: {:.0} ns/event", el * 1e9 / (rounds * 1000) as f64);
+    }
+}
+
+/// Instruction-count harness for the batch scan (load-independent):
+///
+/// ```text
+/// export CARGO_TARGET_DIR=/work/target-helper-recv
+/// cargo test --release -p libhoney-receiver --lib --no-run
+/// SCAN_ROUNDS=200 valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+///   $CARGO_TARGET_DIR/release/deps/libhoney_receiver-<hash> \
+///   json::bench::callgrind_batch --ignored --exact --test-threads=1
+/// ```
+///
+/// Run it with `SCAN_ROUNDS=0` too: the difference, divided by
+/// `rounds × 500`, is the scan's instructions per event.
+#[cfg(test)]
+mod bench {
+    use super::*;
+
+    /// One batch body of 500 events shaped like the end-to-end benchmark's
+    /// (`bench/peers/SHAPE.md`), with our SDK's envelope.
+    pub(super) fn bench_body() -> String {
+        let mut body = String::from("[");
+        for i in 0..500u64 {
+            if i > 0 {
+                body.push(',');
+            }
+            let status = if i % 100 == 0 {
+                500
+            } else if i % 10 == 0 {
+                404
+            } else {
+                200
+            };
+            const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
+            let data = serde_json::json!({
+                "service.name": "checkout",
+                "endpoint": "/api/v1/cart/items",
+                "method": METHODS[(i % 4) as usize],
+                "status_code": status,
+                "duration_ms": (i % 1000) as f64 * 0.731 + 0.5,
+                "user_id": format!("user-{}", i % 10000),
+                "cache_hit": i % 3 == 0,
+                "message": "request handled by the checkout service without any trouble.",
+                "trace.trace_id": format!("{:016x}{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i),
+                "count": i,
+            });
+            body.push_str(&format!(
+                r#"{{"data":{data},"samplerate":1,"time":"2024-05-01T10:11:12.{:09}Z"}}"#,
+                (i * 7919) % 1_000_000_000
+            ));
+        }
+        body.push(']');
+        body
+    }
+
+    #[test]
+    #[ignore]
+    fn callgrind_batch() {
+        let body = bench_body();
+        let o = ScanOptions {
+            want_values: false,
+            track: Some("count"),
+        };
+        let rounds: usize = std::env::var("SCAN_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(200);
+        let mut out = Vec::with_capacity(500);
+        for _ in 0..rounds {
+            out.clear();
+            scan_batch(std::hint::black_box(body.as_bytes()), o, &mut out).unwrap();
+            std::hint::black_box(&out);
+        }
+        if rounds > 0 {
+            assert_eq!(out.len(), 500);
+            assert!(out.iter().all(|c| c.error.is_none()));
+            assert_eq!(out[499].tracked, Some(499));
+        }
+        println!("{} bytes/event", body.len() / 500);
     }
 }
