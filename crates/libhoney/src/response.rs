@@ -295,6 +295,15 @@ impl Responder {
             return;
         }
         if self.shared.block {
+            // Room now (the common case): no need for the select below.
+            let response = match self.tx.try_send(response) {
+                Ok(()) => return,
+                Err(TrySendError::Disconnected(_)) => {
+                    self.shared.metrics.response_dropped();
+                    return;
+                }
+                Err(TrySendError::Full(response)) => response,
+            };
             // Wait for room, but not past the end of the stream: once the
             // client is closed nobody may read again, and waiting would hang
             // the sending thread for good.
