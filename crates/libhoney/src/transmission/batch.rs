@@ -4,11 +4,12 @@
 //! into exactly one response per event, and the bookkeeping both do around
 //! them (sends in progress, blocking waits with a deadline).
 
-use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::Ordering;
-use std::sync::{Condvar, MutexGuard};
+use std::sync::{Arc, Condvar, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
+
+use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::{Compression, Config, Encoding, NonFiniteFloats, LONGEST_WAIT};
 use crate::destination::Destination;
@@ -71,40 +72,6 @@ impl From<QueuedEvent> for Item {
 }
 
 impl Item {
-    /// Encodes the event on the calling thread when it fits `max_event_bytes`;
-    /// a larger one stays as it is, for the batcher to answer `TooLarge` with
-    /// its name.
-    pub(crate) fn encode(ev: QueuedEvent, s: &BatchSettings) -> Item {
-        let encode = |buf: &mut Vec<u8>| {
-            buf.clear();
-            encoding::write_event(s.encoding, buf, &ev, s.non_finite);
-            let fits = buf.len() <= s.max_event_bytes;
-            let bytes = fits.then(|| Box::<[u8]>::from(&buf[..]));
-            if buf.capacity() > SCRATCH_KEEP {
-                *buf = Vec::new();
-            }
-            bytes
-        };
-        // The scratch buffer is unavailable only while the thread is being torn down.
-        let bytes = SCRATCH
-            .try_with(|cell| cell.try_borrow_mut().ok().map(|mut buf| encode(&mut buf)))
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| encode(&mut Vec::new()));
-        match bytes {
-            Some(bytes) => {
-                // The fields are dropped here, on the thread that allocated them.
-                let QueuedEvent { dest, metadata, .. } = ev;
-                Item::Encoded(Encoded {
-                    bytes,
-                    dest,
-                    metadata,
-                })
-            }
-            None => Item::Event(ev),
-        }
-    }
-
     fn dest(&self) -> &Destination {
         match self {
             Item::Event(ev) => &ev.dest,
@@ -142,25 +109,85 @@ impl Item {
 
 /// An event encoded by the thread that sent it: its batch item's bytes (JSON
 /// or msgpack, as the batch), where it goes, and its metadata.
-///
-/// Encoding where the event was built reads its fields while they are still in
-/// that core's cache and frees them where they were allocated (the allocator's
-/// fast path); the batcher then only copies bytes. This costs `send()` the
-/// encoding time (a few hundred nanoseconds for ten fields) and saves more
-/// than that in total CPU: see docs/PERFORMANCE.md.
 pub(crate) struct Encoded {
-    bytes: Box<[u8]>,
+    bytes: Vec<u8>,
     dest: Destination,
     metadata: Option<Metadata>,
 }
 
-/// Scratch space kept by each sending thread, so that an event is encoded
-/// without growing a buffer and then copied once into an exact-size one.
-/// A buffer grown past this by a large event is let go afterwards.
-const SCRATCH_KEEP: usize = 64 * 1024;
+/// Encodes events in `send`, on the calling thread, for a batcher that then
+/// only copies their bytes (`Config::encode_on_send`).
+///
+/// Encoding where the event was built reads its fields while they are still in
+/// that core's cache and frees them on the thread that allocated them (the
+/// allocator's fast path). The byte buffers go round between the sending
+/// threads and the batcher through a [`BufferPool`] instead of the allocator.
+pub(crate) struct SendEncoder {
+    settings: BatchSettings,
+    pool: Arc<BufferPool>,
+}
 
-thread_local! {
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+impl SendEncoder {
+    pub(crate) fn new(settings: BatchSettings, pool: Arc<BufferPool>) -> Self {
+        SendEncoder { settings, pool }
+    }
+
+    /// Encodes the event when it fits `max_event_bytes`; a larger one stays as
+    /// it is, for the batcher to answer `TooLarge` with its name.
+    pub(crate) fn encode(&self, ev: QueuedEvent) -> Item {
+        let s = &self.settings;
+        let mut bytes = self.pool.take();
+        encoding::write_event(s.encoding, &mut bytes, &ev, s.non_finite);
+        if bytes.len() > s.max_event_bytes {
+            self.pool.give(bytes);
+            return Item::Event(ev);
+        }
+        // The fields are dropped here, on the thread that allocated them.
+        let QueuedEvent { dest, metadata, .. } = ev;
+        Item::Encoded(Encoded {
+            bytes,
+            dest,
+            metadata,
+        })
+    }
+}
+
+/// Byte buffers for encoded events, handed back by the batcher once it has
+/// copied them into a body, for the sending threads to reuse: a buffer is
+/// otherwise allocated on one thread and freed on another, which sends both
+/// threads down the allocator's slow path for every event.
+///
+/// Bounded: it keeps at most `POOL_BUFFERS` buffers of at most
+/// `POOL_MAX_BUFFER` bytes (4 MiB at most, a few hundred KiB for typical
+/// events); others are freed.
+pub(crate) struct BufferPool {
+    tx: Sender<Vec<u8>>,
+    rx: Receiver<Vec<u8>>,
+}
+
+const POOL_BUFFERS: usize = 512;
+const POOL_MAX_BUFFER: usize = 8 * 1024;
+
+impl BufferPool {
+    pub(crate) fn new() -> Arc<Self> {
+        let (tx, rx) = crossbeam_channel::bounded(POOL_BUFFERS);
+        Arc::new(BufferPool { tx, rx })
+    }
+
+    /// An empty buffer: a used one, or a new one.
+    fn take(&self) -> Vec<u8> {
+        self.rx
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(512))
+    }
+
+    /// Keeps `buf` for reuse (or frees it, if it is large or the pool is full).
+    fn give(&self, mut buf: Vec<u8>) {
+        if buf.capacity() <= POOL_MAX_BUFFER {
+            buf.clear();
+            let _ = self.tx.try_send(buf);
+        }
+    }
 }
 
 struct OpenBatch {
@@ -184,6 +211,8 @@ pub(crate) struct Batcher {
     compressor: Option<Compressor>,
     /// The buffer of the last body compressed, for the next batch to reuse.
     spare: Option<Vec<u8>>,
+    /// Where the buffers of events encoded in `send` go back to.
+    pool: Option<Arc<BufferPool>>,
 }
 
 impl Batcher {
@@ -195,7 +224,14 @@ impl Batcher {
             avg_event: 256,
             compressor: None,
             spare: None,
+            pool: None,
         }
+    }
+
+    /// A batcher that hands the buffers of encoded events back to `pool`.
+    pub(crate) fn recycling(mut self, pool: Arc<BufferPool>) -> Self {
+        self.pool = Some(pool);
+        self
     }
 
     /// A batcher that also compresses each body it ships, with one context,
@@ -270,6 +306,19 @@ impl Batcher {
     pub(crate) fn add_with(
         &mut self,
         mut ev: Item,
+        now: Instant,
+        respond: &mut dyn FnMut(Response),
+        out: &mut Vec<ReadyBatch>,
+    ) {
+        self.add_item(&mut ev, now, respond, out);
+        if let (Item::Encoded(e), Some(pool)) = (ev, &self.pool) {
+            pool.give(e.bytes);
+        }
+    }
+
+    fn add_item(
+        &mut self,
+        ev: &mut Item,
         now: Instant,
         respond: &mut dyn FnMut(Response),
         out: &mut Vec<ReadyBatch>,
@@ -866,6 +915,30 @@ fn mp_skip(rd: &mut &[u8], depth: usize) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_buffer_pool_keeps_small_buffers_up_to_its_bound() {
+        let pool = BufferPool::new();
+        let mut small = Vec::with_capacity(700);
+        small.extend_from_slice(b"{\"data\":{}}");
+        let ptr = small.as_ptr();
+        pool.give(small);
+        let again = pool.take();
+        assert!(again.is_empty(), "handed back cleared");
+        assert_eq!(again.as_ptr(), ptr, "the same buffer comes back");
+        // Large buffers are freed, not kept.
+        pool.give(Vec::with_capacity(POOL_MAX_BUFFER + 1));
+        assert!(pool.take().capacity() <= POOL_MAX_BUFFER);
+        // At most POOL_BUFFERS are kept; an empty pool makes new buffers.
+        for _ in 0..POOL_BUFFERS + 10 {
+            pool.give(Vec::with_capacity(64));
+        }
+        assert_eq!(pool.rx.len(), POOL_BUFFERS);
+        for _ in 0..POOL_BUFFERS {
+            assert_eq!(pool.take().capacity(), 64);
+        }
+        assert!(pool.take().capacity() >= 512, "a new buffer once empty");
+    }
 
     #[test]
     fn retry_after_forms() {

@@ -12,8 +12,8 @@ use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender, Try
 
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
-    parse_retry_after, wait_deadline, BatchSettings, Batcher, Compressor, Item, Outcome,
-    ReadyBatch, RetryPolicy, Sharded,
+    parse_retry_after, wait_deadline, BatchSettings, Batcher, BufferPool, Compressor, Item,
+    Outcome, ReadyBatch, RetryPolicy, SendEncoder, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Config, Encoding};
@@ -81,9 +81,8 @@ enum Msg {
 
 struct Running {
     tx: Sender<Msg>,
-    /// How the batcher encodes, so that `send` can encode in its place
-    /// (when `encode_on_send` is on).
-    batch: Option<BatchSettings>,
+    /// Encodes events in `send` (when `encode_on_send` is on).
+    encoder: Option<SendEncoder>,
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     block_on_send: bool,
@@ -161,8 +160,8 @@ impl Running {
                 .respond(Response::failure(ev.take_metadata(), error));
             return;
         }
-        let ev = match &self.batch {
-            Some(settings) => Item::encode(ev, settings),
+        let ev = match &self.encoder {
+            Some(encoder) => encoder.encode(ev),
             None => Item::from(ev),
         };
         let result = if self.block_on_send {
@@ -272,7 +271,10 @@ impl Transmission for Http {
         // The batcher compresses each body it ships (one context, the body
         // still in its core's cache); sender threads only do HTTP.
         let compressor = Compressor::new(config.compression, config.get_compression_level());
-        let batcher = Batcher::new(batch.clone()).compressing(compressor);
+        let buffers = BufferPool::new();
+        let batcher = Batcher::new(batch.clone())
+            .compressing(compressor)
+            .recycling(Arc::clone(&buffers));
         let batcher_shared = Arc::clone(&shared);
         let threads = vec![std::thread::Builder::new()
             .name("libhoney-batch".into())
@@ -280,7 +282,9 @@ impl Transmission for Http {
             .map_err(|e| ConfigError::Transmission(format!("could not start a thread: {e}")))?];
         let running = Running {
             tx,
-            batch: config.encode_on_send.then_some(batch),
+            encoder: config
+                .encode_on_send
+                .then(|| SendEncoder::new(batch, buffers)),
             shared,
             threads: Mutex::new(threads),
             block_on_send: config.block_on_send,

@@ -33,8 +33,8 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
-    parse_retry_after, wait_deadline, BatchSettings, Batcher, Compressor, Item, Outcome,
-    ReadyBatch, RetryPolicy, Sharded,
+    parse_retry_after, wait_deadline, BatchSettings, Batcher, BufferPool, Compressor, Item,
+    Outcome, ReadyBatch, RetryPolicy, SendEncoder, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config};
@@ -389,8 +389,9 @@ impl Transmission for Tokio {
             )),
         });
         let batch = BatchSettings::from_config(config);
+        let pool = BufferPool::new();
         let state = BatcherState {
-            batcher: Batcher::new(batch.clone()),
+            batcher: Batcher::new(batch.clone()).recycling(Arc::clone(&pool)),
             ready: Vec::new(),
             rejected: Vec::new(),
             shared: Arc::clone(&shared),
@@ -401,7 +402,7 @@ impl Transmission for Tokio {
         };
         let running = Running {
             events: events_tx,
-            batch: config.encode_on_send.then_some(batch),
+            encoder: config.encode_on_send.then(|| SendEncoder::new(batch, pool)),
             ctl: ctl_tx,
             shared,
             block_on_send: config.block_on_send,
@@ -522,9 +523,8 @@ enum Ctl {
 
 struct Running {
     events: mpsc::Sender<Item>,
-    /// How the batcher encodes, so that `send` can encode in its place
-    /// (when `encode_on_send` is on).
-    batch: Option<BatchSettings>,
+    /// Encodes events in `send` (when `encode_on_send` is on).
+    encoder: Option<SendEncoder>,
     ctl: mpsc::UnboundedSender<Ctl>,
     shared: Arc<Shared>,
     block_on_send: bool,
@@ -546,8 +546,8 @@ impl Running {
             );
             return;
         }
-        let ev = match &self.batch {
-            Some(settings) => Item::encode(ev, settings),
+        let ev = match &self.encoder {
+            Some(encoder) => encoder.encode(ev),
             None => Item::from(ev),
         };
         shared.unanswered.fetch_add(1, Ordering::SeqCst);
