@@ -165,7 +165,7 @@ impl Running {
             None => Item::from(ev),
         };
         let result = if self.block_on_send {
-            self.tx.send(Msg::Event(ev)).map_err(|e| e.into_inner())
+            send_when_room(&self.tx, Msg::Event(ev))
         } else {
             match self.tx.try_send(Msg::Event(ev)) {
                 Ok(()) => Ok(()),
@@ -185,6 +185,29 @@ impl Running {
             self.shared
                 .responder
                 .respond(Response::failure(ev.take_metadata(), error));
+        }
+    }
+}
+
+/// How long a `send` waiting for room (`block_on_send`) sleeps between tries.
+const ROOM_POLL: Duration = Duration::from_micros(100);
+
+/// Puts `msg` on the queue, waiting for room as long as it takes.
+///
+/// Polls (sleeping `ROOM_POLL` between tries) rather than parking on the
+/// channel: a parked sender is woken by every event the batcher takes, so a
+/// producer faster than the batcher would switch threads once per event;
+/// this costs at most one sleep per `ROOM_POLL` instead, while the queue
+/// (thousands of events by default) keeps the batcher busy.
+fn send_when_room(tx: &Sender<Msg>, mut msg: Msg) -> Result<(), Msg> {
+    loop {
+        match tx.try_send(msg) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Disconnected(m)) => return Err(m),
+            Err(TrySendError::Full(m)) => {
+                msg = m;
+                std::thread::sleep(ROOM_POLL);
+            }
         }
     }
 }
