@@ -78,7 +78,10 @@ impl Fields {
         self.position(key).map(|i| &self.entries[i].1)
     }
 
-    #[inline]
+    // Inlined into the callers so that the entry is built in place: passed
+    // by reference, the 56-byte entry was written by the caller and read back
+    // at once in other widths, stalling on store forwarding.
+    #[inline(always)]
     pub(crate) fn insert(&mut self, key: FieldName, value: Value) {
         let bit = key_bit(&key);
         if self.mask & bit != 0 {
