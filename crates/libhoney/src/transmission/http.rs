@@ -165,7 +165,7 @@ impl Running {
             None => Item::from(ev),
         };
         let result = if self.block_on_send {
-            send_when_room(&self.tx, Msg::Event(ev))
+            send_when_room(&self.tx, Msg::Event(ev)).map_or(Ok(()), Err)
         } else {
             match self.tx.try_send(Msg::Event(ev)) {
                 Ok(()) => Ok(()),
@@ -192,18 +192,19 @@ impl Running {
 /// How long a `send` waiting for room (`block_on_send`) sleeps between tries.
 const ROOM_POLL: Duration = Duration::from_micros(100);
 
-/// Puts `msg` on the queue, waiting for room as long as it takes.
+/// Puts `msg` on the queue, waiting for room as long as it takes; gives it
+/// back if the batcher is gone.
 ///
 /// Polls (sleeping `ROOM_POLL` between tries) rather than parking on the
 /// channel: a parked sender is woken by every event the batcher takes, so a
 /// producer faster than the batcher would switch threads once per event;
 /// this costs at most one sleep per `ROOM_POLL` instead, while the queue
 /// (thousands of events by default) keeps the batcher busy.
-fn send_when_room(tx: &Sender<Msg>, mut msg: Msg) -> Result<(), Msg> {
+fn send_when_room(tx: &Sender<Msg>, mut msg: Msg) -> Option<Msg> {
     loop {
         match tx.try_send(msg) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Disconnected(m)) => return Err(m),
+            Ok(()) => return None,
+            Err(TrySendError::Disconnected(m)) => return Some(m),
             Err(TrySendError::Full(m)) => {
                 msg = m;
                 std::thread::sleep(ROOM_POLL);
