@@ -526,17 +526,21 @@ fn compare(o: &Opts) -> i32 {
                 group.push(("libhoney-py 2.4.0".into(), maker, false));
             }
         }
-        let mut summaries = Vec::new();
-        for (label, make, strict) in &group {
-            let mut runs = Vec::new();
-            for rep in 0..o.repeat {
+        // Runs are interleaved (each sender once per round), so that a slow
+        // spell of this shared VM falls on every sender alike.
+        let mut runs: Vec<Vec<_>> = group.iter().map(|_| Vec::new()).collect();
+        for rep in 0..o.repeat {
+            for ((label, make, strict), runs) in group.iter().zip(&mut runs) {
                 eprintln!("[{label}] threads={threads} run {}/{}", rep + 1, o.repeat);
                 if let Some(r) = run_sender(&rx, label, make(), o.events, threads, *strict) {
                     jsonl.push(format!("{r:?}"));
                     runs.push(r);
                 }
             }
-            if let Some(s) = summarize(&runs) {
+        }
+        let mut summaries = Vec::new();
+        for ((_, _, strict), runs) in group.iter().zip(&runs) {
+            if let Some(s) = summarize(runs) {
                 all_ok &= s.ok || !strict;
                 summaries.push(s);
             }
