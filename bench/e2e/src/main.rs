@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! libhoney-bench send --url URL [--events N] [--threads T] [--encoding json|msgpack]
-//!                     [--compression zstd|gzip|none] [--batch-size N] [--batcher-encodes]
+//!                     [--compression zstd|gzip|none] [--compression-level L]
+//!                     [--batch-size N] [--batcher-encodes]
 //! libhoney-bench compare [--events N] [--big-events M] [--repeat R] [--skip-peers]
 //!                        [--receiver PATH] [--peer-rust PATH] [--peer-py-python PATH --peer-py-script PATH]
 //! ```
@@ -63,6 +64,7 @@ struct Opts {
     out: Option<PathBuf>,
     batch_size: Option<usize>,
     encode_on_send: bool,
+    compression_level: Option<i32>,
 }
 
 impl Opts {
@@ -88,6 +90,7 @@ impl Opts {
             out: None,
             batch_size: None,
             encode_on_send: true,
+            compression_level: None,
         };
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -115,6 +118,9 @@ impl Opts {
                 "--out" => o.out = Some(val().into()),
                 "--batch-size" => o.batch_size = Some(val().parse().expect("--batch-size N")),
                 "--batcher-encodes" => o.encode_on_send = false,
+                "--compression-level" => {
+                    o.compression_level = Some(val().parse().expect("--compression-level L"))
+                }
                 other => {
                     eprintln!("unknown option {other}");
                     std::process::exit(2);
@@ -150,6 +156,10 @@ fn send(o: &Opts) -> i32 {
         .shutdown_timeout(Duration::from_secs(300));
     let config = match o.batch_size {
         Some(n) => config.max_batch_size(n),
+        None => config,
+    };
+    let config = match o.compression_level {
+        Some(l) => config.compression_level(l),
         None => config,
     };
     let client = match Client::new(config) {

@@ -282,11 +282,11 @@ fn invalid_settings() -> Vec<(&'static str, Config, ConfigError)> {
             zero_d("shutdown_timeout"),
         ),
         (
-            "zstd level 0",
-            b().compression_level(0),
+            "zstd level -8",
+            b().compression_level(-8),
             ConfigError::InvalidCompressionLevel {
-                level: 0,
-                range: (1, 22),
+                level: -8,
+                range: (-7, 22),
             },
         ),
         (
@@ -294,7 +294,7 @@ fn invalid_settings() -> Vec<(&'static str, Config, ConfigError)> {
             b().compression_level(23),
             ConfigError::InvalidCompressionLevel {
                 level: 23,
-                range: (1, 22),
+                range: (-7, 22),
             },
         ),
         (
@@ -352,7 +352,7 @@ fn a_transmission_serves_one_client() {
 
 #[test]
 fn compression_levels_in_range_are_accepted() {
-    for level in [1, 3, 22] {
+    for level in [-7, -1, 0, 1, 3, 22] {
         let c = Client::new(
             base()
                 .compression(Compression::Zstd)

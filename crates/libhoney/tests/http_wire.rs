@@ -558,3 +558,18 @@ fn encoding_in_send_or_on_the_batcher_gives_the_same_requests() {
         r#"[{"data":{"service.name":"shop","region":"us","n":1},"time":"2023-11-14T22:13:20.123456789Z"}]"#
     );
 }
+
+/// zstd's fast (negative) levels: a smaller ratio, the same events.
+#[test]
+fn a_fast_zstd_level_round_trips() {
+    let rx = receiver();
+    let (client, _) = golden(&rx, |c| c.compression_level(-5));
+    client.close().unwrap();
+    let reqs = rx.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].content_encoding.as_deref(), Some("zstd"));
+    let events = rx.events();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].data["int"], json!(-5));
+    assert_eq!(events[1].data["id"], json!(2));
+}
