@@ -290,10 +290,10 @@ impl Event {
     /// waits for room in the response queue.
     ///
     /// With the default transmission, costs encoding the event on this
-    /// thread (a few hundred nanoseconds for ten fields; its fields are freed
-    /// here) and one push on a channel. With
+    /// thread and freeing its fields (about 0.9 µs for ten fields on a 2-core
+    /// VM, see docs/PERFORMANCE.md) and one push on a channel. With
     /// [`Config::encode_on_send`](crate::Config::encode_on_send)`(false)` it is
-    /// only the push (about 100 ns), and the batcher thread encodes.
+    /// only the push (about 0.1–0.2 µs), and the batcher thread encodes.
     ///
     /// `send` takes the event by value: once sent it cannot be changed or
     /// sent again (libhoney-py lets a queued event change; libhoney-go can
