@@ -588,3 +588,28 @@ fn path_prefix_forms_and_errors() {
         assert!(err.to_string().contains("path prefix"), "{err}");
     }
 }
+
+/// Recorded floats are the floats sent, to the last bit: serde_json's default
+/// float parser may land one unit in the last place off (31.201999999999998
+/// read back as 31.202), which the `float_roundtrip` feature prevents.
+#[test]
+fn recorded_floats_are_exact() {
+    let rx = Receiver::builder().start().unwrap();
+    let floats: Vec<f64> = (0..1000u64).map(|i| i as f64 * 0.731 + 0.5).collect();
+    let items: Vec<String> = floats
+        .iter()
+        .map(|f| format!(r#"{{"data":{{"f":{f:?}}}}}"#))
+        .collect();
+    let body = format!("[{}]", items.join(","));
+    let r = post(rx.addr(), "/1/batch/ds", &[KEY], body.as_bytes());
+    assert_eq!(r.status, 200);
+    let got: Vec<f64> = rx
+        .events()
+        .iter()
+        .map(|e| e.data["f"].as_f64().unwrap())
+        .collect();
+    assert_eq!(got.len(), floats.len());
+    for (g, f) in got.iter().zip(&floats) {
+        assert_eq!(g.to_bits(), f.to_bits(), "{f:?} recorded as {g:?}");
+    }
+}
