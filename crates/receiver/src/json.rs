@@ -1708,6 +1708,12 @@ mod speed {
 ///
 /// Run it with `SCAN_ROUNDS=0` too: the difference, divided by
 /// `rounds × 500`, is the scan's instructions per event.
+/// The benchmark shape's per-event values (bench/peers/SHAPE.md), shared
+/// with every sender of the end-to-end benchmark.
+#[cfg(test)]
+#[path = "../../../bench/e2e/src/values.rs"]
+mod shape;
+
 #[cfg(test)]
 mod bench {
     use super::*;
@@ -1720,24 +1726,16 @@ mod bench {
             if i > 0 {
                 body.push(',');
             }
-            let status = if i % 100 == 0 {
-                500
-            } else if i % 10 == 0 {
-                404
-            } else {
-                200
-            };
-            const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
             let data = serde_json::json!({
                 "service.name": "checkout",
                 "endpoint": "/api/v1/cart/items",
-                "method": METHODS[(i % 4) as usize],
-                "status_code": status,
-                "duration_ms": (i % 1000) as f64 * 0.731 + 0.5,
-                "user_id": format!("user-{}", i % 10000),
+                "method": shape::METHODS[(i % 4) as usize],
+                "status_code": shape::status_code(i),
+                "duration_ms": shape::duration_ms(i),
+                "user_id": shape::user_id(i),
                 "cache_hit": i % 3 == 0,
-                "message": "request handled by the checkout service without any trouble.",
-                "trace.trace_id": format!("{:016x}{:016x}", i.wrapping_mul(0x9E37_79B9_7F4A_7C15), i),
+                "message": shape::MESSAGE,
+                "trace.trace_id": shape::trace_id(i),
                 "count": i,
             });
             body.push_str(&format!(

@@ -26,14 +26,12 @@ use std::time::{Duration, Instant};
 
 use libhoney::{FieldHolder, Value};
 
-/// The shape's per-event strings, shared with this SDK's sender.
-#[path = "../../../e2e/src/ids.rs"]
-mod ids;
+/// The shape's per-event values, shared with this SDK's sender.
+#[path = "../../../e2e/src/values.rs"]
+mod values;
+use values::{duration_ms, status_code, trace_id, user_id, MESSAGE, METHODS};
 
 const SDK: &str = "libhoney-rust 0.1.6";
-const METHODS: [&str; 4] = ["GET", "POST", "PUT", "DELETE"];
-/// Exactly 60 characters (checked at start-up).
-const MESSAGE: &str = "request handled by the checkout service without any trouble.";
 
 struct Args {
     url: String,
@@ -87,22 +85,15 @@ fn parse_args() -> Args {
 
 /// Fills `ev` with the fields of event `i` (the shared shape, SHAPE.md).
 fn add_shape_fields<E: FieldHolder>(ev: &mut E, i: u64) {
-    let status: u64 = if i % 100 == 0 {
-        500
-    } else if i % 10 == 0 {
-        404
-    } else {
-        200
-    };
     ev.add_field("service.name", Value::from("checkout"));
     ev.add_field("endpoint", Value::from("/api/v1/cart/items"));
     ev.add_field("method", Value::from(METHODS[(i % 4) as usize]));
-    ev.add_field("status_code", Value::from(status));
-    ev.add_field("duration_ms", Value::from((i % 1000) as f64 * 0.731 + 0.5));
-    ev.add_field("user_id", Value::from(ids::user_id(i)));
+    ev.add_field("status_code", Value::from(status_code(i)));
+    ev.add_field("duration_ms", Value::from(duration_ms(i)));
+    ev.add_field("user_id", Value::from(user_id(i)));
     ev.add_field("cache_hit", Value::from(i % 3 == 0));
     ev.add_field("message", Value::from(MESSAGE));
-    ev.add_field("trace.trace_id", Value::from(ids::trace_id(i)));
+    ev.add_field("trace.trace_id", Value::from(trace_id(i)));
     ev.add_field("count", Value::from(i));
 }
 
@@ -174,7 +165,9 @@ fn main() {
                             (Some(e), _) => {
                                 // drop the URL so that reasons group
                                 let e = match (e.find(" for url ("), e.find("): ")) {
-                                    (Some(a), Some(b)) if a < b => format!("{}{}", &e[..a], &e[b + 1..]),
+                                    (Some(a), Some(b)) if a < b => {
+                                        format!("{}{}", &e[..a], &e[b + 1..])
+                                    }
                                     _ => e.clone(),
                                 };
                                 format!("error: {}", e)
@@ -183,8 +176,10 @@ fn main() {
                         };
                         *tally.reasons.entry(reason).or_insert(0) += 1;
                         if tally.first_error.is_none() {
-                            tally.first_error =
-                                Some(format!("status={:?} error={:?} body={:?}", status, r.error, r.body));
+                            tally.first_error = Some(format!(
+                                "status={:?} error={:?} body={:?}",
+                                status, r.error, r.body
+                            ));
                         }
                     }
                 }
