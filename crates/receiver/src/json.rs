@@ -1185,21 +1185,21 @@ mod tests {
                 );
             }
         }
-        for b in 0u8..=255 {
-            for pos in 0..8 {
-                let mut w = [b'a'; 8];
-                w[pos] = b;
-                let m = stop_mask(u64::from_le_bytes(w));
-                assert_eq!(m != 0, stop(b), "{b} at {pos}");
-                if m != 0 {
-                    assert_eq!(m.trailing_zeros() / 8, pos as u32);
-                }
-                let mut w = [b'7'; 8];
-                w[pos] = b;
-                let m = non_digit_mask(u64::from_le_bytes(w));
-                assert_eq!(m != 0, non_digit(b), "{b} at {pos}");
-                if m != 0 {
-                    assert_eq!(m.trailing_zeros() / 8, pos as u32);
+        // Every byte at every position, among bytes the mask passes over.
+        type Mask = fn(u64) -> u64;
+        type Flagged = fn(u8) -> bool;
+        let cases: [(Mask, Flagged, u8); 2] =
+            [(stop_mask, stop, b'a'), (non_digit_mask, non_digit, b'7')];
+        for (mask_of, is, filler) in cases {
+            for b in 0u8..=255 {
+                for pos in 0..8 {
+                    let mut w = [filler; 8];
+                    w[pos] = b;
+                    let m = mask_of(u64::from_le_bytes(w));
+                    assert_eq!(m != 0, is(b), "{b} at {pos}");
+                    if m != 0 {
+                        assert_eq!(m.trailing_zeros() / 8, pos as u32);
+                    }
                 }
             }
         }
