@@ -129,7 +129,7 @@
 //! ```
 //!
 //! Creating an event from a builder copies no fields: inherited fields are
-//! shared by reference and encoded once per event when its batch is built.
+//! shared by reference and encoded once per event when it is sent.
 //!
 //! ## Sampling
 //!
@@ -245,7 +245,7 @@ pub mod __bench {
         body.finish()
     }
 
-    /// Compresses a body, as a sender thread does.
+    /// Compresses a body, as the HTTP transmission's batcher does.
     pub fn compress(body: Vec<u8>, compression: Compression, level: i32) -> Vec<u8> {
         crate::transmission::batch::Compressor::new(compression, level)
             .compress(body)

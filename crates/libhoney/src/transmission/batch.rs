@@ -430,7 +430,8 @@ fn string_field(ev: &QueuedEvent, name: &str) -> Option<String> {
     }
 }
 
-/// Compresses batch bodies; one per sending thread (it keeps a zstd context).
+/// Compresses batch bodies, keeping one zstd context: `Http`'s batcher owns
+/// one, the tokio transmission keeps a pool for its batch tasks.
 pub(crate) struct Compressor {
     kind: Compression,
     level: i32,

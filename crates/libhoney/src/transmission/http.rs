@@ -50,8 +50,9 @@ use crate::response::{Responder, Response, ResponseError};
 /// `retry_deadline`. Each event then gets exactly one response: its per-event
 /// status from the API's answer, or the batch's failure.
 ///
-/// Memory is bounded: the pending queue, one open batch per destination, and
-/// at most twice `max_concurrent_batches` batches waiting or in flight.
+/// Memory is bounded: the pending queue, one open batch per destination, at
+/// most twice `max_concurrent_batches` batches waiting or in flight, and a
+/// pool of at most 512 reusable event buffers of at most 8 KiB each.
 ///
 /// HTTPS uses rustls with the webpki root certificates. A proxy comes from
 /// [`Config::proxy`] or the `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY`
