@@ -340,3 +340,59 @@ impl Builder {
         self.template.fields.get(name)
     }
 }
+
+/// What events are made from: a [`Client`] (its global fields, as they are
+/// when each event is made) or a [`Builder`] (its fields, dynamic fields and
+/// settings). For code that accepts either, such as the `libhoney-tower` and
+/// `libhoney-tracing` layers. Cloning is one reference-count increment.
+///
+/// ```
+/// # use libhoney::{Client, Config, transmission::Mock};
+/// use libhoney::EventSource;
+/// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+/// let mut db = client.new_builder();
+/// db.add_field("component", "db");
+/// let sources = [EventSource::from(client.clone()), EventSource::from(db)];
+/// assert_eq!(sources.map(|s| s.kind()), ["client", "builder"]);
+/// let ev = EventSource::from(client.new_builder()).new_event();
+/// assert!(ev.get("component").is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub enum EventSource {
+    /// Events from [`Client::new_event`].
+    Client(Client),
+    /// Events from [`Builder::new_event`].
+    Builder(Builder),
+}
+
+impl EventSource {
+    /// A new event from the client or the builder; costs what their
+    /// `new_event` costs (no field is copied).
+    pub fn new_event(&self) -> Event {
+        match self {
+            EventSource::Client(client) => client.new_event(),
+            EventSource::Builder(builder) => builder.new_event(),
+        }
+    }
+
+    /// `"client"` or `"builder"`, for `Debug` output that must not show more.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventSource::Client(_) => "client",
+            EventSource::Builder(_) => "builder",
+        }
+    }
+}
+
+impl From<Client> for EventSource {
+    fn from(client: Client) -> Self {
+        EventSource::Client(client)
+    }
+}
+
+impl From<Builder> for EventSource {
+    fn from(builder: Builder) -> Self {
+        EventSource::Builder(builder)
+    }
+}

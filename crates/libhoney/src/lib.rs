@@ -212,7 +212,7 @@ mod ser;
 pub mod transmission;
 mod value;
 
-pub use builder::Builder;
+pub use builder::{Builder, EventSource};
 pub use client::Client;
 pub use config::{
     is_classic_key, mask_key, Compression, Config, Encoding, NonFiniteFloats, API_MAX_BATCH_BYTES,

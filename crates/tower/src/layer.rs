@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use http::{Request, Response, Version};
 use http_body::Body;
-use libhoney::{Builder, Client, Event};
+use libhoney::{Builder, Client, Event, EventSource};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -48,28 +48,8 @@ pub enum PanicPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RemoteAddr(pub SocketAddr);
 
-/// Where events come from.
-#[derive(Clone)]
-enum Source {
-    /// Each event is `client.new_event()`: the client's global fields at the
-    /// time of the request.
-    Client(Client),
-    /// Each event is `builder.new_event()`: the builder's fields, dynamic
-    /// fields, dataset, API key and sample rate.
-    Builder(Builder),
-}
-
-impl Source {
-    fn new_event(&self) -> Event {
-        match self {
-            Source::Client(client) => client.new_event(),
-            Source::Builder(builder) => builder.new_event(),
-        }
-    }
-}
-
 struct Settings {
-    source: Source,
+    source: EventSource,
     panic_policy: PanicPolicy,
     remote_addr: Option<SocketAddr>,
 }
@@ -102,12 +82,8 @@ pub struct HoneycombLayer {
 impl fmt::Debug for HoneycombLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.settings;
-        let source = match &s.source {
-            Source::Client(_) => "client",
-            Source::Builder(_) => "builder",
-        };
         f.debug_struct("HoneycombLayer")
-            .field("source", &source)
+            .field("source", &s.source.kind())
             .field("panic_policy", &s.panic_policy)
             .field("remote_addr", &s.remote_addr)
             .finish()
@@ -115,7 +91,7 @@ impl fmt::Debug for HoneycombLayer {
 }
 
 impl HoneycombLayer {
-    fn with_source(source: Source) -> Self {
+    fn with_source(source: EventSource) -> Self {
         HoneycombLayer {
             settings: Arc::new(Settings {
                 source,
@@ -129,7 +105,7 @@ impl HoneycombLayer {
     /// global fields and dynamic fields as they are when each request
     /// arrives, and go to the client's dataset.
     pub fn from_client(client: Client) -> Self {
-        Self::with_source(Source::Client(client))
+        Self::with_source(EventSource::Client(client))
     }
 
     /// Events are made by `builder.new_event()`: they carry the builder's
@@ -137,7 +113,7 @@ impl HoneycombLayer {
     /// rate. The builder is a snapshot: later changes to the original do not
     /// reach the layer.
     pub fn from_builder(builder: Builder) -> Self {
-        Self::with_source(Source::Builder(builder))
+        Self::with_source(EventSource::Builder(builder))
     }
 
     /// Sets what happens when a handler panics (default

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime};
 
-use libhoney::{Builder, Client, Event, Value};
+use libhoney::{Builder, Client, Event, EventSource, Value};
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Metadata, Subscriber};
@@ -136,23 +136,6 @@ where
     }
 }
 
-/// Where events come from: a client (its global fields are read at each
-/// event, so fields added later are included) or a builder (a snapshot).
-#[derive(Clone)]
-enum Source {
-    Client(Client),
-    Builder(Builder),
-}
-
-impl Source {
-    fn new_event(&self) -> Event {
-        match self {
-            Source::Client(c) => c.new_event(),
-            Source::Builder(b) => b.new_event(),
-        }
-    }
-}
-
 /// A [`tracing_subscriber::Layer`] that sends each closed span to Honeycomb
 /// as one wide event, and each log event as a span event (see the
 /// [crate docs](crate) for every field sent and the rules).
@@ -192,7 +175,7 @@ impl Source {
 /// subscriber would share it.
 #[derive(Clone)]
 pub struct HoneycombLayer {
-    source: Source,
+    source: EventSource,
     service_name: Option<Value>,
     pub(crate) sample_rate: u32,
     max_level: LevelFilter,
@@ -205,13 +188,7 @@ pub struct HoneycombLayer {
 impl fmt::Debug for HoneycombLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HoneycombLayer")
-            .field(
-                "source",
-                &match self.source {
-                    Source::Client(_) => "client",
-                    Source::Builder(_) => "builder",
-                },
-            )
+            .field("source", &self.source.kind())
             .field("service_name", &self.service_name)
             .field("sample_rate", &self.sample_rate)
             .field("max_level", &self.max_level)
@@ -223,7 +200,7 @@ impl fmt::Debug for HoneycombLayer {
 }
 
 impl HoneycombLayer {
-    fn with_source(source: Source, sample_rate: u32) -> Self {
+    fn with_source(source: EventSource, sample_rate: u32) -> Self {
         HoneycombLayer {
             source,
             service_name: None,
@@ -243,7 +220,7 @@ impl HoneycombLayer {
     /// client's configured one. No I/O, no thread.
     pub fn new(client: Client) -> Self {
         let rate = client.config().get_sample_rate();
-        HoneycombLayer::with_source(Source::Client(client), rate)
+        HoneycombLayer::with_source(EventSource::Client(client), rate)
     }
 
     /// A layer sending through a [`Builder`]: its fields, dataset, API key and
@@ -252,7 +229,7 @@ impl HoneycombLayer {
     /// the builder's.
     pub fn from_builder(builder: Builder) -> Self {
         let rate = builder.sample_rate();
-        HoneycombLayer::with_source(Source::Builder(builder), rate)
+        HoneycombLayer::with_source(EventSource::Builder(builder), rate)
     }
 
     /// Sets `service.name` on every event this layer sends. Unset by default
