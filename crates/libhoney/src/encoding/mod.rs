@@ -59,9 +59,10 @@ impl BatchBody {
         self.buf.len() + usize::from(self.enc == Encoding::Json)
     }
 
-    /// Adds one event, which `write` appends (in the body's encoding). Returns the event's encoded size. If the
-    /// event is larger than `max_event`, or would make the body larger than
-    /// `max_body` (and the body is not empty), it is not added and the error says which.
+    /// Adds one event, which `write` appends (in the body's encoding).
+    /// Returns the event's encoded size. If the event is larger than
+    /// `max_event`, or would make the body larger than `max_body` (and the
+    /// body is not empty), it is not added and the error says which.
     pub(crate) fn push(
         &mut self,
         write: impl Fn(&mut Vec<u8>),

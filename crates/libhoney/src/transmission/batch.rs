@@ -72,6 +72,15 @@ impl From<QueuedEvent> for Item {
 }
 
 impl Item {
+    /// `ev` as the batcher takes it: encoded here by `encoder`, when `send`
+    /// encodes (`Config::encode_on_send`), or as it is.
+    pub(crate) fn new(ev: QueuedEvent, encoder: Option<&SendEncoder>) -> Item {
+        match encoder {
+            Some(encoder) => encoder.encode(ev),
+            None => Item::Event(ev),
+        }
+    }
+
     fn dest(&self) -> &Destination {
         match self {
             Item::Event(ev) => &ev.dest,
@@ -128,13 +137,9 @@ pub(crate) struct SendEncoder {
 }
 
 impl SendEncoder {
-    pub(crate) fn new(settings: BatchSettings, pool: Arc<BufferPool>) -> Self {
-        SendEncoder { settings, pool }
-    }
-
     /// Encodes the event when it fits `max_event_bytes`; a larger one stays as
     /// it is, for the batcher to answer `TooLarge` with its name.
-    pub(crate) fn encode(&self, ev: QueuedEvent) -> Item {
+    fn encode(&self, ev: QueuedEvent) -> Item {
         let s = &self.settings;
         let mut bytes = self.pool.take();
         encoding::write_event(s.encoding, &mut bytes, &ev, s.non_finite);
@@ -169,7 +174,7 @@ const POOL_BUFFERS: usize = 512;
 const POOL_MAX_BUFFER: usize = 8 * 1024;
 
 impl BufferPool {
-    pub(crate) fn new() -> Arc<Self> {
+    fn new() -> Arc<Self> {
         let (tx, rx) = crossbeam_channel::bounded(POOL_BUFFERS);
         Arc::new(BufferPool { tx, rx })
     }
@@ -197,8 +202,8 @@ struct OpenBatch {
     deadline: Instant,
 }
 
-/// Groups events by destination and encodes each straight into its batch body.
-/// A batch is ready when it holds `max_events` events, when adding an event
+/// Groups events by destination and appends each to its batch body (encoding
+/// it there unless `send` already did). A batch is ready when it holds `max_events` events, when adding an event
 /// would push its body past `max_body_bytes` (it is split, never dropped), or
 /// `frequency` after its first event.
 pub(crate) struct Batcher {
@@ -228,10 +233,18 @@ impl Batcher {
         }
     }
 
-    /// A batcher that hands the buffers of encoded events back to `pool`.
-    pub(crate) fn recycling(mut self, pool: Arc<BufferPool>) -> Self {
-        self.pool = Some(pool);
-        self
+    /// The batcher of an HTTP transmission and, when `send` encodes
+    /// (`Config::encode_on_send`), the encoder its `send` uses, sharing one
+    /// pool of buffers.
+    pub(crate) fn with_encoder(config: &Config) -> (Batcher, Option<SendEncoder>) {
+        let settings = BatchSettings::from_config(config);
+        let mut batcher = Batcher::new(settings.clone());
+        let encoder = config.encode_on_send.then(|| {
+            let pool = BufferPool::new();
+            batcher.pool = Some(Arc::clone(&pool));
+            SendEncoder { settings, pool }
+        });
+        (batcher, encoder)
     }
 
     /// A batcher that also compresses each body it ships, with one context,

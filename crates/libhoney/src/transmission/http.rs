@@ -12,8 +12,8 @@ use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender, Try
 
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
-    parse_retry_after, wait_deadline, BatchSettings, Batcher, BufferPool, Compressor, Item,
-    Outcome, ReadyBatch, RetryPolicy, SendEncoder, Sharded,
+    parse_retry_after, wait_deadline, Batcher, Compressor, Item, Outcome, ReadyBatch, RetryPolicy,
+    SendEncoder, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Config, Encoding};
@@ -161,10 +161,7 @@ impl Running {
                 .respond(Response::failure(ev.take_metadata(), error));
             return;
         }
-        let ev = match &self.encoder {
-            Some(encoder) => encoder.encode(ev),
-            None => Item::from(ev),
-        };
+        let ev = Item::new(ev, self.encoder.as_ref());
         let result = if self.block_on_send {
             send_when_room(&self.tx, Msg::Event(ev)).map_or(Ok(()), Err)
         } else {
@@ -215,7 +212,7 @@ fn send_when_room(tx: &Sender<Msg>, mut msg: Msg) -> Option<Msg> {
                 msg = m;
                 loop {
                     std::thread::sleep(ROOM_POLL);
-                    if tx.len() < resume_below || tx.is_empty() {
+                    if tx.len() < resume_below {
                         break;
                     }
                 }
@@ -302,14 +299,11 @@ impl Transmission for Http {
             spawned: 0,
             max: config.max_concurrent_batches,
         };
-        let batch = BatchSettings::from_config(config);
         // The batcher compresses each body it ships (one context, the body
         // still in its core's cache); sender threads only do HTTP.
         let compressor = Compressor::new(config.compression, config.get_compression_level());
-        let buffers = BufferPool::new();
-        let batcher = Batcher::new(batch.clone())
-            .compressing(compressor)
-            .recycling(Arc::clone(&buffers));
+        let (batcher, encoder) = Batcher::with_encoder(config);
+        let batcher = batcher.compressing(compressor);
         let batcher_shared = Arc::clone(&shared);
         let threads = vec![std::thread::Builder::new()
             .name("libhoney-batch".into())
@@ -317,9 +311,7 @@ impl Transmission for Http {
             .map_err(|e| ConfigError::Transmission(format!("could not start a thread: {e}")))?];
         let running = Running {
             tx,
-            encoder: config
-                .encode_on_send
-                .then(|| SendEncoder::new(batch, buffers)),
+            encoder,
             shared,
             threads: Mutex::new(threads),
             block_on_send: config.block_on_send,

@@ -33,8 +33,8 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
-    parse_retry_after, wait_deadline, BatchSettings, Batcher, BufferPool, Compressor, Item,
-    Outcome, ReadyBatch, RetryPolicy, SendEncoder, Sharded,
+    parse_retry_after, wait_deadline, Batcher, Compressor, Item, Outcome, ReadyBatch, RetryPolicy,
+    SendEncoder, Sharded,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config};
@@ -388,10 +388,9 @@ impl Transmission for Tokio {
                 config.max_concurrent_batches.min(Semaphore::MAX_PERMITS),
             )),
         });
-        let batch = BatchSettings::from_config(config);
-        let pool = BufferPool::new();
+        let (batcher, encoder) = Batcher::with_encoder(config);
         let state = BatcherState {
-            batcher: Batcher::new(batch.clone()).recycling(Arc::clone(&pool)),
+            batcher,
             ready: Vec::new(),
             rejected: Vec::new(),
             shared: Arc::clone(&shared),
@@ -402,7 +401,7 @@ impl Transmission for Tokio {
         };
         let running = Running {
             events: events_tx,
-            encoder: config.encode_on_send.then(|| SendEncoder::new(batch, pool)),
+            encoder,
             ctl: ctl_tx,
             shared,
             block_on_send: config.block_on_send,
@@ -546,10 +545,7 @@ impl Running {
             );
             return;
         }
-        let ev = match &self.encoder {
-            Some(encoder) => encoder.encode(ev),
-            None => Item::from(ev),
-        };
+        let ev = Item::new(ev, self.encoder.as_ref());
         shared.unanswered.fetch_add(1, Ordering::SeqCst);
         let ev = match self.events.try_send(ev) {
             Ok(()) => return,
