@@ -157,7 +157,7 @@ const DIGITS2: [u8; 200] = {
 /// Appends `u` in decimal. The digits are put left-aligned in a fixed-size
 /// buffer that is appended whole, then the vector is cut back.
 #[inline]
-fn write_u64(out: &mut Vec<u8>, u: u64) {
+pub(crate) fn write_u64(out: &mut Vec<u8>, u: u64) {
     let len = out.len();
     let buf = u64_digits(u);
     out.extend_from_slice(&buf.0);
@@ -166,7 +166,7 @@ fn write_u64(out: &mut Vec<u8>, u: u64) {
 
 /// Appends `i` in decimal.
 #[inline]
-fn write_i64(out: &mut Vec<u8>, i: i64) {
+pub(crate) fn write_i64(out: &mut Vec<u8>, i: i64) {
     let len = out.len();
     let (mut digits, n) = u64_digits(i.unsigned_abs());
     if i < 0 {

@@ -135,8 +135,7 @@ fn write_date_time_slow(out: &mut Vec<u8>, secs: i64) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400) as u32;
     let (y, m, d) = civil_from_days(days);
-    let mut b = itoa::Buffer::new();
-    out.extend_from_slice(b.format(y).as_bytes());
+    super::json::write_i64(out, y);
     out.push(b'-');
     push2(out, m);
     out.push(b'-');

@@ -113,7 +113,7 @@ impl Writer {
         line.extend_from_slice(b"{\"time\":\"");
         write_rfc3339(&mut line, ev.timestamp);
         line.extend_from_slice(b"\",\"samplerate\":");
-        line.extend_from_slice(itoa::Buffer::new().format(ev.sample_rate).as_bytes());
+        json::write_u64(&mut line, u64::from(ev.sample_rate));
         line.extend_from_slice(b",\"dataset\":");
         json::write_str(&mut line, ev.dataset());
         line.extend_from_slice(b",\"user_agent\":");
