@@ -224,6 +224,15 @@ mod tests {
     }
 
     #[test]
+    fn years_outside_0_to_9999_take_the_slow_path() {
+        // 10000-01-01T00:00:00Z, and the day before 0000-01-01.
+        let y10k = UNIX_EPOCH + Duration::new(253_402_300_800, 5);
+        assert_eq!(rfc3339(y10k), "10000-01-01T00:00:00.000000005Z");
+        let before_year_0 = UNIX_EPOCH - Duration::new(62_167_219_200 + 86_400, 0);
+        assert_eq!(rfc3339(before_year_0), "-1-12-31T00:00:00.000000000Z");
+    }
+
+    #[test]
     fn agrees_with_a_day_by_day_walk() {
         // Walk every day from 1900 to 2200 and check the calendar arithmetic.
         let mut y = 1900i64;
