@@ -552,13 +552,23 @@ impl Inner {
         }
         let deadline = Instant::now().checked_add(timeout);
         // Let sends already past the closed check hand their events over.
+        // `stuck` is only read when the wait gives up: a send that starts now
+        // raises the counter for a moment before it sees `closed` and returns
+        // `Err(Closed)`, so a second look at the counter after it reached 0
+        // could count such a send as stuck and fail a close that drained.
+        let mut stuck = 0;
         let mut lock = self.dispatch_lock.lock().unwrap_or_else(|e| e.into_inner());
-        while self.in_dispatch.sum(Ordering::SeqCst) > 0 {
+        loop {
+            let in_dispatch = self.in_dispatch.sum(Ordering::SeqCst) as usize;
+            if in_dispatch == 0 {
+                break;
+            }
             let wait = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
                 None => Duration::from_secs(3600),
             };
             if wait.is_zero() {
+                stuck = in_dispatch;
                 break;
             }
             lock = self
@@ -568,7 +578,6 @@ impl Inner {
                 .0;
         }
         drop(lock);
-        let stuck = self.in_dispatch.sum(Ordering::SeqCst) as usize;
         let remaining = match deadline {
             Some(d) => d.saturating_duration_since(Instant::now()),
             None => timeout,
