@@ -197,15 +197,25 @@ const ROOM_POLL: Duration = Duration::from_micros(100);
 /// channel: a parked sender is woken by every event the batcher takes, so a
 /// producer faster than the batcher would switch threads once per event;
 /// this costs at most one sleep per `ROOM_POLL` instead, while the queue
-/// (thousands of events by default) keeps the batcher busy.
+/// (thousands of events by default) keeps the batcher busy. Once it has found
+/// the queue full, it waits until an eighth of it is free again: senders
+/// pressing on the last free slots spin in the channel against the batcher
+/// reading them.
 fn send_when_room(tx: &Sender<Msg>, mut msg: Msg) -> Option<Msg> {
+    let cap = tx.capacity().unwrap_or(usize::MAX);
+    let resume_below = cap - cap / 8;
     loop {
         match tx.try_send(msg) {
             Ok(()) => return None,
             Err(TrySendError::Disconnected(m)) => return Some(m),
             Err(TrySendError::Full(m)) => {
                 msg = m;
-                std::thread::sleep(ROOM_POLL);
+                loop {
+                    std::thread::sleep(ROOM_POLL);
+                    if tx.len() < resume_below {
+                        break;
+                    }
+                }
             }
         }
     }
