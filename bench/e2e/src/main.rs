@@ -4,7 +4,7 @@
 //! ```text
 //! libhoney-bench send --url URL [--events N] [--threads T] [--encoding json|msgpack]
 //!                     [--compression zstd|gzip|none] [--compression-level L]
-//!                     [--batch-size N] [--batcher-encodes]
+//!                     [--batch-size N] [--max-concurrent-batches N] [--batcher-encodes]
 //! libhoney-bench compare [--events N] [--big-events M] [--repeat R] [--skip-peers]
 //!                        [--receiver PATH] [--peer-rust PATH] [--peer-py-python PATH --peer-py-script PATH]
 //! ```
@@ -63,6 +63,7 @@ struct Opts {
     ceiling: Option<PathBuf>,
     out: Option<PathBuf>,
     batch_size: Option<usize>,
+    max_concurrent: Option<usize>,
     encode_on_send: bool,
     compression_level: Option<i32>,
 }
@@ -89,6 +90,7 @@ impl Opts {
             ceiling: None,
             out: None,
             batch_size: None,
+            max_concurrent: None,
             encode_on_send: true,
             compression_level: None,
         };
@@ -117,6 +119,9 @@ impl Opts {
                 "--ceiling" => o.ceiling = Some(val().into()),
                 "--out" => o.out = Some(val().into()),
                 "--batch-size" => o.batch_size = Some(val().parse().expect("--batch-size N")),
+                "--max-concurrent-batches" => {
+                    o.max_concurrent = Some(val().parse().expect("--max-concurrent-batches N"))
+                }
                 "--batcher-encodes" => o.encode_on_send = false,
                 "--compression-level" => {
                     o.compression_level = Some(val().parse().expect("--compression-level L"))
@@ -156,6 +161,10 @@ fn send(o: &Opts) -> i32 {
         .shutdown_timeout(Duration::from_secs(300));
     let config = match o.batch_size {
         Some(n) => config.max_batch_size(n),
+        None => config,
+    };
+    let config = match o.max_concurrent {
+        Some(n) => config.max_concurrent_batches(n),
         None => config,
     };
     let config = match o.compression_level {
