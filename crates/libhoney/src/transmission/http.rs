@@ -15,6 +15,7 @@ use super::batch::{
     parse_retry_after, wait_deadline, Batcher, Compressor, Item, Outcome, ReadyBatch, RetryPolicy,
     SendEncoder, Sharded,
 };
+use super::resolve::Resolver;
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Config, Encoding};
 use crate::error::{CloseError, ConfigError, FlushError};
@@ -236,11 +237,13 @@ impl Http {
 /// Everything a sender thread needs.
 struct SenderSettings {
     agent: ureq::Agent,
+    /// The agent's resolver, to forget cached addresses after a transport error.
+    resolver: Resolver,
     encoding: Encoding,
     retry: RetryPolicy,
 }
 
-fn build_agent(config: &Config) -> Result<ureq::Agent, ConfigError> {
+fn build_agent(config: &Config, resolver: Resolver) -> Result<ureq::Agent, ConfigError> {
     let proxy = match (&config.proxy, config.proxy_from_env) {
         (Some(url), _) => Some(
             ureq::Proxy::new(url).map_err(|e| ConfigError::InvalidProxy {
@@ -260,7 +263,11 @@ fn build_agent(config: &Config) -> Result<ureq::Agent, ConfigError> {
         .max_idle_connections_per_host(conns.max(2))
         .proxy(proxy)
         .build();
-    Ok(agent_config.into())
+    Ok(ureq::Agent::with_parts(
+        agent_config,
+        ureq::unversioned::transport::DefaultConnector::default(),
+        resolver,
+    ))
 }
 
 impl Transmission for Http {
@@ -271,7 +278,8 @@ impl Transmission for Http {
             ));
         }
         let config = &ctx.config;
-        let agent = build_agent(config)?;
+        let resolver = Resolver::default();
+        let agent = build_agent(config, resolver.clone())?;
         let (tx, rx) = channel::bounded(config.pending_work_capacity);
         let (jobs_tx, jobs_rx) = channel::bounded::<ReadyBatch>(config.max_concurrent_batches);
         let (stop_tx, stop_rx) = channel::bounded(0);
@@ -287,6 +295,7 @@ impl Transmission for Http {
         });
         let settings = Arc::new(SenderSettings {
             agent,
+            resolver,
             encoding: config.encoding,
             retry: RetryPolicy::from_config(config),
         });
@@ -748,6 +757,10 @@ fn send_with_retries(
                 } else {
                     e.to_string()
                 };
+                if is_transient(&e) {
+                    // The host may have moved: look it up again next time.
+                    settings.resolver.forget();
+                }
                 (Outcome::Transport(msg), is_transient(&e), None)
             }
         };

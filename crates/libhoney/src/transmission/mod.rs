@@ -66,6 +66,7 @@ pub(crate) mod batch;
 mod discard;
 pub(crate) mod http;
 mod mock;
+mod resolve;
 #[cfg(feature = "tokio")]
 mod tokio;
 mod writer;
