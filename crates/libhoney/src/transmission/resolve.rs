@@ -188,6 +188,9 @@ mod tests {
         }
         let cache = r.cache();
         assert_eq!(cache.len(), MAX_HOSTS);
-        assert_eq!(cache.last().unwrap().0, format!("localhost:{}", 1000 + MAX_HOSTS as u16 + 2));
+        assert_eq!(
+            cache.last().unwrap().0,
+            format!("localhost:{}", 1000 + MAX_HOSTS as u16 + 2)
+        );
     }
 }
