@@ -490,6 +490,42 @@ fn a_runtime_shutting_down_answers_every_event() {
     drop(stalled);
 }
 
+/// A plain thread waiting for room in a full queue (`block_on_send`) when
+/// the runtime shuts down is released: the rest of its events are refused
+/// as the transmission has stopped, and every accepted event is answered.
+#[test]
+fn a_runtime_shutting_down_releases_a_plain_thread_waiting_for_room() {
+    let stalled = Stalled::start();
+    let rx = receiver();
+    let (runtime, client) = stalled_on_a_runtime_of_its_own(
+        &stalled,
+        config(&rx)
+            .block_on_send(true)
+            .pending_work_capacity(3)
+            .max_concurrent_batches(1),
+    );
+    let responses = client.responses();
+    let sender = spawn_sender(&client, 0..100);
+    // One batch of 5 in flight (stalled), the next waits for its slot, the
+    // queue fills, and the thread waits for room.
+    assert!(wait_until(PATIENCE, || client.metrics().queue_length == 3));
+    assert!(!sender.is_finished(), "the thread waits for room");
+    drop(runtime);
+    assert!(
+        wait_until(PATIENCE, || sender.is_finished()),
+        "the waiting thread is released"
+    );
+    let accepted = sender.join().unwrap();
+    assert_eq!(accepted.len(), 100, "send never fails for block_on_send");
+    assert!(wait_until(PATIENCE, || responses.len() == 100));
+    client.close().unwrap();
+    let got = drain_ended(&responses);
+    let tally = check_invariant(&accepted, &got, &rx, &client.metrics());
+    assert!(tally.ok.is_empty());
+    assert_eq!(tally.failed.len(), 100);
+    drop(stalled);
+}
+
 on_both_runtimes!(lifecycle::block_on_response_without_a_reader_does_not_hang_close);
 
 /// A close that gives up while a request hangs: the request keeps its slot
