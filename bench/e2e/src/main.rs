@@ -5,6 +5,7 @@
 //! libhoney-bench send --url URL [--events N] [--threads T] [--encoding json|msgpack]
 //!                     [--compression zstd|gzip|none] [--compression-level L]
 //!                     [--batch-size N] [--max-concurrent-batches N] [--batcher-encodes]
+//!                     [--transmission http|tokio]
 //! libhoney-bench compare [--events N] [--big-events M] [--repeat R] [--skip-peers]
 //!                        [--receiver PATH] [--peer-rust PATH] [--peer-py-python PATH --peer-py-script PATH]
 //! ```
@@ -64,6 +65,7 @@ struct Opts {
     out: Option<PathBuf>,
     batch_size: Option<usize>,
     max_concurrent: Option<usize>,
+    transmission: String,
     encode_on_send: bool,
     compression_level: Option<i32>,
 }
@@ -91,6 +93,7 @@ impl Opts {
             out: None,
             batch_size: None,
             max_concurrent: None,
+            transmission: "http".into(),
             encode_on_send: true,
             compression_level: None,
         };
@@ -119,6 +122,7 @@ impl Opts {
                 "--ceiling" => o.ceiling = Some(val().into()),
                 "--out" => o.out = Some(val().into()),
                 "--batch-size" => o.batch_size = Some(val().parse().expect("--batch-size N")),
+                "--transmission" => o.transmission = val(),
                 "--max-concurrent-batches" => {
                     o.max_concurrent = Some(val().parse().expect("--max-concurrent-batches N"))
                 }
@@ -171,6 +175,21 @@ fn send(o: &Opts) -> i32 {
         Some(l) => config.compression_level(l),
         None => config,
     };
+    // `--transmission tokio`: the Tokio transmission on a multi-thread
+    // runtime (a worker per core), fed from the same plain threads.
+    let runtime = (o.transmission == "tokio").then(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    });
+    let tokio_tx = runtime
+        .as_ref()
+        .map(|rt| libhoney::transmission::Tokio::with_handle(rt.handle().clone()));
+    let config = match &tokio_tx {
+        Some(t) => config.transmission(t.clone()),
+        None => config,
+    };
     let client = match Client::new(config) {
         Ok(c) => c,
         Err(e) => {
@@ -215,6 +234,11 @@ fn send(o: &Opts) -> i32 {
         w.join().expect("sender thread");
     }
     let send_s = start.elapsed().as_secs_f64();
+    if let (Some(rt), Some(t)) = (&runtime, &tokio_tx) {
+        if let Err(e) = rt.block_on(t.close(Duration::from_secs(300))) {
+            eprintln!("tokio close: {e}");
+        }
+    }
     let close = client.close();
     let (delivered, failed, last, first_error) = reader.join().expect("reader thread");
     let cpu = procstat::cpu_seconds() - cpu0;
@@ -231,6 +255,7 @@ fn send(o: &Opts) -> i32 {
         "threads": t,
         "encoding": o.encoding,
         "compression": o.compression,
+        "transmission": o.transmission,
         "elapsed_s": last.as_secs_f64(),
         "send_s": send_s,
         "delivered": delivered,
