@@ -602,21 +602,23 @@ fn compare(o: &Opts) -> i32 {
 
     if !o.skip_variants {
         let mut rows = Vec::new();
-        // (encoding, compression, whether the batcher encodes instead of `send`)
-        for (enc, comp, batcher_encodes) in [
-            ("json", "zstd", false),
-            ("json", "zstd", true),
-            ("json", "gzip", false),
-            ("json", "none", false),
-            ("msgpack", "zstd", false),
-            ("msgpack", "gzip", false),
-            ("msgpack", "none", false),
+        // (encoding, compression, whether the batcher encodes instead of
+        // `send`, the Tokio transmission instead of Http)
+        for (enc, comp, batcher_encodes, tokio) in [
+            ("json", "zstd", false, false),
+            ("json", "zstd", true, false),
+            ("json", "zstd", false, true),
+            ("json", "gzip", false, false),
+            ("json", "none", false, false),
+            ("msgpack", "zstd", false, false),
+            ("msgpack", "gzip", false, false),
+            ("msgpack", "none", false, false),
         ] {
             for threads in [1usize, 4] {
-                let how = if batcher_encodes {
-                    ", batcher encodes"
-                } else {
-                    ""
+                let how = match (batcher_encodes, tokio) {
+                    (true, _) => ", batcher encodes",
+                    (_, true) => ", Tokio transmission",
+                    _ => "",
                 };
                 let label = format!("libhoney-rust (this), {enc}+{comp}{how}");
                 let mut runs = Vec::new();
@@ -625,6 +627,9 @@ fn compare(o: &Opts) -> i32 {
                     let mut cmd = self_cmd(o, &url, o.big_events, threads, enc, comp);
                     if batcher_encodes {
                         cmd.arg("--batcher-encodes");
+                    }
+                    if tokio {
+                        cmd.args(["--transmission", "tokio"]);
                     }
                     if let Some(r) = run_sender(&rx, &label, cmd, o.big_events, threads, true) {
                         jsonl.push(format!("{r:?}"));
