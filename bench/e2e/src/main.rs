@@ -4,7 +4,8 @@
 //! ```text
 //! libhoney-bench send --url URL [--events N] [--threads T] [--encoding json|msgpack]
 //!                     [--compression zstd|gzip|none] [--compression-level L]
-//!                     [--batch-size N] [--max-concurrent-batches N] [--batcher-encodes]
+//!                     [--batch-size N] [--max-concurrent-batches N]
+//!                     [--encode-on send|batcher|adaptive] [--batcher-encodes]
 //!                     [--transmission http|tokio] [--rate EVENTS_PER_S] [--send-latency]
 //! libhoney-bench compare [--events N] [--big-events M] [--repeat R] [--skip-peers]
 //!                        [--receiver PATH] [--peer-rust PATH] [--peer-py-python PATH --peer-py-script PATH]
@@ -27,7 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use libhoney::{Client, Compression, Config, Encoding};
+use libhoney::{Client, Compression, Config, EncodeOn, Encoding};
 use serde_json::{json, Value as Json};
 
 fn main() {
@@ -68,7 +69,7 @@ struct Opts {
     transmission: String,
     rate: Option<f64>,
     send_latency: bool,
-    encode_on_send: bool,
+    encode_on: EncodeOn,
     compression_level: Option<i32>,
 }
 
@@ -98,7 +99,7 @@ impl Opts {
             transmission: "http".into(),
             rate: None,
             send_latency: false,
-            encode_on_send: true,
+            encode_on: EncodeOn::Adaptive,
             compression_level: None,
         };
         let mut it = args.iter();
@@ -132,7 +133,15 @@ impl Opts {
                 "--max-concurrent-batches" => {
                     o.max_concurrent = Some(val().parse().expect("--max-concurrent-batches N"))
                 }
-                "--batcher-encodes" => o.encode_on_send = false,
+                "--batcher-encodes" => o.encode_on = EncodeOn::Batcher,
+                "--encode-on" => {
+                    o.encode_on = match val().as_str() {
+                        "send" => EncodeOn::Send,
+                        "batcher" => EncodeOn::Batcher,
+                        "adaptive" => EncodeOn::Adaptive,
+                        other => panic!("--encode-on send|batcher|adaptive, not {other}"),
+                    }
+                }
                 "--compression-level" => {
                     o.compression_level = Some(val().parse().expect("--compression-level L"))
                 }
@@ -166,7 +175,7 @@ fn send(o: &Opts) -> i32 {
         .encoding(encoding)
         .compression(compression)
         .block_on_send(true)
-        .encode_on_send(o.encode_on_send)
+        .encode_on(o.encode_on)
         .block_on_response(true)
         .shutdown_timeout(Duration::from_secs(300));
     let config = match o.batch_size {
@@ -644,21 +653,23 @@ fn compare(o: &Opts) -> i32 {
 
     if !o.skip_variants {
         let mut rows = Vec::new();
-        // (encoding, compression, whether the batcher encodes instead of
-        // `send`, the Tokio transmission instead of Http)
-        for (enc, comp, batcher_encodes, tokio) in [
-            ("json", "zstd", false, false),
-            ("json", "zstd", true, false),
-            ("json", "zstd", false, true),
-            ("json", "gzip", false, false),
-            ("json", "none", false, false),
-            ("msgpack", "zstd", false, false),
-            ("msgpack", "gzip", false, false),
-            ("msgpack", "none", false, false),
+        // (encoding, compression, where events are encoded (`None`: the
+        // default), the Tokio transmission instead of Http)
+        for (enc, comp, encode_on, tokio) in [
+            ("json", "zstd", None, false),
+            ("json", "zstd", Some("send"), false),
+            ("json", "zstd", Some("batcher"), false),
+            ("json", "zstd", None, true),
+            ("json", "gzip", None, false),
+            ("json", "none", None, false),
+            ("msgpack", "zstd", None, false),
+            ("msgpack", "gzip", None, false),
+            ("msgpack", "none", None, false),
         ] {
             for threads in [1usize, 4] {
-                let how = match (batcher_encodes, tokio) {
-                    (true, _) => ", batcher encodes",
+                let how = match (encode_on, tokio) {
+                    (Some("send"), _) => ", always encoded in send",
+                    (Some(_), _) => ", batcher encodes",
                     (_, true) => ", Tokio transmission",
                     _ => "",
                 };
@@ -667,8 +678,8 @@ fn compare(o: &Opts) -> i32 {
                 for rep in 0..o.repeat {
                     eprintln!("[{label}] threads={threads} run {}/{}", rep + 1, o.repeat);
                     let mut cmd = self_cmd(o, &url, o.big_events, threads, enc, comp);
-                    if batcher_encodes {
-                        cmd.arg("--batcher-encodes");
+                    if let Some(on) = encode_on {
+                        cmd.args(["--encode-on", on]);
                     }
                     if tokio {
                         cmd.args(["--transmission", "tokio"]);

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use divan::{black_box, AllocProfiler, Bencher};
 use libhoney::transmission::{Discard, Mock, QueuedEvent};
-use libhoney::{Client, Compression, Config, Encoding};
+use libhoney::{Client, Compression, Config, EncodeOn, Encoding};
 
 #[global_allocator]
 static ALLOC: AllocProfiler = AllocProfiler::system();
@@ -39,13 +39,18 @@ fn base() -> Config {
         .dataset("bench")
 }
 
-/// A client of the default HTTP transmission, to a local receiver; with
-/// `encode_on_send` (the default) or with the batcher encoding.
-fn http_client_with(encode_on_send: bool) -> &'static Client {
+/// A client of the default HTTP transmission, to a local receiver, encoding
+/// events where `on` says.
+fn http_client_with(on: EncodeOn) -> &'static Client {
     type Held = OnceLock<(Client, libhoney_receiver::RunningReceiver)>;
-    static ON: Held = OnceLock::new();
-    static OFF: Held = OnceLock::new();
-    let cell = if encode_on_send { &ON } else { &OFF };
+    static ADAPTIVE: Held = OnceLock::new();
+    static SEND: Held = OnceLock::new();
+    static BATCHER: Held = OnceLock::new();
+    let cell = match on {
+        EncodeOn::Send => &SEND,
+        EncodeOn::Batcher => &BATCHER,
+        _ => &ADAPTIVE,
+    };
     &cell
         .get_or_init(|| {
             let rx = libhoney_receiver::Receiver::builder()
@@ -57,14 +62,14 @@ fn http_client_with(encode_on_send: bool) -> &'static Client {
             let config = base()
                 .api_host(rx.url())
                 .pending_work_capacity(100_000)
-                .encode_on_send(encode_on_send);
+                .encode_on(on);
             (Client::new(config).expect("client"), rx)
         })
         .0
 }
 
 fn http_client() -> &'static Client {
-    http_client_with(true)
+    http_client_with(EncodeOn::Adaptive)
 }
 
 fn discard_client() -> &'static Client {
@@ -110,10 +115,22 @@ mod event {
         .bench_values(|ev| ev.send().expect("send"));
     }
 
-    /// `send()` alone with `encode_on_send(false)`: a hand-over to the queue.
+    /// `send()` alone with `EncodeOn::Send`: it always encodes.
+    #[divan::bench(threads = [1, 2, 4])]
+    fn send_only_http_encode_in_send(b: Bencher) {
+        let client = http_client_with(EncodeOn::Send);
+        b.with_inputs(|| {
+            let mut ev = client.new_event();
+            fill(&mut ev, fastrand::u64(..));
+            ev
+        })
+        .bench_values(|ev| ev.send().expect("send"));
+    }
+
+    /// `send()` alone with `EncodeOn::Batcher`: a hand-over to the queue.
     #[divan::bench(threads = [1, 2, 4])]
     fn send_only_http_batcher_encodes(b: Bencher) {
-        let client = http_client_with(false);
+        let client = http_client_with(EncodeOn::Batcher);
         b.with_inputs(|| {
             let mut ev = client.new_event();
             fill(&mut ev, fastrand::u64(..));

@@ -65,6 +65,23 @@ pub enum NonFiniteFloats {
     Omit,
 }
 
+/// Where the HTTP transmissions ([`Http`](crate::transmission::Http),
+/// `Tokio`) encode each event (JSON or msgpack). See
+/// [`Config::encode_on`]; the bytes on the wire are the same either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum EncodeOn {
+    /// On the batcher while it keeps up, so that `send` is a short hand-over;
+    /// in `send` (on the calling thread) while the batcher is behind, so that
+    /// the encoding spreads over the sending threads (the default).
+    #[default]
+    Adaptive,
+    /// Always in `send`, on the calling thread.
+    Send,
+    /// Always on the batcher.
+    Batcher,
+}
+
 /// Client configuration. Start from [`Config::new`] and chain setters; nothing
 /// is checked until [`Client::new`](crate::Client::new) (or
 /// [`init`](crate::init)), which returns a [`ConfigError`] for invalid values.
@@ -101,7 +118,7 @@ pub struct Config {
     pub(crate) response_queue_capacity: Option<usize>,
     pub(crate) block_on_send: bool,
     pub(crate) block_on_response: bool,
-    pub(crate) encode_on_send: bool,
+    pub(crate) encode_on: EncodeOn,
     pub(crate) user_agent_addition: Option<String>,
     pub(crate) transmission: Option<Arc<dyn Transmission>>,
     pub(crate) proxy: Option<String>,
@@ -144,7 +161,7 @@ impl fmt::Debug for Config {
             )
             .field("block_on_send", &self.block_on_send)
             .field("block_on_response", &self.block_on_response)
-            .field("encode_on_send", &self.encode_on_send)
+            .field("encode_on", &self.encode_on)
             .field("user_agent_addition", &self.user_agent_addition)
             .field("transmission", &self.transmission.as_ref().map(|_| ".."))
             .field("proxy", &self.proxy.as_ref().map(|_| "(set)"))
@@ -197,7 +214,7 @@ impl Config {
     /// | pending_work_capacity | 10,000 events |
     /// | response_queue_capacity | 2 × pending_work_capacity |
     /// | block_on_send / block_on_response | false / false |
-    /// | encode_on_send | true (`send` encodes the event; see the setter) |
+    /// | encode_on | [`EncodeOn::Adaptive`] (the batcher encodes while it keeps up, `send` once it is behind) |
     /// | request_timeout | 10 s per attempt |
     /// | max_attempts / retry_deadline | 3 / 30 s |
     /// | compression / encoding | zstd / JSON |
@@ -231,7 +248,7 @@ impl Config {
             response_queue_capacity: None,
             block_on_send: false,
             block_on_response: false,
-            encode_on_send: true,
+            encode_on: EncodeOn::Adaptive,
             user_agent_addition: None,
             transmission: None,
             proxy: None,
@@ -389,27 +406,51 @@ impl Config {
     }
 
     /// Where the HTTP transmissions ([`Http`](crate::transmission::Http),
-    /// `Tokio`) encode an event (JSON or msgpack): in `send`, on the calling
-    /// thread (`true`, the default), or on their batcher (`false`).
+    /// `Tokio`) encode each event: see [`EncodeOn`]. Other transmissions
+    /// ignore this setting.
     ///
-    /// Encoding in `send` costs each call the encoding time (about 0.7 µs
-    /// more for ten fields on the benchmark's 2-core VM: 0.9 µs instead of
-    /// 0.17 µs) but less CPU in total (1.9 instead of 2.9 µs per event end to
-    /// end, 1.6 times the throughput, in docs/PERFORMANCE.md): the fields are read
-    /// while still in the calling core's cache and freed on the thread that
-    /// allocated them, queued events take less memory, and the work spreads
-    /// over the sending threads instead of one batcher. Turn it off to make
-    /// `send` as short as possible (a hand-over to the queue) when the cost of
-    /// each call matters more than the total. The wire format is the same
-    /// either way. Measurements of both are in docs/PERFORMANCE.md. Other
-    /// transmissions ignore this setting.
+    /// The trade-off (docs/PERFORMANCE.md has the measurements, on a 2-core
+    /// VM, ten fields): encoding in `send` costs each call about 0.5 µs more
+    /// (`send` median 641 ns against 150 ns at 100,000 events/s), but once
+    /// the batcher is the bottleneck it saves CPU in total and raises
+    /// throughput (1.9 against 2.9 µs per event, 1.6 times the events per
+    /// second when sending flat out): the fields are read while still in the
+    /// calling core's cache and freed on the thread that allocated them, and
+    /// the work spreads over the sending threads instead of one batcher.
+    /// Below that point both cost the same in total.
+    ///
+    /// [`EncodeOn::Adaptive`] (the default) takes the short `send` while the
+    /// batcher keeps up, and switches `send` to encoding while more than a
+    /// sixteenth of `pending_work_capacity` waits in the queue (back once the
+    /// queue stayed nearly empty for a hundred of the batcher's rounds, about
+    /// 0.1 s). [`EncodeOn::Send`] always encodes in `send` (the lowest CPU
+    /// in total when sending flat out); [`EncodeOn::Batcher`] never does (the
+    /// shortest `send` whatever the load).
+    ///
+    /// ```
+    /// use libhoney::{Config, EncodeOn};
+    /// let config = Config::new().encode_on(EncodeOn::Batcher);
+    /// assert_eq!(config.get_encode_on(), EncodeOn::Batcher);
+    /// assert_eq!(Config::new().get_encode_on(), EncodeOn::Adaptive);
+    /// ```
+    pub fn encode_on(mut self, on: EncodeOn) -> Self {
+        self.encode_on = on;
+        self
+    }
+
+    /// Shorthand for [`encode_on`](Config::encode_on): `true` is
+    /// [`EncodeOn::Send`], `false` [`EncodeOn::Batcher`].
     ///
     /// ```
     /// let config = libhoney::Config::new().encode_on_send(false);
-    /// assert!(!config.get_encode_on_send());
+    /// assert_eq!(config.get_encode_on(), libhoney::EncodeOn::Batcher);
     /// ```
     pub fn encode_on_send(mut self, on: bool) -> Self {
-        self.encode_on_send = on;
+        self.encode_on = if on {
+            EncodeOn::Send
+        } else {
+            EncodeOn::Batcher
+        };
         self
     }
 
@@ -696,9 +737,9 @@ impl Config {
     pub fn get_block_on_send(&self) -> bool {
         self.block_on_send
     }
-    /// Where the HTTP transmissions encode events: in `send` (`true`) or on their batcher.
-    pub fn get_encode_on_send(&self) -> bool {
-        self.encode_on_send
+    /// Where the HTTP transmissions encode events.
+    pub fn get_encode_on(&self) -> EncodeOn {
+        self.encode_on
     }
     /// Whether responses wait for room.
     pub fn get_block_on_response(&self) -> bool {

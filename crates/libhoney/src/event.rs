@@ -289,11 +289,13 @@ impl Event {
     /// [`block_on_response`](crate::Config::block_on_response) on, `send` also
     /// waits for room in the response queue.
     ///
-    /// With the default transmission, costs encoding the event on this
-    /// thread and freeing its fields (about 0.9 µs for ten fields on a 2-core
-    /// VM, see docs/PERFORMANCE.md) and one push on a channel. With
-    /// [`Config::encode_on_send`](crate::Config::encode_on_send)`(false)` it is
-    /// only the push (about 0.1–0.2 µs), and the batcher thread encodes.
+    /// With the default transmission, costs one push on a channel (about
+    /// 0.15 µs median for ten fields on a 2-core VM, see
+    /// docs/PERFORMANCE.md) while its batcher keeps up; while the batcher is
+    /// behind, `send` also encodes the event on this thread and frees its
+    /// fields (about 0.7 µs median), which spreads the work over the sending
+    /// threads. [`Config::encode_on`](crate::Config::encode_on) fixes either
+    /// way.
     ///
     /// `send` takes the event by value: once sent it cannot be changed or
     /// sent again (libhoney-py lets a queued event change; libhoney-go can

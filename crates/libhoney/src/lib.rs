@@ -186,7 +186,7 @@
 //! | call | cost | blocks? |
 //! |---|---|---|
 //! | `new_event`, `add_field` | a few allocations at most | no |
-//! | `send` | validation, sampling draw, encoding the event (unless `encode_on_send(false)`), one queue push | only with `block_on_send` and a full queue |
+//! | `send` | validation, sampling draw, one queue push; with the default transmission also encoding the event while its batcher is behind ([`EncodeOn`]) | only with `block_on_send` and a full queue |
 //! | `responses().recv()` | channel receive | yes, until a response or the end |
 //! | `flush`, `close` | waits for delivery | yes, up to the time limit |
 //! | `flush_async`, `close_async` | a helper thread | no (the future waits) |
@@ -215,8 +215,8 @@ mod value;
 pub use builder::{Builder, EventSource};
 pub use client::Client;
 pub use config::{
-    is_classic_key, mask_key, Compression, Config, Encoding, NonFiniteFloats, API_MAX_BATCH_BYTES,
-    API_MAX_EVENT_BYTES, DEFAULT_API_HOST, DEFAULT_DATASET,
+    is_classic_key, mask_key, Compression, Config, EncodeOn, Encoding, NonFiniteFloats,
+    API_MAX_BATCH_BYTES, API_MAX_EVENT_BYTES, DEFAULT_API_HOST, DEFAULT_DATASET,
 };
 pub use error::{CloseError, ConfigError, FieldError, FlushError, NotInitialized, SendError};
 pub use event::Event;

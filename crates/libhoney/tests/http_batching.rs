@@ -435,3 +435,76 @@ fn default_limits_split_big_batches_the_receiver_accepts() {
         assert_eq!(r.response_status, 200);
     }
 }
+
+/// With `EncodeOn::Adaptive` (the default), a flood from two threads into a
+/// small queue puts the batcher behind, so batches mix events that `send`
+/// encoded with events the batcher encodes, and events too large to send
+/// (which stay unencoded either way). Each response must still belong to
+/// its event: the too-large ones, and only they, fail, and the receiver has
+/// every other event, once, with its own id (so metadata never slid against
+/// the bodies). Checked in both encodings and with `EncodeOn::Send` too.
+#[test]
+fn adaptive_encoding_under_load_keeps_every_response_with_its_event() {
+    use libhoney::EncodeOn;
+    for encoding in [Encoding::Json, Encoding::Msgpack] {
+        for on in [EncodeOn::Adaptive, EncodeOn::Send] {
+            let rx = receiver();
+            let client = client(
+                config(&rx)
+                    .encoding(encoding)
+                    .encode_on(on)
+                    .block_on_send(true)
+                    .pending_work_capacity(64)
+                    .max_batch_size(25)
+                    .max_event_bytes(300),
+            );
+            let reader = spawn_reader(&client);
+            let big = "x".repeat(400);
+            let senders: Vec<_> = (0..2u64)
+                .map(|k| {
+                    let (client, big) = (client.clone(), big.clone());
+                    std::thread::spawn(move || {
+                        (0..3_000u64)
+                            .map(|i| i * 2 + k)
+                            .inspect(|&id| {
+                                let mut ev = client.new_event();
+                                ev.add_field("id", id).add_field("f", id as f64 / 8.0);
+                                if id % 7 == 0 {
+                                    ev.add_field("big", big.as_str());
+                                }
+                                ev.add_metadata(id);
+                                ev.send().expect("accepted");
+                            })
+                            .collect::<Vec<u64>>()
+                    })
+                })
+                .collect();
+            let sent: Vec<u64> = senders
+                .into_iter()
+                .flat_map(|s| s.join().unwrap())
+                .collect();
+            client.close().unwrap();
+            let got = reader.join().unwrap();
+            let tally = check_invariant(&sent, &got, &rx, &client.metrics());
+            let too_large: BTreeSet<u64> = sent.iter().copied().filter(|id| id % 7 == 0).collect();
+            assert_eq!(
+                tally.failed.keys().copied().collect::<BTreeSet<u64>>(),
+                too_large,
+                "{encoding:?} {on:?}: exactly the large events failed"
+            );
+            assert!(tally
+                .failed
+                .values()
+                .all(|r| matches!(r.error, Some(ResponseError::TooLarge { .. }))));
+            for ev in rx.events() {
+                let id = ev.data["id"].as_u64().unwrap();
+                assert_eq!(
+                    ev.data["f"].as_f64(),
+                    Some(id as f64 / 8.0),
+                    "{encoding:?} {on:?}"
+                );
+            }
+            assert_eq!(tally.ok.len(), sent.len() - too_large.len());
+        }
+    }
+}

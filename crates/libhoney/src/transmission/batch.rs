@@ -5,13 +5,13 @@
 //! them (sends in progress, blocking waits with a deadline).
 
 use std::io::Write;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::config::{Compression, Config, Encoding, NonFiniteFloats, LONGEST_WAIT};
+use crate::config::{Compression, Config, EncodeOn, Encoding, NonFiniteFloats, LONGEST_WAIT};
 use crate::destination::Destination;
 use crate::encoding::{self, BatchBody, PushError};
 pub(crate) use crate::metrics::Sharded;
@@ -73,7 +73,7 @@ impl From<QueuedEvent> for Item {
 
 impl Item {
     /// `ev` as the batcher takes it: encoded here by `encoder`, when `send`
-    /// encodes (`Config::encode_on_send`), or as it is.
+    /// encodes (`Config::encode_on`), or as it is.
     pub(crate) fn new(ev: QueuedEvent, encoder: Option<&SendEncoder>) -> Item {
         match encoder {
             Some(encoder) => encoder.encode(ev),
@@ -125,7 +125,7 @@ pub(crate) struct Encoded {
 }
 
 /// Encodes events in `send`, on the calling thread, for a batcher that then
-/// only copies their bytes (`Config::encode_on_send`).
+/// only copies their bytes (`Config::encode_on`).
 ///
 /// Encoding where the event was built reads its fields while they are still in
 /// that core's cache and frees them on the thread that allocated them (the
@@ -134,9 +134,18 @@ pub(crate) struct Encoded {
 pub(crate) struct SendEncoder {
     settings: BatchSettings,
     pool: Arc<BufferPool>,
+    /// [`EncodeOn::Adaptive`]: encode only while the batcher is behind.
+    adaptive: bool,
 }
 
 impl SendEncoder {
+    /// Whether `send` encodes this event: always, or with
+    /// [`EncodeOn::Adaptive`] only while `behind()` says the batcher is.
+    #[inline]
+    pub(crate) fn encodes_now(&self, behind: impl FnOnce() -> bool) -> bool {
+        !self.adaptive || behind()
+    }
+
     /// Encodes the event when it fits `max_event_bytes`; a larger one stays as
     /// it is, for the batcher to answer `TooLarge` with its name.
     fn encode(&self, ev: QueuedEvent) -> Item {
@@ -234,15 +243,19 @@ impl Batcher {
     }
 
     /// The batcher of an HTTP transmission and, when `send` encodes
-    /// (`Config::encode_on_send`), the encoder its `send` uses, sharing one
+    /// (`Config::encode_on` is not `Batcher`), the encoder its `send` uses, sharing one
     /// pool of buffers.
     pub(crate) fn with_encoder(config: &Config) -> (Batcher, Option<SendEncoder>) {
         let settings = BatchSettings::from_config(config);
         let mut batcher = Batcher::new(settings.clone());
-        let encoder = config.encode_on_send.then(|| {
+        let encoder = (config.encode_on != EncodeOn::Batcher).then(|| {
             let pool = BufferPool::new();
             batcher.pool = Some(Arc::clone(&pool));
-            SendEncoder { settings, pool }
+            SendEncoder {
+                settings,
+                pool,
+                adaptive: config.encode_on == EncodeOn::Adaptive,
+            }
         });
         (batcher, encoder)
     }
@@ -490,6 +503,55 @@ impl Compressor {
 }
 
 /// The `Content-Type` of an encoding.
+/// For [`EncodeOn::Adaptive`]: whether the batcher is behind. Set by the
+/// batcher (rarely: only when it changes), read by every `send` (a load of
+/// a line that stays in the sending cores' caches).
+#[derive(Debug, Default)]
+pub(crate) struct Behind(AtomicBool);
+
+impl Behind {
+    #[inline]
+    pub(crate) fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// How many rounds in a row the batcher's queue must stay nearly empty
+/// before `send` stops encoding: a batcher that is only just keeping up
+/// would otherwise flip back and forth, and take on the encoding exactly
+/// when it has the least time for it.
+const CALM_ROUNDS: u32 = 100;
+
+/// The batcher's side of [`Behind`]: behind once more than a sixteenth of
+/// the queue is still waiting after one of its rounds; caught up again once
+/// less than a sixty-fourth was waiting after [`CALM_ROUNDS`] rounds in a
+/// row.
+pub(crate) struct BacklogWatch {
+    capacity: usize,
+    calm: u32,
+}
+
+impl BacklogWatch {
+    pub(crate) fn new(capacity: usize) -> Self {
+        BacklogWatch { capacity, calm: 0 }
+    }
+
+    /// After a round that left `backlog` messages in the queue.
+    pub(crate) fn after_round(&mut self, backlog: usize, behind: &Behind) {
+        if backlog < self.capacity / 64 {
+            self.calm = self.calm.saturating_add(1);
+        } else {
+            self.calm = 0;
+        }
+        let was = behind.get();
+        if !was && backlog > self.capacity / 16 {
+            behind.0.store(true, Ordering::Relaxed);
+        } else if was && self.calm >= CALM_ROUNDS {
+            behind.0.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
 pub(crate) fn content_type(enc: Encoding) -> &'static str {
     match enc {
         Encoding::Json => "application/json",
@@ -929,6 +991,47 @@ fn mp_skip(rd: &mut &[u8], depth: usize) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_batcher_is_behind_past_a_sixteenth_and_caught_up_after_calm_rounds() {
+        let behind = Behind::default();
+        let mut watch = BacklogWatch::new(1600);
+        // Up to a sixteenth waiting: not behind.
+        watch.after_round(100, &behind);
+        assert!(!behind.get());
+        watch.after_round(101, &behind);
+        assert!(behind.get(), "more than a sixteenth waits");
+        // A nearly empty queue for fewer than CALM_ROUNDS rounds: still behind.
+        for _ in 0..CALM_ROUNDS - 1 {
+            watch.after_round(0, &behind);
+        }
+        assert!(behind.get());
+        // One round with more than a sixty-fourth waiting starts the count again.
+        watch.after_round(25, &behind);
+        for _ in 0..CALM_ROUNDS - 1 {
+            watch.after_round(24, &behind);
+        }
+        assert!(behind.get());
+        watch.after_round(24, &behind);
+        assert!(!behind.get(), "caught up after CALM_ROUNDS calm rounds");
+        // Between the two thresholds nothing changes.
+        watch.after_round(60, &behind);
+        assert!(!behind.get());
+    }
+
+    #[test]
+    fn an_adaptive_encoder_encodes_only_while_the_batcher_is_behind() {
+        let adaptive = Config::new();
+        let (_, encoder) = Batcher::with_encoder(&adaptive);
+        let encoder = encoder.expect("adaptive keeps an encoder for send");
+        assert!(!encoder.encodes_now(|| false));
+        assert!(encoder.encodes_now(|| true));
+        let (_, encoder) = Batcher::with_encoder(&Config::new().encode_on(EncodeOn::Send));
+        let encoder = encoder.expect("an encoder for send");
+        assert!(encoder.encodes_now(|| false), "Send always encodes");
+        let (_, encoder) = Batcher::with_encoder(&Config::new().encode_on(EncodeOn::Batcher));
+        assert!(encoder.is_none(), "Batcher never encodes in send");
+    }
 
     #[test]
     fn the_buffer_pool_keeps_small_buffers_up_to_its_bound() {

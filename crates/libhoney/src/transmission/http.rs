@@ -12,8 +12,8 @@ use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender, Try
 
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
-    parse_retry_after, wait_deadline, Batcher, Compressor, Item, Outcome, ReadyBatch, RetryPolicy,
-    SendEncoder, Sharded,
+    parse_retry_after, wait_deadline, BacklogWatch, Batcher, Behind, Compressor, Item, Outcome,
+    ReadyBatch, RetryPolicy, SendEncoder, Sharded,
 };
 use super::resolve::Resolver;
 use super::{Context, QueuedEvent, Transmission};
@@ -26,18 +26,19 @@ use crate::response::{Responder, Response, ResponseError};
 ///
 /// # How it works
 ///
-/// `send` encodes the event (JSON or msgpack, on the calling thread, while its
-/// fields are still in that core's cache; unless
-/// [`Config::encode_on_send`] is off, which leaves it to the batcher) and
-/// puts its bytes on a bounded queue
-/// (`pending_work_capacity`), then returns: it never blocks unless
+/// `send` hands the event to the batcher on a bounded queue
+/// (`pending_work_capacity`); while the batcher is behind it first encodes
+/// the event (JSON or msgpack) on the calling thread, while its fields are
+/// still in that core's cache, and queues only its bytes (see
+/// [`Config::encode_on`]). Then it returns: it never blocks unless
 /// `block_on_send` is on and the queue is full; with it off, a full queue gives
 /// the event a [`QueueOverflow`](crate::ResponseError::QueueOverflow) response.
 /// An event over `max_event_bytes` (the API's 1,000,000) gets a
 /// [`TooLarge`](crate::ResponseError::TooLarge) response and never goes out.
 ///
 /// One batcher thread takes events off the queue, groups them by (API host,
-/// API key, dataset) and appends each to its batch body. A batch goes out when
+/// API key, dataset) and appends each to its batch body (encoding it there
+/// unless `send` did). A batch goes out when
 /// it holds `max_batch_size` events, when its body would pass
 /// `max_batch_bytes` (it is split, never dropped), or `send_frequency` after
 /// its first event. The batcher compresses the finished body (zstd by
@@ -83,7 +84,7 @@ enum Msg {
 
 struct Running {
     tx: Sender<Msg>,
-    /// Encodes events in `send` (when `encode_on_send` is on).
+    /// Encodes events in `send` (unless `EncodeOn::Batcher`).
     encoder: Option<SendEncoder>,
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
@@ -106,6 +107,8 @@ struct Shared {
     sending: Sharded,
     /// Sender threads waiting for a batch.
     idle: AtomicUsize,
+    /// Whether the batcher is behind (for `EncodeOn::Adaptive`).
+    behind: Behind,
     /// Sender threads, started on demand by the batcher; joined by `close`.
     senders: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -162,7 +165,11 @@ impl Running {
                 .respond(Response::failure(ev.take_metadata(), error));
             return;
         }
-        let ev = Item::new(ev, self.encoder.as_ref());
+        let encoder = self
+            .encoder
+            .as_ref()
+            .filter(|e| e.encodes_now(|| self.shared.behind.get()));
+        let ev = Item::new(ev, encoder);
         let result = if self.block_on_send {
             send_when_room(&self.tx, Msg::Event(ev)).map_or(Ok(()), Err)
         } else {
@@ -291,6 +298,7 @@ impl Transmission for Http {
             stop: stop_rx,
             sending: Sharded::default(),
             idle: AtomicUsize::new(0),
+            behind: Behind::default(),
             senders: Mutex::new(Vec::new()),
         });
         let settings = Arc::new(SenderSettings {
@@ -501,6 +509,7 @@ fn batcher_loop(
     const IDLE_ROUNDS: u32 = 50;
     let busy_round = (rx.capacity().unwrap_or(1024) / 4).max(1);
     let mut idle_rounds = 0u32;
+    let mut backlog = BacklogWatch::new(rx.capacity().unwrap_or(1024));
     loop {
         let mut now = Instant::now();
         let mut taken = 0usize;
@@ -575,6 +584,7 @@ fn batcher_loop(
                 break;
             }
         }
+        backlog.after_round(rx.len(), &shared.behind);
         now = Instant::now();
         if batcher.next_deadline().is_some_and(|d| d <= now) {
             batcher.expire(now, &mut ready);

@@ -92,9 +92,10 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 /// # How it works
 ///
 /// When the client starts it, the transmission spawns one batcher task on
-/// the runtime. [`send`](Transmission::send) encodes the event on the calling
-/// thread (as `Http` does) and puts its bytes on a bounded
-/// queue of `pending_work_capacity` events; the batcher groups events by (API
+/// the runtime. [`send`](Transmission::send) puts the event on a bounded
+/// queue of `pending_work_capacity` events (encoding it first on the calling
+/// thread while more than a sixteenth of the queue waits, see
+/// [`Config::encode_on`](crate::Config::encode_on)); the batcher groups events by (API
 /// host, API key, dataset), appends each to its batch body, splits
 /// at `max_batch_bytes`, answers events over `max_event_bytes` with
 /// [`TooLarge`](crate::ResponseError::TooLarge), and ships a batch at
@@ -522,7 +523,7 @@ enum Ctl {
 
 struct Running {
     events: mpsc::Sender<Item>,
-    /// Encodes events in `send` (when `encode_on_send` is on).
+    /// Encodes events in `send` (unless `EncodeOn::Batcher`).
     encoder: Option<SendEncoder>,
     ctl: mpsc::UnboundedSender<Ctl>,
     shared: Arc<Shared>,
@@ -576,7 +577,15 @@ impl Running {
             );
             return;
         }
-        let ev = Item::new(ev, self.encoder.as_ref());
+        // `EncodeOn::Adaptive`: encode here while more than a sixteenth of
+        // the queue waits (free permits are the queue's free room).
+        let encoder = self.encoder.as_ref().filter(|e| {
+            e.encodes_now(|| {
+                let max = self.events.max_capacity();
+                max - self.events.capacity() > max / 16
+            })
+        });
+        let ev = Item::new(ev, encoder);
         shared.unanswered.fetch_add(1, Ordering::SeqCst);
         let ev = match self.events.try_send(ev) {
             Ok(()) => return,
