@@ -524,8 +524,8 @@ const CALM_ROUNDS: u32 = 100;
 
 /// The batcher's side of [`Behind`]: behind once more than a sixteenth of
 /// the queue is still waiting after one of its rounds; caught up again once
-/// less than a sixty-fourth was waiting after [`CALM_ROUNDS`] rounds in a
-/// row.
+/// at most a sixty-fourth was waiting after [`CALM_ROUNDS`] rounds in a row
+/// (for a queue under 64, once it was empty).
 pub(crate) struct BacklogWatch {
     capacity: usize,
     calm: u32,
@@ -538,7 +538,7 @@ impl BacklogWatch {
 
     /// After a round that left `backlog` messages in the queue.
     pub(crate) fn after_round(&mut self, backlog: usize, behind: &Behind) {
-        if backlog < self.capacity / 64 {
+        if backlog <= self.capacity / 64 {
             self.calm = self.calm.saturating_add(1);
         } else {
             self.calm = 0;
@@ -1007,15 +1007,27 @@ mod tests {
         }
         assert!(behind.get());
         // One round with more than a sixty-fourth waiting starts the count again.
-        watch.after_round(25, &behind);
+        watch.after_round(26, &behind);
         for _ in 0..CALM_ROUNDS - 1 {
-            watch.after_round(24, &behind);
+            watch.after_round(25, &behind);
         }
         assert!(behind.get());
-        watch.after_round(24, &behind);
+        watch.after_round(25, &behind);
         assert!(!behind.get(), "caught up after CALM_ROUNDS calm rounds");
         // Between the two thresholds nothing changes.
         watch.after_round(60, &behind);
+        assert!(!behind.get());
+    }
+
+    #[test]
+    fn a_small_queue_is_caught_up_once_it_stayed_empty() {
+        let behind = Behind::default();
+        let mut watch = BacklogWatch::new(3);
+        watch.after_round(1, &behind);
+        assert!(behind.get(), "anything left in a queue of 3 is behind");
+        for _ in 0..CALM_ROUNDS {
+            watch.after_round(0, &behind);
+        }
         assert!(!behind.get());
     }
 
