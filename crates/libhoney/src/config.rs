@@ -603,6 +603,14 @@ impl Config {
     /// How many times a batch may be tried in all, for transient failures
     /// (connection errors, timeouts, 408, 429, 500, 502, 503, 504); default 3.
     /// 1 disables retries; 0 is a [`ConfigError::Zero`].
+    ///
+    /// Retries make delivery *at least once*: when an attempt fails after
+    /// the server already took the batch (a timeout or a dropped connection
+    /// while waiting for its answer, a 500 after it stored the events), the
+    /// retry sends the same events again and they may be counted twice.
+    /// libhoney-go and libhoney-py retry in such cases too (once). With
+    /// `max_attempts(1)` delivery is at most once: such a batch's events get
+    /// a failure response instead.
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = n;
         self

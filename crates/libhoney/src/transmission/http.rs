@@ -50,7 +50,8 @@ use crate::response::{Responder, Response, ResponseError};
 /// errors, timeouts, 408, 429, 500, 502, 503 and 504 with exponential backoff
 /// and jitter (or the server's `Retry-After`), up to `max_attempts` and
 /// `retry_deadline`. Each event then gets exactly one response: its per-event
-/// status from the API's answer, or the batch's failure.
+/// status from the API's answer, or the batch's failure. Retries make
+/// delivery at least once (see [`Config::max_attempts`]).
 ///
 /// Memory is bounded: the pending queue, one open batch per destination, at
 /// most twice `max_concurrent_batches` batches waiting or in flight, and a
