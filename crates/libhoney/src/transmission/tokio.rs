@@ -95,8 +95,9 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 /// the runtime. [`send`](Transmission::send) puts the event on a bounded
 /// queue of `pending_work_capacity` events (encoding it first on the calling
 /// thread while more than a sixteenth of the queue waits, see
-/// [`Config::encode_on`](crate::Config::encode_on)); the batcher groups events by (API
-/// host, API key, dataset), appends each to its batch body, splits
+/// [`Config::encode_on`](crate::Config::encode_on)); the batcher groups
+/// events by (API host, API key, dataset), appends each to its batch body,
+/// encoding it there if `send` did not, splits
 /// at `max_batch_bytes`, answers events over `max_event_bytes` with
 /// [`TooLarge`](crate::ResponseError::TooLarge), and ships a batch at
 /// `max_batch_size` events or `send_frequency` after its first event. Each
@@ -126,8 +127,9 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 ///   With `block_on_send` on, a `send` that finds the queue full waits for
 ///   room **only on a thread outside any tokio runtime** (a plain thread):
 ///   there it sleeps, looking every 100 µs, until an eighth of the queue is
-///   free (so the runtime must be running), or the transmission stops. On a thread inside a runtime (a
-///   worker, `block_on`, a `LocalSet`, a `spawn_blocking` thread) it never
+///   free (so the runtime must be running), or the transmission stops. On a
+///   thread inside a runtime (a worker, `block_on`, a `LocalSet`, a
+///   `spawn_blocking` thread) it never
 ///   blocks, since waiting there could stall the very executor that drains
 ///   the queue: the event gets a `QueueOverflow` response instead. Size
 ///   `pending_work_capacity` for your bursts, or send from plain threads, to
