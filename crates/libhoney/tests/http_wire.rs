@@ -573,3 +573,28 @@ fn a_fast_zstd_level_round_trips() {
     assert_eq!(events[0].data["int"], json!(-5));
     assert_eq!(events[1].data["id"], json!(2));
 }
+
+/// An API host given by name goes through the transmission's own resolver
+/// (looked up once, then cached) rather than only the IP-address shortcut
+/// the other tests take: `localhost` reaches the receiver on 127.0.0.1 for
+/// several requests in a row, over connections opened both before and
+/// after the name was cached.
+#[test]
+fn a_host_name_is_resolved_and_reused_across_requests() {
+    let rx = receiver();
+    let by_name = rx.url().replace("127.0.0.1", "localhost");
+    assert!(by_name.contains("localhost"), "{by_name}");
+    let client = client(
+        config(&rx)
+            .api_host(by_name)
+            .max_batch_size(10)
+            .max_concurrent_batches(3),
+    );
+    let reader = spawn_reader(&client);
+    let sent = send_ids(&client, 0..100);
+    client.close().unwrap();
+    let got = reader.join().unwrap();
+    let tally = check_invariant(&sent, &got, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 100);
+    assert!(rx.requests().len() >= 10, "several requests");
+}
