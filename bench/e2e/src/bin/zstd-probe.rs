@@ -5,48 +5,50 @@
 //! cargo run --release -p libhoney-bench --bin zstd-probe
 //! ```
 //!
-//! 40 bodies of 500 events (the default batch size), JSON as the SDK writes
-//! it (the receiver's `shape` formula, `time` with nanoseconds), compressed
-//! with one reused context per setting; best of 7 passes, after a warm-up
-//! pass over every setting.
+//! 40 bodies of 500 events (the default batch size), exactly as the SDK
+//! writes them: events built by the benchmark's own `shape::fill`, sent
+//! uncompressed to an in-process receiver, whose recorded request bodies are
+//! then compressed with one reused context per setting; best of 7 passes,
+//! after a warm-up pass over every setting.
 
-#[path = "../values.rs"]
-#[allow(dead_code)]
-mod values;
+#[path = "../shape.rs"]
+mod shape;
 
 use std::time::Instant;
 
+use libhoney::{Client, Compression, Config};
 use zstd::zstd_safe::CParameter as P;
 
-fn body(start: u64, n: u64) -> Vec<u8> {
-    let mut out = b"[".to_vec();
-    for i in start..start + n {
-        if i > start {
-            out.push(b',');
-        }
-        let ev = serde_json::json!({
-            "data": {
-                "service_name": "checkout",
-                "endpoint": "/api/v1/checkout",
-                "method": values::METHODS[(i % 4) as usize],
-                "status_code": values::status_code(i),
-                "duration_ms": values::duration_ms(i),
-                "user_id": values::user_id(i),
-                "is_error": i % 100 == 0,
-                "message": values::MESSAGE,
-                "trace.trace_id": values::trace_id(i),
-                "count": i,
-            },
-            "time": format!("2026-11-26T06:25:{:02}.{:09}Z", (i / 1000) % 60, i * 7919 % 1_000_000_000),
-        });
-        out.extend_from_slice(serde_json::to_string(&ev).expect("json").as_bytes());
+/// The JSON bodies of `batches` batches of 500 events of the shape.
+fn bodies(batches: u64) -> Vec<Vec<u8>> {
+    let rx = libhoney_receiver::Receiver::builder()
+        .api_key("probe-key")
+        .start()
+        .expect("receiver");
+    let client = Client::new(
+        Config::new()
+            .read_env(false)
+            .proxy_from_env(false)
+            .api_key("probe-key")
+            .dataset("probe")
+            .api_host(rx.url())
+            .compression(Compression::None)
+            .max_batch_size(500)
+            .block_on_send(true),
+    )
+    .expect("client");
+    for i in 0..batches * 500 {
+        let mut ev = client.new_event();
+        shape::fill(&mut ev, i);
+        ev.send().expect("send");
     }
-    out.push(b']');
-    out
+    client.close().expect("close");
+    rx.requests().into_iter().map(|r| r.decoded_body).collect()
 }
 
 fn main() {
-    let bodies: Vec<Vec<u8>> = (0..40).map(|k| body(k * 500, 500)).collect();
+    let bodies = bodies(40);
+    assert_eq!(bodies.len(), 40, "one request per 500 events");
     let events = 40.0 * 500.0;
     let total: usize = bodies.iter().map(Vec::len).sum();
     let settings: Vec<(&str, i32, Vec<P>)> = vec![
