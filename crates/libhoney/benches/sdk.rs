@@ -94,7 +94,11 @@ mod event {
 
     #[divan::bench(threads = [1, 2, 4])]
     fn send_discard(b: Bencher) {
-        let client = discard_client();
+        build_and_send(b, discard_client());
+    }
+
+    /// Building an event and sending it, both timed.
+    fn build_and_send(b: Bencher, client: &'static Client) {
         b.bench(|| {
             let i = fastrand::u64(..);
             let mut ev = client.new_event();
@@ -103,51 +107,39 @@ mod event {
         });
     }
 
-    /// `send()` alone: the event is built outside the timed part.
-    #[divan::bench(threads = [1, 2, 4])]
-    fn send_only_http(b: Bencher) {
-        let client = http_client();
+    /// `send()` alone through a client encoding where `on` says: each event
+    /// is built outside the timed part.
+    fn send_only(b: Bencher, on: EncodeOn) {
+        let client = http_client_with(on);
         b.with_inputs(|| {
             let mut ev = client.new_event();
             fill(&mut ev, fastrand::u64(..));
             ev
         })
         .bench_values(|ev| ev.send().expect("send"));
+    }
+
+    /// `send()` alone at the default (`EncodeOn::Adaptive`).
+    #[divan::bench(threads = [1, 2, 4])]
+    fn send_only_http(b: Bencher) {
+        send_only(b, EncodeOn::Adaptive);
     }
 
     /// `send()` alone with `EncodeOn::Send`: it always encodes.
     #[divan::bench(threads = [1, 2, 4])]
     fn send_only_http_encode_in_send(b: Bencher) {
-        let client = http_client_with(EncodeOn::Send);
-        b.with_inputs(|| {
-            let mut ev = client.new_event();
-            fill(&mut ev, fastrand::u64(..));
-            ev
-        })
-        .bench_values(|ev| ev.send().expect("send"));
+        send_only(b, EncodeOn::Send);
     }
 
     /// `send()` alone with `EncodeOn::Batcher`: a hand-over to the queue.
     #[divan::bench(threads = [1, 2, 4])]
     fn send_only_http_batcher_encodes(b: Bencher) {
-        let client = http_client_with(EncodeOn::Batcher);
-        b.with_inputs(|| {
-            let mut ev = client.new_event();
-            fill(&mut ev, fastrand::u64(..));
-            ev
-        })
-        .bench_values(|ev| ev.send().expect("send"));
+        send_only(b, EncodeOn::Batcher);
     }
 
     #[divan::bench(threads = [1, 2, 4])]
     fn send_http(b: Bencher) {
-        let client = http_client();
-        b.bench(|| {
-            let i = fastrand::u64(..);
-            let mut ev = client.new_event();
-            fill(&mut ev, i);
-            ev.send().expect("send")
-        });
+        build_and_send(b, http_client());
     }
 }
 
