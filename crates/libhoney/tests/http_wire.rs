@@ -590,10 +590,8 @@ fn a_host_name_is_resolved_and_reused_across_requests() {
             .max_batch_size(10)
             .max_concurrent_batches(3),
     );
-    let reader = spawn_reader(&client);
     let sent = send_ids(&client, 0..100);
-    client.close().unwrap();
-    let got = reader.join().unwrap();
+    let got = close_and_collect(&client);
     let tally = check_invariant(&sent, &got, &rx, &client.metrics());
     assert_eq!(tally.ok.len(), 100);
     assert!(rx.requests().len() >= 10, "several requests");
