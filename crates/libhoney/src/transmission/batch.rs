@@ -212,9 +212,10 @@ struct OpenBatch {
 }
 
 /// Groups events by destination and appends each to its batch body (encoding
-/// it there unless `send` already did). A batch is ready when it holds `max_events` events, when adding an event
-/// would push its body past `max_body_bytes` (it is split, never dropped), or
-/// `frequency` after its first event.
+/// it there unless `send` already did). A batch is ready when it holds
+/// `max_events` events, when adding an event would push its body past
+/// `max_body_bytes` (it is split, never dropped), or `frequency` after its
+/// first event.
 pub(crate) struct Batcher {
     settings: BatchSettings,
     open: Vec<OpenBatch>,
@@ -242,9 +243,9 @@ impl Batcher {
         }
     }
 
-    /// The batcher of an HTTP transmission and, when `send` encodes
-    /// (`Config::encode_on` is not `Batcher`), the encoder its `send` uses, sharing one
-    /// pool of buffers.
+    /// The batcher of an HTTP transmission and, when `send` may encode
+    /// (`Config::encode_on` is not `Batcher`), the encoder its `send` uses,
+    /// sharing one pool of buffers.
     pub(crate) fn with_encoder(config: &Config) -> (Batcher, Option<SendEncoder>) {
         let settings = BatchSettings::from_config(config);
         let mut batcher = Batcher::new(settings.clone());
@@ -502,7 +503,6 @@ impl Compressor {
     }
 }
 
-/// The `Content-Type` of an encoding.
 /// For [`EncodeOn::Adaptive`]: whether the batcher is behind. Set by the
 /// batcher (rarely: only when it changes), read by every `send` (a load of
 /// a line that stays in the sending cores' caches).
@@ -552,6 +552,7 @@ impl BacklogWatch {
     }
 }
 
+/// The `Content-Type` of an encoding.
 pub(crate) fn content_type(enc: Encoding) -> &'static str {
     match enc {
         Encoding::Json => "application/json",
