@@ -1203,7 +1203,6 @@ async fn run_batcher(
             }
             Wake::Event(Some(ev)) => {
                 st.add(ev);
-                st.dispatch(&cx).await;
                 // Events are coming: take them in rounds from now on.
                 rounds = true;
                 idle_rounds = 0;
