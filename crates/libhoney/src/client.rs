@@ -8,8 +8,6 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-
 use crate::builder::{Builder, Template};
 use crate::config::{Config, LONGEST_WAIT};
 use crate::destination::Destination;
@@ -51,7 +49,6 @@ struct Inner {
     transmission: Arc<dyn Transmission>,
     responder: Responder,
     responses: Responses,
-    end: Mutex<Option<Sender<()>>>,
     closed: AtomicBool,
     /// Sends that passed the closed check and have not yet handed their event
     /// (or its sampling response) over. `close` waits for them before it
@@ -128,7 +125,7 @@ impl Client {
     pub fn new(config: Config) -> Result<Client, ConfigError> {
         let config = config.resolve()?;
         let metrics = Arc::new(Metrics::default());
-        let (responder, responses, end) = response_queue(
+        let (responder, responses) = response_queue(
             config.get_response_queue_capacity(),
             config.block_on_response,
             Arc::clone(&metrics),
@@ -163,7 +160,6 @@ impl Client {
                 transmission,
                 responder,
                 responses,
-                end: Mutex::new(Some(end)),
                 closed: AtomicBool::new(false),
                 in_dispatch: Sharded::default(),
                 dispatch_lock: Mutex::new(()),
@@ -595,7 +591,6 @@ impl Inner {
             log::warn!(target: "libhoney", "{e}");
         }
         self.responder.end();
-        drop(self.end.lock().unwrap_or_else(|e| e.into_inner()).take());
         log::debug!(target: "libhoney", "client closed");
         result
     }

@@ -46,8 +46,10 @@ impl Metrics {
         self.queued.add(1, Relaxed);
     }
 
-    pub(crate) fn response_dropped(&self) {
-        self.responses_dropped.fetch_add(1, Relaxed);
+    pub(crate) fn responses_dropped(&self, n: usize) {
+        if n > 0 {
+            self.responses_dropped.fetch_add(n as u64, Relaxed);
+        }
     }
 
     pub(crate) fn count_response(&self, r: &Response) {

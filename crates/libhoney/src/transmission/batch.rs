@@ -685,22 +685,31 @@ pub(crate) enum Outcome {
 /// The most of a server body kept on error responses.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// Gives every event of a batch exactly one response, from the outcome.
+/// Gives every event of a batch exactly one response, from the outcome, handed
+/// to the response queue in one step.
 pub(crate) fn answer_batch(
     responder: &Responder,
     metas: Vec<Option<Metadata>>,
     outcome: Outcome,
     duration: Duration,
 ) {
+    responder.respond_all(batch_responses(metas, outcome, duration));
+}
+
+/// The responses of a batch's events, in the batch's order.
+fn batch_responses(
+    metas: Vec<Option<Metadata>>,
+    outcome: Outcome,
+    duration: Duration,
+) -> Vec<Response> {
+    let n = metas.len();
+    let each = |f: &mut dyn FnMut(Option<Metadata>) -> Response| -> Vec<Response> {
+        metas.into_iter().map(f).collect()
+    };
     match outcome {
-        Outcome::Transport(msg) => {
-            for m in metas {
-                responder.respond(
-                    Response::failure(m, ResponseError::Transport(msg.clone()))
-                        .with_duration(duration),
-                );
-            }
-        }
+        Outcome::Transport(msg) => each(&mut |m| {
+            Response::failure(m, ResponseError::Transport(msg.clone())).with_duration(duration)
+        }),
         Outcome::Http { status, body, .. } if !(200..300).contains(&status) => {
             let mut text =
                 String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_BODY)]).into_owned();
@@ -710,13 +719,13 @@ pub(crate) fn answer_batch(
             if status == 401 {
                 log::warn!(target: "libhoney", "the API key was rejected (HTTP 401); check it is correct");
             }
-            for m in metas {
+            each(&mut |m| {
                 let mut r =
                     Response::failure(m, ResponseError::HttpStatus(status)).with_duration(duration);
                 r.status_code = Some(status);
                 r.body = text.clone();
-                responder.respond(r);
-            }
+                r
+            })
         }
         Outcome::Http {
             status,
@@ -725,10 +734,7 @@ pub(crate) fn answer_batch(
         } => {
             if body.iter().all(u8::is_ascii_whitespace) && status == 202 {
                 // "An empty 202 response indicates that the event has been queued."
-                for m in metas {
-                    responder.respond(Response::success(m, Some(202), duration));
-                }
-                return;
+                return each(&mut |m| Response::success(m, Some(202), duration));
             }
             let statuses = if msgpack {
                 parse_statuses_msgpack(&body)
@@ -738,43 +744,37 @@ pub(crate) fn answer_batch(
             match statuses {
                 Err(why) => {
                     log::warn!(target: "libhoney", "could not read the API's per-event statuses: {why}");
-                    for m in metas {
-                        let r = Response::failure(m, ResponseError::MalformedResponse(why.clone()))
+                    each(&mut |m| {
+                        Response::failure(m, ResponseError::MalformedResponse(why.clone()))
                             .with_duration(duration)
-                            .with_status(status);
-                        responder.respond(r);
-                    }
+                            .with_status(status)
+                    })
                 }
                 Ok(statuses) => {
-                    if statuses.len() != metas.len() {
+                    if statuses.len() != n {
                         log::warn!(
                             target: "libhoney",
                             "the API returned {} statuses for {} events",
                             statuses.len(),
-                            metas.len()
+                            n
                         );
                     }
                     let mut it = statuses.into_iter();
-                    for m in metas {
-                        let r = match it.next() {
-                            Some(EventStatus {
-                                status: s,
-                                error: None,
-                            }) if (200..300).contains(&s) => {
-                                Response::success(m, Some(s), duration)
-                            }
-                            Some(EventStatus { status: s, error }) => {
-                                let msg = error.unwrap_or_else(|| format!("status {s}"));
-                                Response::failure(m, ResponseError::Rejected(msg))
-                                    .with_status(s)
-                                    .with_duration(duration)
-                            }
-                            None => Response::failure(m, ResponseError::MissingStatus)
+                    each(&mut |m| match it.next() {
+                        Some(EventStatus {
+                            status: s,
+                            error: None,
+                        }) if (200..300).contains(&s) => Response::success(m, Some(s), duration),
+                        Some(EventStatus { status: s, error }) => {
+                            let msg = error.unwrap_or_else(|| format!("status {s}"));
+                            Response::failure(m, ResponseError::Rejected(msg))
+                                .with_status(s)
                                 .with_duration(duration)
-                                .with_status(status),
-                        };
-                        responder.respond(r);
-                    }
+                        }
+                        None => Response::failure(m, ResponseError::MissingStatus)
+                            .with_duration(duration)
+                            .with_status(status),
+                    })
                 }
             }
         }

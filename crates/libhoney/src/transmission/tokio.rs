@@ -705,6 +705,12 @@ impl Shared {
         self.unanswered.fetch_sub(1, Ordering::SeqCst);
     }
 
+    fn respond_all(&self, responses: Vec<Response>) {
+        let n = responses.len();
+        self.responder.respond_all(responses);
+        self.unanswered.fetch_sub(n, Ordering::SeqCst);
+    }
+
     fn begin(&self, seq: u64) {
         self.lock_in_flight().insert(seq);
     }
@@ -931,9 +937,7 @@ impl PendingResponses {
 
 impl Deliver for PendingResponses {
     fn run(&mut self) {
-        for r in self.responses.drain(..) {
-            self.shared.respond(r);
-        }
+        self.shared.respond_all(std::mem::take(&mut self.responses));
     }
 }
 
