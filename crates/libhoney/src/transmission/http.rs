@@ -15,6 +15,7 @@ use super::batch::{
     parse_retry_after, wait_deadline, BacklogWatch, Batcher, Behind, Compressor, Item, Outcome,
     ReadyBatch, RetryPolicy, SendEncoder, Sharded,
 };
+use super::handoff::Handoff;
 use super::resolve::Resolver;
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Config, Encoding};
@@ -289,7 +290,7 @@ impl Transmission for Http {
         let resolver = Resolver::default();
         let agent = build_agent(config, resolver.clone())?;
         let (tx, rx) = channel::bounded(config.pending_work_capacity);
-        let (jobs_tx, jobs_rx) = channel::bounded::<ReadyBatch>(config.max_concurrent_batches);
+        let jobs = Arc::new(Handoff::<ReadyBatch>::new(config.max_concurrent_batches));
         let (stop_tx, stop_rx) = channel::bounded(0);
         let shared = Arc::new(Shared {
             responder: ctx.responder.clone(),
@@ -311,7 +312,7 @@ impl Transmission for Http {
         // Sender threads start on demand, up to max_concurrent_batches: a
         // client that sends little keeps one thread (and one zstd context).
         let pool = SenderPool {
-            jobs: jobs_rx,
+            jobs: Arc::clone(&jobs),
             settings,
             shared: Arc::clone(&shared),
             spawned: 0,
@@ -325,7 +326,7 @@ impl Transmission for Http {
         let batcher_shared = Arc::clone(&shared);
         let threads = vec![std::thread::Builder::new()
             .name("libhoney-batch".into())
-            .spawn(move || batcher_loop(rx, jobs_tx, pool, batcher, &batcher_shared))
+            .spawn(move || batcher_loop(rx, &jobs, pool, batcher, &batcher_shared))
             .map_err(|e| ConfigError::Transmission(format!("could not start a thread: {e}")))?];
         let running = Running {
             tx,
@@ -430,7 +431,7 @@ fn fail_fast(shared: &Shared, mut ev: Item) {
 
 /// Starts sender threads as batches need them.
 struct SenderPool {
-    jobs: Receiver<ReadyBatch>,
+    jobs: Arc<Handoff<ReadyBatch>>,
     settings: Arc<SenderSettings>,
     shared: Arc<Shared>,
     spawned: usize,
@@ -443,7 +444,7 @@ impl SenderPool {
     fn ensure(&mut self, waiting: usize) -> bool {
         if self.spawned < self.max && self.shared.idle.load(Ordering::Acquire) <= waiting {
             let (jobs, shared, settings) = (
-                self.jobs.clone(),
+                Arc::clone(&self.jobs),
                 Arc::clone(&self.shared),
                 Arc::clone(&self.settings),
             );
@@ -472,11 +473,19 @@ impl SenderPool {
 
 fn batcher_loop(
     rx: Receiver<Msg>,
-    jobs: Sender<ReadyBatch>,
+    jobs: &Handoff<ReadyBatch>,
     pool: SenderPool,
     mut batcher: Batcher,
     shared: &Shared,
 ) {
+    // However this function ends, the senders see their queue close.
+    struct CloseJobs<'a>(&'a Handoff<ReadyBatch>);
+    impl Drop for CloseJobs<'_> {
+        fn drop(&mut self) {
+            self.0.close();
+        }
+    }
+    let _close_jobs = CloseJobs(jobs);
     let mut ready: Vec<ReadyBatch> = Vec::new();
     let pool = std::cell::RefCell::new(pool);
     let dispatch = |ready: &mut Vec<ReadyBatch>| {
@@ -484,13 +493,12 @@ fn batcher_loop(
             shared.begin(job.seq);
             let seq = job.seq;
             let sent = if pool.borrow_mut().ensure(jobs.len()) {
-                jobs.send(job)
+                jobs.give(job)
             } else {
-                Err(channel::SendError(job))
+                Err(job)
             };
-            if let Err(e) = sent {
+            if let Err(b) = sent {
                 // No sender thread could be started: answer the batch anyway.
-                let b = e.into_inner();
                 answer_batch(
                     &shared.responder,
                     b.metas,
@@ -658,8 +666,8 @@ fn take_last_events(
     }
 }
 
-fn sender_loop(jobs: Receiver<ReadyBatch>, shared: &Shared, settings: &SenderSettings) {
-    for job in jobs.iter() {
+fn sender_loop(jobs: Arc<Handoff<ReadyBatch>>, shared: &Shared, settings: &SenderSettings) {
+    while let Some(job) = jobs.take() {
         shared.idle.fetch_sub(1, Ordering::AcqRel);
         let start = Instant::now();
         let seq = job.seq;

@@ -64,6 +64,7 @@ use crate::value::Value;
 
 pub(crate) mod batch;
 mod discard;
+mod handoff;
 pub(crate) mod http;
 mod mock;
 mod resolve;
