@@ -374,15 +374,19 @@ impl Config {
     /// How many events may wait for the transmission (default 10,000). When full,
     /// `send` drops the event with a [`QueueOverflow`](crate::ResponseError::QueueOverflow)
     /// response, or waits if [`block_on_send`](Config::block_on_send) is on. Memory
-    /// for queued events is only used while they wait. 0 is a [`ConfigError::Zero`].
+    /// for queued events is only used while they wait, except that the buffers
+    /// of events encoded in `send` (see [`encode_on`](Config::encode_on)) are
+    /// kept for reuse: at most this many (and at most 16,384), of at most 4 KiB
+    /// each, so never more than a full queue of such events held. 0 is a
+    /// [`ConfigError::Zero`].
     pub fn pending_work_capacity(mut self, n: usize) -> Self {
         self.pending_work_capacity = n;
         self
     }
 
     /// How many responses may wait to be read (default: twice the pending work
-    /// capacity). The queue's slots are allocated when the client is built. When
-    /// it is full, new responses are dropped and counted in
+    /// capacity). Memory is used only for responses waiting. When it is full,
+    /// new responses are dropped and counted in
     /// [`MetricsSnapshot::responses_dropped`](crate::MetricsSnapshot::responses_dropped),
     /// unless [`block_on_response`](Config::block_on_response) is on. 0 is a
     /// [`ConfigError::Zero`].
