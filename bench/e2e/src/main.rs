@@ -215,8 +215,9 @@ fn send(o: &Opts) -> i32 {
     let responses = client.responses();
     let cpu0 = procstat::cpu_seconds();
     let start = Instant::now();
+    let n = o.events;
     let reader = std::thread::spawn(move || {
-        let (mut delivered, mut failed, mut last) = (0u64, 0u64, Duration::ZERO);
+        let (mut delivered, mut failed, mut last) = (0u64, 0u64, None);
         let mut first_error = None;
         for r in responses {
             if r.is_success() {
@@ -225,11 +226,15 @@ fn send(o: &Opts) -> i32 {
                 failed += 1;
                 first_error.get_or_insert_with(|| format!("{:?} {}", r.error, r.body));
             }
-            last = start.elapsed();
+            // The clock is read once, at the last expected response (reading
+            // it per response cost the process about 1 % of its CPU).
+            if delivered + failed == n {
+                last = Some(start.elapsed());
+            }
         }
+        let last = last.unwrap_or_else(|| start.elapsed());
         (delivered, failed, last, first_error)
     });
-    let n = o.events;
     let t = o.threads.max(1) as u64;
     let barrier = Arc::new(Barrier::new(t as usize));
     let rate = o.rate;
