@@ -274,6 +274,35 @@ fn queued_event_to_json_is_valid() {
 }
 
 #[test]
+fn queued_event_to_json_writes_every_year_in_place_or_not() {
+    // Years 0 to 9999 are written over a fixed template, others the slow
+    // way: both must give the same, valid, JSON around them.
+    use std::time::{Duration, UNIX_EPOCH};
+    let (client, mock) = mock_client(base());
+    let y10k = UNIX_EPOCH + Duration::new(253_402_300_800, 5);
+    let y2023 = UNIX_EPOCH + Duration::new(1_700_000_000, 123_456_789);
+    for t in [y10k, y2023] {
+        let mut ev = client.new_event();
+        ev.add_field("k", "v").set_timestamp(t);
+        ev.send().unwrap();
+    }
+    let events = mock.events();
+    let times: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| serde_json::from_str::<serde_json::Value>(&e.to_json()).unwrap())
+        .inspect(|v| assert_eq!(v["data"], json!({"k": "v"})))
+        .map(|v| v["time"].clone())
+        .collect();
+    assert_eq!(
+        times,
+        vec![
+            json!("10000-01-01T00:00:00.000000005Z"),
+            json!("2023-11-14T22:13:20.123456789Z")
+        ]
+    );
+}
+
+#[test]
 fn mock_records_counts_and_answers() {
     let (client, mock) = mock_client(base());
     assert!(mock.is_empty());

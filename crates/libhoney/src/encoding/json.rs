@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::time::{rfc3339_bytes, write_rfc3339};
+use super::time::{put_rfc3339, write_rfc3339};
 use crate::config::NonFiniteFloats;
 use crate::transmission::QueuedEvent;
 use crate::value::{FieldName, Value};
@@ -29,17 +29,14 @@ pub(crate) fn write_event(out: &mut Vec<u8>, ev: &QueuedEvent, nf: NonFiniteFloa
         out.extend_from_slice(b",\"samplerate\":");
         write_u64(out, u64::from(ev.sample_rate));
     }
-    match rfc3339_bytes(ev.timestamp) {
-        Some(ts) => {
-            let mut buf = *b",\"time\":\"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ\"}";
-            buf[9..39].copy_from_slice(&ts);
-            out.extend_from_slice(&buf);
-        }
-        None => {
-            out.extend_from_slice(b",\"time\":\"");
-            write_rfc3339(out, ev.timestamp);
-            out.extend_from_slice(b"\"}");
-        }
+    // The time is written in place, over a fixed-size template.
+    let len = out.len();
+    out.extend_from_slice(b",\"time\":\"YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ\"}");
+    if !put_rfc3339(ev.timestamp, &mut out[len + 9..len + 39]) {
+        out.truncate(len);
+        out.extend_from_slice(b",\"time\":\"");
+        write_rfc3339(out, ev.timestamp);
+        out.extend_from_slice(b"\"}");
     }
 }
 
@@ -154,37 +151,31 @@ const DIGITS2: [u8; 200] = {
     t
 };
 
-/// Appends `u` in decimal. The digits are put left-aligned in a fixed-size
-/// buffer that is appended whole, then the vector is cut back.
+/// Appends `u` in decimal: 20 zeros are appended (a fixed-size store), the
+/// digits written over them in place, and the vector cut back. Nothing is
+/// assembled on the stack first: copying a buffer just written in pieces
+/// stalls the load on the pieces' stores (store forwarding fails).
 #[inline]
 pub(crate) fn write_u64(out: &mut Vec<u8>, u: u64) {
     let len = out.len();
-    let buf = u64_digits(u);
-    out.extend_from_slice(&buf.0);
-    out.truncate(len + buf.1);
+    out.extend_from_slice(&[b'0'; 20]);
+    let n = put_digits(&mut out[len..], u);
+    out.truncate(len + n);
 }
 
 /// Appends `i` in decimal.
 #[inline]
 pub(crate) fn write_i64(out: &mut Vec<u8>, i: i64) {
-    let len = out.len();
-    let (mut digits, n) = u64_digits(i.unsigned_abs());
     if i < 0 {
-        // At most 19 digits for |i64::MIN|, so the sign fits in front.
-        digits.copy_within(0..19, 1);
-        digits[0] = b'-';
-        out.extend_from_slice(&digits);
-        out.truncate(len + n + 1);
-    } else {
-        out.extend_from_slice(&digits);
-        out.truncate(len + n);
+        out.push(b'-');
     }
+    write_u64(out, i.unsigned_abs());
 }
 
-/// The decimal digits of `u`, left-aligned, and how many there are.
+/// Writes the decimal digits of `u` at the start of `buf` (at least 20 bytes,
+/// which must hold `'0'`s), two at a time; returns how many.
 #[inline]
-fn u64_digits(mut u: u64) -> ([u8; 20], usize) {
-    let mut buf = [b'0'; 20];
+fn put_digits(buf: &mut [u8], mut u: u64) -> usize {
     let n = u.checked_ilog10().unwrap_or(0) as usize + 1;
     let mut end = n;
     while u >= 100 {
@@ -199,7 +190,7 @@ fn u64_digits(mut u: u64) -> ([u8; 20], usize) {
     } else {
         buf[end - 1] = b'0' + u as u8;
     }
-    (buf, n)
+    n
 }
 
 /// Visits the entries of an object, skipping any whose key appears again later
@@ -239,11 +230,14 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 /// Appends `"s"`, preceded by a comma if `COMMA` and followed by a colon if
 /// `COLON`, escaping as needed.
 ///
-/// Strings of up to 32 bytes are read as a few fixed-size (overlapping)
-/// pieces, which are checked for bytes to escape (vector compares) and stored
-/// into a small buffer pre-filled with quotes; the buffer is appended whole (a
-/// fixed-size copy, no `memcpy` call) and the vector cut back to the literal's
-/// length. Longer strings are checked 16 bytes at a time and copied with one
+/// Strings of up to 32 bytes are checked for bytes to escape as a few
+/// fixed-size (overlapping) pieces read straight from `b` (one or two words,
+/// or two 16-byte vectors). The literal is then written in place: a
+/// fixed-size run of quotes is appended, the pieces are stored over it (the
+/// closing quote is already there), and the vector is cut back to the
+/// literal's length. Nothing is assembled on the stack and copied, which
+/// stalled on store forwarding (a wide load of narrower stores just made).
+/// Longer strings are checked 16 bytes at a time and copied with one
 /// `extend_from_slice`.
 #[inline(always)]
 fn write_quoted<const COMMA: bool, const COLON: bool>(out: &mut Vec<u8>, b: &[u8]) {
@@ -251,58 +245,92 @@ fn write_quoted<const COMMA: bool, const COLON: bool>(out: &mut Vec<u8>, b: &[u8
     let p = usize::from(COMMA);
     let end = p + n + 2 + usize::from(COLON);
     if n <= 16 {
-        let mut buf = [b'"'; 20];
-        buf[0] = if COMMA { b',' } else { b'"' };
         // Every byte of `b`, some twice, padded with spaces (never escaped).
-        let mut w = [b' '; 16];
-        if n >= 8 {
-            w[..8].copy_from_slice(&b[..8]);
-            w[8..].copy_from_slice(&b[n - 8..]);
-            buf[p + 1..p + 9].copy_from_slice(&w[..8]);
-            buf[p + n - 7..p + n + 1].copy_from_slice(&w[8..]);
+        let w = if n >= 8 {
+            word_needs_escape(word8(&b[..8])) || word_needs_escape(word8(&b[n - 8..]))
         } else if n >= 4 {
-            w[..4].copy_from_slice(&b[..4]);
-            w[4..8].copy_from_slice(&b[n - 4..]);
-            buf[p + 1..p + 5].copy_from_slice(&w[..4]);
-            buf[p + n - 3..p + n + 1].copy_from_slice(&w[4..8]);
-        } else if n > 0 {
-            // Bytes 0, n/2 and n-1 cover all of a string of one to three bytes.
-            w[0] = b[0];
-            w[1] = b[n / 2];
-            w[2] = b[n - 1];
-            buf[p + 1] = w[0];
-            buf[p + 1 + n / 2] = w[1];
-            buf[p + n] = w[2];
-        }
-        if any_needs_escape(&w) {
+            word_needs_escape(u64::from(word4(&b[..4])) | u64::from(word4(&b[n - 4..])) << 32)
+        } else {
+            let mut x = 0x2020_2020_2020_2020u64;
+            if n > 0 {
+                x = x << 24
+                    | u64::from(b[0])
+                    | u64::from(b[n / 2]) << 8
+                    | u64::from(b[n - 1]) << 16;
+            }
+            word_needs_escape(x)
+        };
+        if w {
             return write_quoted_escaped::<COMMA, COLON>(out, b);
         }
-        if COLON {
-            buf[end - 1] = b':';
-        }
         let len = out.len();
-        out.extend_from_slice(&buf);
+        out.extend_from_slice(&[b'"'; 20]);
+        let o = &mut out[len..len + 20];
+        if COMMA {
+            o[0] = b',';
+        }
+        if n >= 8 {
+            o[p + 1..p + 9].copy_from_slice(&b[..8]);
+            o[p + n - 7..p + n + 1].copy_from_slice(&b[n - 8..]);
+        } else if n >= 4 {
+            o[p + 1..p + 5].copy_from_slice(&b[..4]);
+            o[p + n - 3..p + n + 1].copy_from_slice(&b[n - 4..]);
+        } else if n > 0 {
+            o[p + 1] = b[0];
+            o[p + 1 + n / 2] = b[n / 2];
+            o[p + n] = b[n - 1];
+        }
+        if COLON {
+            o[end - 1] = b':';
+        }
         out.truncate(len + end);
     } else if n <= 32 {
-        let mut buf = [b'"'; 36];
-        buf[0] = if COMMA { b',' } else { b'"' };
-        let mut w = [0; 32];
-        w[..16].copy_from_slice(&b[..16]);
-        w[16..].copy_from_slice(&b[n - 16..]);
-        if any_needs_escape(&w) {
+        let head: &[u8; 16] = b[..16].try_into().unwrap();
+        let tail: &[u8; 16] = b[n - 16..].try_into().unwrap();
+        if any_needs_escape(head) || any_needs_escape(tail) {
             return write_quoted_escaped::<COMMA, COLON>(out, b);
         }
-        buf[p + 1..p + 17].copy_from_slice(&w[..16]);
-        buf[p + n - 15..p + n + 1].copy_from_slice(&w[16..]);
-        if COLON {
-            buf[end - 1] = b':';
-        }
         let len = out.len();
-        out.extend_from_slice(&buf);
+        out.extend_from_slice(&[b'"'; 36]);
+        let o = &mut out[len..len + 36];
+        if COMMA {
+            o[0] = b',';
+        }
+        o[p + 1..p + 17].copy_from_slice(head);
+        o[p + n - 15..p + n + 1].copy_from_slice(tail);
+        if COLON {
+            o[end - 1] = b':';
+        }
         out.truncate(len + end);
     } else {
         write_quoted_long::<COMMA, COLON>(out, b);
     }
+}
+
+#[inline(always)]
+fn word8(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[..8].try_into().unwrap())
+}
+
+#[inline(always)]
+fn word4(b: &[u8]) -> u32 {
+    u32::from_le_bytes(b[..4].try_into().unwrap())
+}
+
+/// Does any byte of the word need escaping (`"`, `\` or a control
+/// character)? Bitwise, on all eight at once: `x ^ 0x02` per byte maps `"` to
+/// 0x20 and the control characters onto 0 to 0x1f (and nothing else below
+/// 0x21), then the usual "has a byte less than n" and "has a zero byte" tests
+/// (exact as yes/no answers, for n up to 128).
+#[inline(always)]
+fn word_needs_escape(x: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let y = x ^ (ONES * 0x02);
+    let below = y.wrapping_sub(ONES * 0x21) & !y & HIGH;
+    let z = x ^ (ONES * u64::from(b'\\'));
+    let backslash = z.wrapping_sub(ONES) & !z & HIGH;
+    (below | backslash) != 0
 }
 
 /// [`write_quoted`] for strings of more than 32 bytes.

@@ -70,9 +70,12 @@ thread_local! {
     static LAST_SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` for years 0 to 9999; `None` for others.
+/// Writes `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` into the first 30 bytes of `buf`
+/// (in place: a text built on the stack and then copied stalls the copy's
+/// loads on the stores just made); false, and `buf` unspecified, for years
+/// outside 0 to 9999.
 #[inline]
-pub(crate) fn rfc3339_bytes(t: SystemTime) -> Option<[u8; 30]> {
+pub(crate) fn put_rfc3339(t: SystemTime, buf: &mut [u8]) -> bool {
     let (secs, nanos) = unix_parts(t);
     let prefix = LAST_SECOND.with(|c| {
         let (s, text) = c.get();
@@ -82,14 +85,16 @@ pub(crate) fn rfc3339_bytes(t: SystemTime) -> Option<[u8; 30]> {
         let text = date_time_prefix(secs)?;
         c.set((secs, text));
         Some(text)
-    })?;
-    let mut buf = [0u8; 30];
+    });
+    let Some(prefix) = prefix else {
+        return false;
+    };
     buf[..19].copy_from_slice(&prefix);
     buf[19] = b'.';
     buf[20] = b'0' + (nanos / 100_000_000) as u8;
     buf[21..29].copy_from_slice(&eight_digits(nanos % 100_000_000));
     buf[29] = b'Z';
-    Some(buf)
+    true
 }
 
 /// The eight decimal digits of `v < 10^8`, computed in parallel in one word:
@@ -113,10 +118,12 @@ fn eight_digits(v: u32) -> [u8; 8] {
 
 /// Appends `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
 pub(crate) fn write_rfc3339(out: &mut Vec<u8>, t: SystemTime) {
-    if let Some(text) = rfc3339_bytes(t) {
-        out.extend_from_slice(&text);
+    let len = out.len();
+    out.extend_from_slice(&[b'0'; 30]);
+    if put_rfc3339(t, &mut out[len..]) {
         return;
     }
+    out.truncate(len);
     let (secs, nanos) = unix_parts(t);
     write_date_time_slow(out, secs);
     out.push(b'.');
