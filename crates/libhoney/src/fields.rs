@@ -25,7 +25,9 @@ const INDEX_THRESHOLD: usize = 24;
 pub(crate) struct Fields {
     keys: Vec<FieldName>,
     values: Vec<Value>,
-    index: Option<HashMap<FieldName, usize>>,
+    /// Boxed: most events never have one, and every byte of `Fields` is
+    /// copied into (and out of) each slot of the event queue.
+    index: Option<Box<HashMap<FieldName, usize>>>,
     /// One bit per key present, from a cheap hash of the key: a clear bit
     /// proves a key absent without comparing strings.
     mask: u64,
@@ -117,7 +119,7 @@ impl Fields {
             for (i, k) in self.keys.iter().enumerate() {
                 index.insert(k.clone(), i);
             }
-            index
+            Box::new(index)
         });
         index.insert(key.clone(), n);
     }

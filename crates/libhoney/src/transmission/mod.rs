@@ -231,3 +231,14 @@ impl QueuedEvent {
         String::from_utf8(out).unwrap_or_default()
     }
 }
+
+#[cfg(all(test, target_pointer_width = "64"))]
+mod tests {
+    #[test]
+    fn a_queued_event_stays_small() {
+        // Every event is moved through a slot of the event queue, written by
+        // the sending thread and read by the batcher on another core: each
+        // byte here costs cache traffic (see `Config::pending_work_capacity`).
+        assert!(std::mem::size_of::<super::QueuedEvent>() <= 120);
+    }
+}
