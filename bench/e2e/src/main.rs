@@ -4,7 +4,7 @@
 //! ```text
 //! libhoney-bench send --url URL [--events N] [--threads T] [--encoding json|msgpack]
 //!                     [--compression zstd|gzip|none] [--compression-level L]
-//!                     [--batch-size N] [--max-concurrent-batches N]
+//!                     [--batch-size N] [--max-concurrent-batches N] [--pending-work-capacity N]
 //!                     [--encode-on send|batcher|adaptive] [--batcher-encodes]
 //!                     [--transmission http|tokio] [--rate EVENTS_PER_S] [--send-latency]
 //! libhoney-bench compare [--events N] [--big-events M] [--repeat R] [--skip-peers]
@@ -66,6 +66,7 @@ struct Opts {
     out: Option<PathBuf>,
     batch_size: Option<usize>,
     max_concurrent: Option<usize>,
+    pending: Option<usize>,
     transmission: String,
     rate: Option<f64>,
     send_latency: bool,
@@ -96,6 +97,7 @@ impl Opts {
             out: None,
             batch_size: None,
             max_concurrent: None,
+            pending: None,
             transmission: "http".into(),
             rate: None,
             send_latency: false,
@@ -132,6 +134,9 @@ impl Opts {
                 "--send-latency" => o.send_latency = true,
                 "--max-concurrent-batches" => {
                     o.max_concurrent = Some(val().parse().expect("--max-concurrent-batches N"))
+                }
+                "--pending-work-capacity" => {
+                    o.pending = Some(val().parse().expect("--pending-work-capacity N"))
                 }
                 "--batcher-encodes" => o.encode_on = EncodeOn::Batcher,
                 "--encode-on" => {
@@ -184,6 +189,10 @@ fn send(o: &Opts) -> i32 {
     };
     let config = match o.max_concurrent {
         Some(n) => config.max_concurrent_batches(n),
+        None => config,
+    };
+    let config = match o.pending {
+        Some(n) => config.pending_work_capacity(n),
         None => config,
     };
     let config = match o.compression_level {
