@@ -211,7 +211,7 @@ impl Config {
     /// | max_batch_size | 500 events (libhoney-go: 50, libhoney-py: 100; larger batches cost the sender and the API less per event, and `send_frequency` still bounds the wait) |
     /// | send_frequency | 100 ms after a batch's first event |
     /// | max_concurrent_batches | 10 requests in flight |
-    /// | pending_work_capacity | 10,000 events |
+    /// | pending_work_capacity | 2,048 events (libhoney-go: 10,000, libhoney-py: 1,000; the queue holds whole events, and a shorter one stays in the CPU's caches: see [`pending_work_capacity`](Config::pending_work_capacity)) |
     /// | response_queue_capacity | 2 × pending_work_capacity |
     /// | block_on_send / block_on_response | false / false |
     /// | encode_on | [`EncodeOn::Adaptive`] (the batcher encodes while it keeps up, `send` once it is behind) |
@@ -244,7 +244,7 @@ impl Config {
             max_batch_size: 500,
             send_frequency: Duration::from_millis(100),
             max_concurrent_batches: 10,
-            pending_work_capacity: 10_000,
+            pending_work_capacity: 2048,
             response_queue_capacity: None,
             block_on_send: false,
             block_on_response: false,
@@ -371,7 +371,7 @@ impl Config {
         self
     }
 
-    /// How many events may wait for the transmission (default 10,000). When full,
+    /// How many events may wait for the transmission (default 2,048). When full,
     /// `send` drops the event with a [`QueueOverflow`](crate::ResponseError::QueueOverflow)
     /// response, or waits if [`block_on_send`](Config::block_on_send) is on. Memory
     /// for queued events is only used while they wait, except that the buffers
@@ -379,6 +379,18 @@ impl Config {
     /// kept for reuse: at most this many (and at most 16,384), of at most 4 KiB
     /// each, so never more than a full queue of such events held. 0 is a
     /// [`ConfigError::Zero`].
+    ///
+    /// Why 2,048 and not libhoney-go's 10,000: the queue holds the events
+    /// themselves (120 bytes each, plus their fields elsewhere), not
+    /// pointers, and its slots are written by the sending threads and read by
+    /// the batcher on another core. A longer queue cycles through more memory
+    /// than the caches hold: flat out (`libhoney-bench send`, 1 M events,
+    /// alternating runs) the SDK took 1.47 µs of CPU per event with 2,048 and
+    /// 1.84 µs with 10,000 (medians of 8). The batcher takes up to a quarter
+    /// of the queue per round and wakes within a millisecond, so 2,048 still
+    /// absorbs bursts of thousands of events; raise it for longer ones
+    /// without [`block_on_send`](Config::block_on_send). (OpenTelemetry's
+    /// batch span processor queues 2,048 by default too.)
     pub fn pending_work_capacity(mut self, n: usize) -> Self {
         self.pending_work_capacity = n;
         self

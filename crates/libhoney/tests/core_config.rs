@@ -48,8 +48,8 @@ fn assert_defaults(c: &Config) {
     assert_eq!(c.get_max_batch_size(), 500);
     assert_eq!(c.get_send_frequency(), Duration::from_millis(100));
     assert_eq!(c.get_max_concurrent_batches(), 10);
-    assert_eq!(c.get_pending_work_capacity(), 10_000);
-    assert_eq!(c.get_response_queue_capacity(), 20_000);
+    assert_eq!(c.get_pending_work_capacity(), 2048);
+    assert_eq!(c.get_response_queue_capacity(), 4096);
     assert!(!c.get_block_on_send());
     assert!(!c.get_block_on_response());
     assert_eq!(c.get_proxy(), None);
