@@ -13,23 +13,23 @@ use crate::value::Value;
 /// Appends `{"data":{...},"samplerate":N,"time":<timestamp ext>}`.
 pub(crate) fn write_event(out: &mut Vec<u8>, ev: &QueuedEvent, nf: NonFiniteFloats) {
     let _ = encode::write_map_len(out, if ev.sample_rate > 1 { 3 } else { 2 });
-    let _ = encode::write_str(out, "data");
+    write_str(out, "data");
     let at = write_map32_placeholder(out);
     let mut n = 0usize;
     for (k, v) in ev.fields.iter() {
         if nf == NonFiniteFloats::Omit && is_non_finite(v) {
             continue;
         }
-        let _ = encode::write_str(out, k);
+        write_str(out, k);
         write_value(out, v, nf);
         n += 1;
     }
     patch_map32(out, at, n);
     if ev.sample_rate > 1 {
-        let _ = encode::write_str(out, "samplerate");
+        write_str(out, "samplerate");
         let _ = encode::write_uint(out, u64::from(ev.sample_rate));
     }
-    let _ = encode::write_str(out, "time");
+    write_str(out, "time");
     write_timestamp(out, ev.timestamp);
 }
 
@@ -67,7 +67,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
             } else {
                 match nf {
                     NonFiniteFloats::String => {
-                        let _ = encode::write_str(out, non_finite_name(*f));
+                        write_str(out, non_finite_name(*f));
                     }
                     NonFiniteFloats::Null | NonFiniteFloats::Omit => {
                         let _ = encode::write_nil(out);
@@ -76,7 +76,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
             }
         }
         Value::String(s) => {
-            let _ = encode::write_str(out, s);
+            write_str(out, s);
         }
         Value::Array(items) => {
             let _ = encode::write_array_len(out, items.len() as u32);
@@ -91,13 +91,48 @@ fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
                 if nf == NonFiniteFloats::Omit && is_non_finite(v) {
                     return;
                 }
-                let _ = encode::write_str(out, k);
+                write_str(out, k);
                 write_value(out, v, nf);
                 n += 1;
             });
             patch_map32(out, at, n);
         }
     }
+}
+
+/// Appends a msgpack string, byte for byte what `rmp::encode::write_str`
+/// writes. Strings of up to 31 bytes (keys, most values) are a fixstr: a
+/// fixed-size run of zeros is appended, the marker and the bytes are stored
+/// over it in a few fixed-size (overlapping) pieces read straight from `s`,
+/// and the vector is cut back (no stack copy, no per-call `io::Write`).
+#[inline]
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    let b = s.as_bytes();
+    let n = b.len();
+    if n >= 32 {
+        let _ = encode::write_str_len(out, n as u32);
+        out.extend_from_slice(b);
+        return;
+    }
+    let len = out.len();
+    out.extend_from_slice(&[0u8; 32]);
+    let o = &mut out[len..len + 32];
+    o[0] = 0xa0 | n as u8;
+    if n >= 16 {
+        o[1..17].copy_from_slice(&b[..16]);
+        o[n - 15..n + 1].copy_from_slice(&b[n - 16..]);
+    } else if n >= 8 {
+        o[1..9].copy_from_slice(&b[..8]);
+        o[n - 7..n + 1].copy_from_slice(&b[n - 8..]);
+    } else if n >= 4 {
+        o[1..5].copy_from_slice(&b[..4]);
+        o[n - 3..n + 1].copy_from_slice(&b[n - 4..]);
+    } else if n > 0 {
+        o[1] = b[0];
+        o[1 + n / 2] = b[n / 2];
+        o[n] = b[n - 1];
+    }
+    out.truncate(len + 1 + n);
 }
 
 fn write_map32_placeholder(out: &mut Vec<u8>) -> usize {
@@ -116,4 +151,26 @@ pub(crate) fn write_array32_placeholder(out: &mut Vec<u8>) {
 
 pub(crate) fn patch_array32(out: &mut [u8], at: usize, n: usize) {
     out[at + 1..at + 5].copy_from_slice(&(n as u32).to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strings_of_every_length_match_rmp_byte_for_byte() {
+        // Every length (ASCII), and multi-byte characters at many offsets.
+        for base in [
+            "abcdefghijklmnopqrstuvwxyz0123456789",
+            "héllo wörld, \"quoted\" \\ ",
+        ] {
+            let text: String = base.chars().cycle().take(300).collect();
+            for end in 0..=text.len() {
+                let Some(s) = text.get(..end) else { continue };
+                let mut ours = b"prefix".to_vec();
+                super::write_str(&mut ours, s);
+                let mut theirs = b"prefix".to_vec();
+                rmp::encode::write_str(&mut theirs, s).unwrap();
+                assert_eq!(ours, theirs, "length {end}");
+            }
+        }
+    }
 }
