@@ -437,10 +437,11 @@ impl Config {
     ///
     /// [`EncodeOn::Adaptive`] (the default) takes the short `send` while the
     /// batcher keeps up, and switches `send` to encoding while more than a
-    /// sixteenth of `pending_work_capacity` waits in the queue (back once at
-    /// most a sixty-fourth waited after each of a hundred of the batcher's
-    /// rounds, about 0.1 s; the tokio transmission looks at the queue on
-    /// every `send` instead). [`EncodeOn::Send`] always encodes in `send` (the lowest CPU
+    /// sixteenth of `pending_work_capacity` (but at least 512 events, and at
+    /// most a quarter of the queue) waits in it (back once at most a quarter
+    /// of that waited after each of a hundred of the batcher's rounds, about
+    /// 0.1 s; the tokio transmission looks at the queue on every `send`
+    /// instead). [`EncodeOn::Send`] always encodes in `send` (the lowest CPU
     /// in total when sending flat out); [`EncodeOn::Batcher`] never does (the
     /// shortest `send` whatever the load).
     ///

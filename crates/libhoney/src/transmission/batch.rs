@@ -546,10 +546,16 @@ pub(crate) struct BacklogWatch {
     calm: u32,
 }
 
+/// How many waiting events make the batcher "behind" (see [`BacklogWatch`]),
+/// for a queue of `capacity`: a sixteenth, at least 512, at most a quarter.
+pub(crate) fn behind_above(capacity: usize) -> usize {
+    (capacity / 16).max(512).min(capacity / 4)
+}
+
 impl BacklogWatch {
     pub(crate) fn new(capacity: usize) -> Self {
         BacklogWatch {
-            behind_above: (capacity / 16).max(512).min(capacity / 4),
+            behind_above: behind_above(capacity),
             calm: 0,
         }
     }

@@ -32,7 +32,7 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::batch::{
-    answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
+    answer_batch, behind_above, content_type, counted_send, deadline_after, is_retryable_status,
     parse_retry_after, wait_deadline, Batcher, Compressor, Item, Outcome, ReadyBatch, RetryPolicy,
     SendEncoder, Sharded,
 };
@@ -94,7 +94,8 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 /// When the client starts it, the transmission spawns one batcher task on
 /// the runtime. [`send`](Transmission::send) puts the event on a bounded
 /// queue of `pending_work_capacity` events (encoding it first on the calling
-/// thread while more than a sixteenth of the queue waits, see
+/// thread while more than a sixteenth of the queue, and at least 512 events,
+/// wait, see
 /// [`Config::encode_on`](crate::Config::encode_on)); the batcher groups
 /// events by (API host, API key, dataset), appends each to its batch body,
 /// encoding it there if `send` did not, splits
@@ -579,12 +580,12 @@ impl Running {
             );
             return;
         }
-        // `EncodeOn::Adaptive`: encode here while more than a sixteenth of
-        // the queue waits (free permits are the queue's free room).
+        // `EncodeOn::Adaptive`: encode here while more than `behind_above`
+        // events wait (free permits are the queue's free room).
         let encoder = self.encoder.as_ref().filter(|e| {
             e.encodes_now(|| {
                 let max = self.events.max_capacity();
-                max - self.events.capacity() > max / 16
+                max - self.events.capacity() > behind_above(max)
             })
         });
         let ev = Item::new(ev, encoder);
