@@ -311,3 +311,98 @@ fn sends_racing_a_close_are_refused_or_answered() {
         assert_eq!(mock.len() as u64, accepted, "round {round}");
     }
 }
+
+/// A transmission that keeps events and answers them all at once, with
+/// `Responder::respond_all`, when flushed or closed.
+#[derive(Default)]
+struct AnswersInBatches {
+    responder: std::sync::OnceLock<libhoney::transmission::Responder>,
+    held: std::sync::Mutex<Vec<libhoney::transmission::QueuedEvent>>,
+}
+
+impl AnswersInBatches {
+    fn answer_all(&self) {
+        let batch: Vec<Response> = self
+            .held
+            .lock()
+            .unwrap()
+            .drain(..)
+            .map(|mut ev| Response::success(ev.take_metadata(), Some(202), Duration::ZERO))
+            .collect();
+        self.responder.get().unwrap().respond_all(batch);
+    }
+}
+
+impl libhoney::transmission::Transmission for AnswersInBatches {
+    fn start(&self, ctx: libhoney::transmission::Context) -> Result<(), libhoney::ConfigError> {
+        let _ = self.responder.set(ctx.responder().clone());
+        Ok(())
+    }
+    fn send(&self, ev: libhoney::transmission::QueuedEvent) {
+        self.held.lock().unwrap().push(ev);
+    }
+    fn flush(&self, _: Duration) -> Result<(), libhoney::FlushError> {
+        self.answer_all();
+        Ok(())
+    }
+    fn close(&self, _: Duration) -> Result<(), CloseError> {
+        self.answer_all();
+        Ok(())
+    }
+}
+
+#[test]
+fn respond_all_delivers_a_batch_in_order_counts_it_and_drops_what_does_not_fit() {
+    let client = Client::new(
+        base()
+            .transmission(AnswersInBatches::default())
+            .response_queue_capacity(8),
+    )
+    .unwrap();
+    let responses = client.responses();
+    // A reader waiting before the batch arrives is woken by it.
+    let reader = {
+        let responses = responses.clone();
+        thread::spawn(move || responses.recv_timeout(Duration::from_secs(10)))
+    };
+    send_n(&client, 0..5);
+    client.flush().unwrap();
+    let first = reader.join().unwrap().expect("woken by the batch");
+    let mut got = vec![first];
+    got.extend(responses.try_iter());
+    assert_eq!(ids(&got), [0, 1, 2, 3, 4], "in order, once each");
+
+    // Without block_on_response, a batch larger than the room left keeps its
+    // first responses and drops (and counts) the rest.
+    send_n(&client, 5..15);
+    client.flush().unwrap();
+    assert_eq!(
+        ids(&responses.try_iter().collect::<Vec<_>>()),
+        (5..13).collect::<Vec<_>>()
+    );
+    let m = client.metrics();
+    assert_eq!(m.responses_dropped, 2);
+    assert_eq!(m.events_sent, 15, "each counted once, dropped or not");
+    client.close().unwrap();
+    assert!(responses.recv().is_none());
+}
+
+#[test]
+fn respond_all_with_block_on_response_waits_for_a_reader_and_loses_nothing() {
+    let client = Client::new(
+        base()
+            .transmission(AnswersInBatches::default())
+            .response_queue_capacity(4)
+            .block_on_response(true),
+    )
+    .unwrap();
+    let responses = client.responses();
+    send_n(&client, 0..50);
+    // The flush hands 50 responses to a queue of 4: it waits for the reader.
+    let reader = thread::spawn(move || responses.collect::<Vec<_>>());
+    client.flush().unwrap();
+    client.close().unwrap();
+    let got = reader.join().unwrap();
+    assert_eq!(ids(&got), (0..50).collect::<Vec<_>>());
+    assert_eq!(client.metrics().responses_dropped, 0);
+}
