@@ -3,7 +3,11 @@
 //! A [`Client`](crate::Client) samples and validates events, then hands each
 //! accepted one to its transmission as a [`QueuedEvent`]. The transmission's one
 //! duty is to produce **exactly one [`Response`](crate::Response) per event**
-//! through the [`Responder`] it got in [`Transmission::start`].
+//! through the [`Responder`] it got in [`Transmission::start`]. A
+//! transmission that answers many events at once (a batch) should hand them
+//! over with [`Responder::respond_all`]: one lock and at most one wake-up of a
+//! waiting reader for all of them, where [`Responder::respond`] costs one of
+//! each per event.
 //!
 //! Built in:
 //! - [`Http`]: the default; batches, compresses and sends to the Events API.
