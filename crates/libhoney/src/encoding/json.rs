@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use super::put_short;
 use super::time::{put_rfc3339, write_rfc3339};
 use crate::config::NonFiniteFloats;
 use crate::transmission::QueuedEvent;
@@ -242,69 +243,57 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 #[inline(always)]
 fn write_quoted<const COMMA: bool, const COLON: bool>(out: &mut Vec<u8>, b: &[u8]) {
     let n = b.len();
-    let p = usize::from(COMMA);
-    let end = p + n + 2 + usize::from(COLON);
-    if n <= 16 {
-        // Every byte of `b`, some twice, padded with spaces (never escaped).
-        let w = if n >= 8 {
-            word_needs_escape(word8(&b[..8])) || word_needs_escape(word8(&b[n - 8..]))
-        } else if n >= 4 {
-            word_needs_escape(u64::from(word4(&b[..4])) | u64::from(word4(&b[n - 4..])) << 32)
-        } else {
-            let mut x = 0x2020_2020_2020_2020u64;
-            if n > 0 {
-                x = x << 24
-                    | u64::from(b[0])
-                    | u64::from(b[n / 2]) << 8
-                    | u64::from(b[n - 1]) << 16;
-            }
-            word_needs_escape(x)
-        };
-        if w {
-            return write_quoted_escaped::<COMMA, COLON>(out, b);
-        }
-        let len = out.len();
-        out.extend_from_slice(&[b'"'; 20]);
-        let o = &mut out[len..len + 20];
-        if COMMA {
-            o[0] = b',';
-        }
-        if n >= 8 {
-            o[p + 1..p + 9].copy_from_slice(&b[..8]);
-            o[p + n - 7..p + n + 1].copy_from_slice(&b[n - 8..]);
-        } else if n >= 4 {
-            o[p + 1..p + 5].copy_from_slice(&b[..4]);
-            o[p + n - 3..p + n + 1].copy_from_slice(&b[n - 4..]);
-        } else if n > 0 {
-            o[p + 1] = b[0];
-            o[p + 1 + n / 2] = b[n / 2];
-            o[p + n] = b[n - 1];
-        }
-        if COLON {
-            o[end - 1] = b':';
-        }
-        out.truncate(len + end);
-    } else if n <= 32 {
+    if n > 32 {
+        return write_quoted_long::<COMMA, COLON>(out, b);
+    }
+    let escape = if n > 16 {
         let head: &[u8; 16] = b[..16].try_into().unwrap();
         let tail: &[u8; 16] = b[n - 16..].try_into().unwrap();
-        if any_needs_escape(head) || any_needs_escape(tail) {
-            return write_quoted_escaped::<COMMA, COLON>(out, b);
-        }
-        let len = out.len();
-        out.extend_from_slice(&[b'"'; 36]);
-        let o = &mut out[len..len + 36];
-        if COMMA {
-            o[0] = b',';
-        }
-        o[p + 1..p + 17].copy_from_slice(head);
-        o[p + n - 15..p + n + 1].copy_from_slice(tail);
-        if COLON {
-            o[end - 1] = b':';
-        }
-        out.truncate(len + end);
+        any_needs_escape(head) || any_needs_escape(tail)
+    } else if n >= 8 {
+        word_needs_escape(word8(&b[..8])) || word_needs_escape(word8(&b[n - 8..]))
+    } else if n >= 4 {
+        word_needs_escape(u64::from(word4(&b[..4])) | u64::from(word4(&b[n - 4..])) << 32)
     } else {
-        write_quoted_long::<COMMA, COLON>(out, b);
+        // Every byte of `b`, some twice, padded with spaces (never escaped).
+        let mut x = 0x2020_2020_2020_2020u64;
+        if n > 0 {
+            x = x << 24 | u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16;
+        }
+        word_needs_escape(x)
+    };
+    if escape {
+        return write_quoted_escaped::<COMMA, COLON>(out, b);
     }
+    // The shortest template that fits: most keys and values take 20 bytes.
+    if n <= 16 {
+        write_literal::<20, COMMA, COLON>(out, b);
+    } else {
+        write_literal::<36, COMMA, COLON>(out, b);
+    }
+}
+
+/// Appends `"b"` (with its comma and colon) for a `b` of at most `T - 4`
+/// bytes that needs no escaping: a template of `T` quotes, the bytes stored
+/// over it (the closing quote is already there), the vector cut back.
+#[inline(always)]
+fn write_literal<const T: usize, const COMMA: bool, const COLON: bool>(
+    out: &mut Vec<u8>,
+    b: &[u8],
+) {
+    let p = usize::from(COMMA);
+    let end = p + b.len() + 2 + usize::from(COLON);
+    let len = out.len();
+    out.extend_from_slice(&[b'"'; T]);
+    let o = &mut out[len..len + T];
+    if COMMA {
+        o[0] = b',';
+    }
+    put_short(&mut o[p + 1..], b);
+    if COLON {
+        o[end - 1] = b':';
+    }
+    out.truncate(len + end);
 }
 
 #[inline(always)]

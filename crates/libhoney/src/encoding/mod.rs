@@ -13,6 +13,32 @@ pub(crate) mod time;
 use crate::config::{Encoding, NonFiniteFloats};
 use crate::transmission::QueuedEvent;
 
+/// Copies `b` (at most 32 bytes) to the start of `o` as two fixed-size,
+/// possibly overlapping pieces (byte by byte under four), not as one copy of
+/// variable length, which costs a call to `memcpy` for a few bytes. Both
+/// encoders write their short strings this way, over a fixed-size template
+/// already appended to the output (see `json::write_quoted`).
+#[inline(always)]
+pub(crate) fn put_short(o: &mut [u8], b: &[u8]) {
+    let n = b.len();
+    debug_assert!(n <= 32);
+    if n >= 16 {
+        o[..16].copy_from_slice(&b[..16]);
+        o[n - 16..n].copy_from_slice(&b[n - 16..]);
+    } else if n >= 8 {
+        o[..8].copy_from_slice(&b[..8]);
+        o[n - 8..n].copy_from_slice(&b[n - 8..]);
+    } else if n >= 4 {
+        o[..4].copy_from_slice(&b[..4]);
+        o[n - 4..n].copy_from_slice(&b[n - 4..]);
+    } else if n > 0 {
+        // Bytes 0, n/2 and n-1 cover all of a string of one to three bytes.
+        o[0] = b[0];
+        o[n / 2] = b[n / 2];
+        o[n - 1] = b[n - 1];
+    }
+}
+
 /// Appends one event to a batch body being built.
 pub(crate) fn write_event(enc: Encoding, out: &mut Vec<u8>, ev: &QueuedEvent, nf: NonFiniteFloats) {
     match enc {

@@ -3,6 +3,7 @@
 use rmp::encode;
 
 use super::json::{for_each_last_wins, is_non_finite, non_finite_name};
+use super::put_short;
 use super::time::unix_parts;
 use crate::config::NonFiniteFloats;
 use crate::transmission::QueuedEvent;
@@ -118,20 +119,7 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&[0u8; 32]);
     let o = &mut out[len..len + 32];
     o[0] = 0xa0 | n as u8;
-    if n >= 16 {
-        o[1..17].copy_from_slice(&b[..16]);
-        o[n - 15..n + 1].copy_from_slice(&b[n - 16..]);
-    } else if n >= 8 {
-        o[1..9].copy_from_slice(&b[..8]);
-        o[n - 7..n + 1].copy_from_slice(&b[n - 8..]);
-    } else if n >= 4 {
-        o[1..5].copy_from_slice(&b[..4]);
-        o[n - 3..n + 1].copy_from_slice(&b[n - 4..]);
-    } else if n > 0 {
-        o[1] = b[0];
-        o[1 + n / 2] = b[n / 2];
-        o[n] = b[n - 1];
-    }
+    put_short(&mut o[1..], b);
     out.truncate(len + 1 + n);
 }
 
