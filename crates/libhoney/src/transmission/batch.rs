@@ -510,6 +510,20 @@ impl Compressor {
     }
 }
 
+/// How long a plain thread waiting for room in a full queue (`block_on_send`)
+/// sleeps between looks, in both transmissions: polling, not parking, since a
+/// parked thread is woken by every event the batcher takes.
+pub(crate) const ROOM_POLL: Duration = Duration::from_micros(100);
+
+/// While events keep coming, both batchers take them off the queue in rounds
+/// this far apart instead of waiting on it: a batcher waiting on the queue is
+/// woken by every `send` (a futex call on the sending thread).
+pub(crate) const ROUND_PAUSE: Duration = Duration::from_millis(1);
+
+/// After this many empty rounds a batcher waits on its queue again, so that
+/// an idle client costs nothing.
+pub(crate) const IDLE_ROUNDS: u32 = 50;
+
 /// For [`EncodeOn::Adaptive`]: whether the batcher is behind. Set by the
 /// batcher (rarely: only when it changes), read by every `send` (a load of
 /// a line that stays in the sending cores' caches).

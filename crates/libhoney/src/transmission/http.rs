@@ -13,7 +13,7 @@ use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender, Try
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
     parse_retry_after, wait_deadline, BacklogWatch, Batcher, Behind, Compressor, Item, Outcome,
-    ReadyBatch, RetryPolicy, SendEncoder, Sharded,
+    ReadyBatch, RetryPolicy, SendEncoder, Sharded, IDLE_ROUNDS, ROOM_POLL, ROUND_PAUSE,
 };
 use super::handoff::Handoff;
 use super::resolve::Resolver;
@@ -196,9 +196,6 @@ impl Running {
         }
     }
 }
-
-/// How long a `send` waiting for room (`block_on_send`) sleeps between tries.
-const ROOM_POLL: Duration = Duration::from_micros(100);
 
 /// Puts `msg` on the queue, waiting for room as long as it takes; gives it
 /// back if the batcher is gone.
@@ -514,8 +511,6 @@ fn batcher_loop(
     // busy application never pays for waking it (a futex call per `send`).
     // After IDLE_ROUNDS empty rounds it blocks on the queue, so an idle client
     // costs nothing.
-    const POLL: Duration = Duration::from_millis(1);
-    const IDLE_ROUNDS: u32 = 50;
     let busy_round = (rx.capacity().unwrap_or(1024) / 4).max(1);
     let mut idle_rounds = 0u32;
     let mut backlog = BacklogWatch::new(rx.capacity().unwrap_or(1024));
@@ -609,8 +604,8 @@ fn batcher_loop(
         }
         if taken < busy_round && idle_rounds < IDLE_ROUNDS {
             let pause = match batcher.next_deadline() {
-                Some(d) => POLL.min(d.saturating_duration_since(now)),
-                None => POLL,
+                Some(d) => ROUND_PAUSE.min(d.saturating_duration_since(now)),
+                None => ROUND_PAUSE,
             };
             if !pause.is_zero() {
                 std::thread::sleep(pause);

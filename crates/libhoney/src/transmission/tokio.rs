@@ -34,7 +34,7 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use super::batch::{
     answer_batch, behind_above, content_type, counted_send, deadline_after, is_retryable_status,
     parse_retry_after, wait_deadline, Batcher, Compressor, Item, Outcome, ReadyBatch, RetryPolicy,
-    SendEncoder, Sharded,
+    SendEncoder, Sharded, IDLE_ROUNDS, ROOM_POLL, ROUND_PAUSE,
 };
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Compression, Config};
@@ -537,10 +537,6 @@ enum Begin<E> {
     Done(Result<(), E>),
     Wait(Arc<Slot>),
 }
-
-/// How long a plain thread waiting for room in the queue sleeps between
-/// looks (as `Http`'s `send` does).
-const ROOM_POLL: Duration = Duration::from_micros(100);
 
 /// Puts `ev` on the full queue from a plain thread, waiting as long as it
 /// takes; gives it back if the batcher is gone.
@@ -1101,14 +1097,13 @@ enum Wake {
     Tick,
 }
 
-/// While events keep coming, the batcher takes them in rounds a
-/// millisecond apart instead of waiting on the queue: a task waiting on the
-/// queue is woken by every `send` (a futex call to unpark a runtime worker,
-/// on the sending thread), which at 100,000 events/s cost more CPU than the
-/// encoding. After `IDLE_ROUNDS` empty rounds it waits on the queue again,
-/// so an idle client costs nothing.
-const ROUND_PAUSE: Duration = Duration::from_millis(1);
-const IDLE_ROUNDS: u32 = 50;
+// While events keep coming, the batcher takes them in rounds `ROUND_PAUSE`
+// apart instead of waiting on the queue: a task waiting on the queue is woken
+// by every `send` (a futex call to unpark a runtime worker, on the sending
+// thread), which at 100,000 events/s cost more CPU than the encoding. After
+// `IDLE_ROUNDS` empty rounds it waits on the queue again, so an idle client
+// costs nothing.
+
 /// At most this many events per round before the task lets others run.
 const ROUND_EVENTS: usize = 1024;
 
