@@ -125,15 +125,9 @@ impl Queue {
             }
             let room = self.capacity.saturating_sub(self.len.load(SeqCst));
             if room >= responses.len() {
-                // The common case: room for all. The reader is woken after the
-                // lock is released, or it would wake only to wait for the lock.
-                self.len.fetch_add(responses.len(), SeqCst);
-                append(&mut inbox.chunks, responses);
-                let wake = inbox.readers_waiting > 0;
-                drop(inbox);
-                if wake {
-                    self.readable.notify_one();
-                }
+                // The common case: room for all.
+                let n = responses.len();
+                self.admit(inbox, n, |chunks| append(chunks, responses));
                 return 0;
             }
             if room > 0 {
@@ -167,29 +161,41 @@ impl Queue {
     /// it when the last queued batch has spare capacity.
     pub(crate) fn push_one(&self, response: Response, block: bool) -> usize {
         {
-            let mut inbox = lock(&self.inbox);
+            let inbox = lock(&self.inbox);
             if inbox.ended {
                 return 1;
             }
             if self.len.load(SeqCst) < self.capacity {
-                self.len.fetch_add(1, SeqCst);
-                match inbox.chunks.back_mut() {
+                self.admit(inbox, 1, |chunks| match chunks.back_mut() {
                     Some(last) if last.len() < last.capacity() => last.push(response),
                     _ => {
                         let mut chunk = Vec::with_capacity(16);
                         chunk.push(response);
-                        inbox.chunks.push_back(chunk);
+                        chunks.push_back(chunk);
                     }
-                }
-                let wake = inbox.readers_waiting > 0;
-                drop(inbox);
-                if wake {
-                    self.readable.notify_one();
-                }
+                });
                 return 0;
             }
         }
         self.push(vec![response], block)
+    }
+
+    /// Counts `n` responses in and lets `add` queue them, under the lock
+    /// `inbox` holds; then wakes a waiting reader, after releasing the lock
+    /// (woken under it, the reader would only wait for the lock).
+    fn admit(
+        &self,
+        mut inbox: MutexGuard<'_, Inbox>,
+        n: usize,
+        add: impl FnOnce(&mut VecDeque<Vec<Response>>),
+    ) {
+        self.len.fetch_add(n, SeqCst);
+        add(&mut inbox.chunks);
+        let wake = inbox.readers_waiting > 0;
+        drop(inbox);
+        if wake {
+            self.readable.notify_one();
+        }
     }
 
     /// Takes the oldest response, waiting as `wait` says.
@@ -198,7 +204,7 @@ impl Queue {
             let mut outbox = lock(&self.outbox);
             if let Some(r) = outbox.pop() {
                 drop(outbox);
-                self.taken(1);
+                self.taken();
                 return Ok(r);
             }
             let mut inbox = lock(&self.inbox);
@@ -208,7 +214,7 @@ impl Queue {
                 drop(inbox);
                 if let Some(r) = outbox.pop() {
                     drop(outbox);
-                    self.taken(1);
+                    self.taken();
                     return Ok(r);
                 }
                 continue;
@@ -248,10 +254,10 @@ impl Queue {
         }
     }
 
-    /// After readers took `n` responses: wakes blocked writers once the queue
+    /// After a reader took a response: wakes blocked writers once the queue
     /// is down to the low-water mark.
-    fn taken(&self, n: usize) {
-        let left = self.len.fetch_sub(n, SeqCst) - n;
+    fn taken(&self) {
+        let left = self.len.fetch_sub(1, SeqCst) - 1;
         if left <= self.low_water && self.writers_waiting.load(SeqCst) > 0 {
             let _inbox = lock(&self.inbox);
             self.writable.notify_all();
