@@ -183,22 +183,17 @@ fn send(o: &Opts) -> i32 {
         .encode_on(o.encode_on)
         .block_on_response(true)
         .shutdown_timeout(Duration::from_secs(300));
-    let config = match o.batch_size {
-        Some(n) => config.max_batch_size(n),
-        None => config,
-    };
-    let config = match o.max_concurrent {
-        Some(n) => config.max_concurrent_batches(n),
-        None => config,
-    };
-    let config = match o.pending {
-        Some(n) => config.pending_work_capacity(n),
-        None => config,
-    };
-    let config = match o.compression_level {
-        Some(l) => config.compression_level(l),
-        None => config,
-    };
+    // Options given on the command line; the SDK's defaults otherwise.
+    fn set<T>(config: Config, value: Option<T>, setter: fn(Config, T) -> Config) -> Config {
+        match value {
+            Some(v) => setter(config, v),
+            None => config,
+        }
+    }
+    let config = set(config, o.batch_size, Config::max_batch_size);
+    let config = set(config, o.max_concurrent, Config::max_concurrent_batches);
+    let config = set(config, o.pending, Config::pending_work_capacity);
+    let config = set(config, o.compression_level, Config::compression_level);
     // `--transmission tokio`: the Tokio transmission on a multi-thread
     // runtime (a worker per core), fed from the same plain threads.
     let runtime = (o.transmission == "tokio").then(|| {
