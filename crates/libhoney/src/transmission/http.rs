@@ -8,7 +8,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender};
+
+use super::mailbox::{self, TrySendError};
 
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
@@ -28,7 +30,8 @@ use crate::response::{Responder, Response, ResponseError};
 /// # How it works
 ///
 /// `send` hands the event to the batcher on a bounded queue
-/// (`pending_work_capacity`); while the batcher is behind it first encodes
+/// (`pending_work_capacity`; a mutex held for one append, and a full queue
+/// answered at once, never spun on); while the batcher is behind it first encodes
 /// the event (JSON or msgpack) on the calling thread, while its fields are
 /// still in that core's cache, and queues only its bytes (see
 /// [`Config::encode_on`]). Then it returns: it never blocks unless
@@ -85,7 +88,7 @@ enum Msg {
 }
 
 struct Running {
-    tx: Sender<Msg>,
+    tx: mailbox::Sender<Msg>,
     /// Encodes events in `send` (unless `EncodeOn::Batcher`).
     encoder: Option<SendEncoder>,
     shared: Arc<Shared>,
@@ -205,11 +208,10 @@ impl Running {
 /// producer faster than the batcher would switch threads once per event;
 /// this costs at most one sleep per `ROOM_POLL` instead, while the queue
 /// (thousands of events by default) keeps the batcher busy. Once it has found
-/// the queue full, it waits until an eighth of it is free again: senders
-/// pressing on the last free slots spin in the channel against the batcher
-/// reading them.
-fn send_when_room(tx: &Sender<Msg>, mut msg: Msg) -> Option<Msg> {
-    let cap = tx.capacity().unwrap_or(usize::MAX);
+/// the queue full, it waits until an eighth of it is free again, so that
+/// senders do not take the queue's lock for every slot the batcher frees.
+fn send_when_room(tx: &mailbox::Sender<Msg>, mut msg: Msg) -> Option<Msg> {
+    let cap = tx.capacity();
     let resume_below = cap - cap / 8;
     loop {
         match tx.try_send(msg) {
@@ -286,7 +288,7 @@ impl Transmission for Http {
         let config = &ctx.config;
         let resolver = Resolver::default();
         let agent = build_agent(config, resolver.clone())?;
-        let (tx, rx) = channel::bounded(config.pending_work_capacity);
+        let (tx, rx) = mailbox::bounded(config.pending_work_capacity);
         let jobs = Arc::new(Handoff::<ReadyBatch>::new(config.max_concurrent_batches));
         let (stop_tx, stop_rx) = channel::bounded(0);
         let shared = Arc::new(Shared {
@@ -469,7 +471,7 @@ impl SenderPool {
 }
 
 fn batcher_loop(
-    rx: Receiver<Msg>,
+    mut rx: mailbox::Receiver<Msg>,
     jobs: &Handoff<ReadyBatch>,
     pool: SenderPool,
     mut batcher: Batcher,
@@ -511,9 +513,9 @@ fn batcher_loop(
     // busy application never pays for waking it (a futex call per `send`).
     // After IDLE_ROUNDS empty rounds it blocks on the queue, so an idle client
     // costs nothing.
-    let busy_round = (rx.capacity().unwrap_or(1024) / 4).max(1);
+    let busy_round = (rx.capacity() / 4).max(1);
     let mut idle_rounds = 0u32;
-    let mut backlog = BacklogWatch::new(rx.capacity().unwrap_or(1024));
+    let mut backlog = BacklogWatch::new(rx.capacity());
     loop {
         let mut now = Instant::now();
         let mut taken = 0usize;
@@ -522,8 +524,8 @@ fn batcher_loop(
             first = match batcher.next_deadline() {
                 Some(deadline) => match rx.recv_deadline(deadline) {
                     Ok(m) => Some(m),
-                    Err(channel::RecvTimeoutError::Timeout) => None,
-                    Err(channel::RecvTimeoutError::Disconnected) => break,
+                    Err(mailbox::RecvTimeoutError::Timeout) => None,
+                    Err(mailbox::RecvTimeoutError::Disconnected) => break,
                 },
                 None => match rx.recv() {
                     Ok(m) => Some(m),
@@ -538,8 +540,8 @@ fn batcher_loop(
                 Some(m) => m,
                 None => match rx.try_recv() {
                     Ok(m) => m,
-                    Err(channel::TryRecvError::Empty) => break,
-                    Err(channel::TryRecvError::Disconnected) => {
+                    Err(mailbox::TryRecvError::Empty) => break,
+                    Err(mailbox::TryRecvError::Disconnected) => {
                         disconnected = true;
                         break;
                     }
@@ -566,7 +568,7 @@ fn batcher_loop(
                 Msg::Close(reply) => {
                     let mut flushes = Vec::new();
                     take_last_events(
-                        &rx,
+                        &mut rx,
                         &mut batcher,
                         shared,
                         &mut ready,
@@ -623,7 +625,7 @@ fn batcher_loop(
 /// the transmission closed and answers its event itself, so nothing can be
 /// left in the queue.
 fn take_last_events(
-    rx: &Receiver<Msg>,
+    rx: &mut mailbox::Receiver<Msg>,
     batcher: &mut Batcher,
     shared: &Shared,
     ready: &mut Vec<ReadyBatch>,
@@ -655,8 +657,8 @@ fn take_last_events(
         // on a full queue, which the loop above keeps emptying).
         match rx.recv_timeout(Duration::from_millis(1)) {
             Ok(m) => take(m, batcher, ready),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
+            Err(mailbox::RecvTimeoutError::Timeout) => {}
+            Err(mailbox::RecvTimeoutError::Disconnected) => return,
         }
     }
 }

@@ -1,0 +1,443 @@
+//! The Http transmission's event queue: bounded, many senders, one receiver,
+//! and a full queue answered at once.
+//!
+//! Why not a crossbeam array channel (used until the fifth round): when the
+//! channel is full, a sender that finds the next slot claimed by the receiver
+//! but not yet released spins (`pause` instructions, without yielding) until
+//! the receiver releases it. With four application threads on two cores the
+//! receiver is often descheduled in that window, and the spinning took 10.7 %
+//! of the process's samples in the end-to-end benchmark (`perf annotate` of
+//! `Channel::start_send`).
+//!
+//! Here senders append under a mutex held for one `push_back`, and a full
+//! queue is answered `Full` at once. The receiver takes every queued item in
+//! one locked step (swapping the senders' deque with its own, emptied one) and
+//! then reads them without the lock. It publishes how many it has taken every
+//! [`PUBLISH_EVERY`] items and whenever its own deque runs empty, so a
+//! sender's room check reads one atomic that changes rarely; between two
+//! publications a sender may see up to `PUBLISH_EVERY - 1` items fewer free
+//! than there are, never more, so the queue never holds more than its capacity.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How often the receiver publishes its count of items taken.
+const PUBLISH_EVERY: usize = 32;
+
+/// How long [`Sender::send_deadline`] sleeps between looks for room.
+const ROOM_POLL: Duration = Duration::from_micros(200);
+
+struct Shared<T> {
+    capacity: usize,
+    state: Mutex<State<T>>,
+    /// Items taken by the receiver (a running total, wrapping), as last
+    /// published by it.
+    taken: AtomicUsize,
+    /// The receiver waits here for an item.
+    readable: Condvar,
+}
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// Items ever queued (a running total, wrapping).
+    pushed: usize,
+    receiver_waiting: bool,
+    sender_gone: bool,
+    receiver_gone: bool,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // Nothing panics while holding the lock; a poisoned one still works.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A queue of at most `capacity` items (at least 1).
+pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let shared = Arc::new(Shared {
+        capacity: capacity.max(1),
+        state: Mutex::new(State {
+            items: VecDeque::new(),
+            pushed: 0,
+            receiver_waiting: false,
+            sender_gone: false,
+            receiver_gone: false,
+        }),
+        taken: AtomicUsize::new(0),
+        readable: Condvar::new(),
+    });
+    let receiver = Receiver {
+        shared: Arc::clone(&shared),
+        local: VecDeque::new(),
+        taken: 0,
+    };
+    (Sender { shared }, receiver)
+}
+
+/// Why [`Sender::try_send`] gave the item back.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TrySendError<T> {
+    Full(T),
+    Disconnected(T),
+}
+
+impl<T> TrySendError<T> {
+    pub(crate) fn into_inner(self) -> T {
+        match self {
+            TrySendError::Full(t) | TrySendError::Disconnected(t) => t,
+        }
+    }
+}
+
+/// Why [`Receiver::try_recv`] returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TryRecvError {
+    Empty,
+    Disconnected,
+}
+
+/// Why a timed receive returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecvTimeoutError {
+    Timeout,
+    Disconnected,
+}
+
+/// The sending side; callable from any number of threads at once.
+pub(crate) struct Sender<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Sender<T> {
+    /// Queues `item` if there is room; never waits (but for the lock, held by
+    /// others for one `push_back` or one swap).
+    pub(crate) fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
+        let sh = &*self.shared;
+        let mut s = sh.lock();
+        if s.receiver_gone {
+            return Err(TrySendError::Disconnected(item));
+        }
+        if s.pushed.wrapping_sub(sh.taken.load(Ordering::Acquire)) >= sh.capacity {
+            return Err(TrySendError::Full(item));
+        }
+        s.items.push_back(item);
+        s.pushed = s.pushed.wrapping_add(1);
+        let wake = s.receiver_waiting;
+        drop(s);
+        if wake {
+            sh.readable.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Queues `item`, waiting for room until `deadline` (looking every
+    /// 200 µs); gives it back if the deadline passes or the receiver is gone.
+    pub(crate) fn send_deadline(&self, mut item: T, deadline: Instant) -> Result<(), T> {
+        loop {
+            match self.try_send(item) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(t)) => return Err(t),
+                Err(TrySendError::Full(t)) => item = t,
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(item);
+            }
+            std::thread::sleep(ROOM_POLL.min(deadline - now));
+        }
+    }
+
+    /// Items queued and not yet taken by the receiver, as far as senders
+    /// know: it may count up to `PUBLISH_EVERY - 1` taken items as queued.
+    pub(crate) fn len(&self) -> usize {
+        let pushed = self.shared.lock().pushed;
+        pushed.wrapping_sub(self.shared.taken.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let mut s = self.shared.lock();
+        s.sender_gone = true;
+        drop(s);
+        self.shared.readable.notify_all();
+    }
+}
+
+/// The receiving side, owned by one thread.
+pub(crate) struct Receiver<T> {
+    shared: Arc<Shared<T>>,
+    /// Items taken from the senders' deque, not yet returned.
+    local: VecDeque<T>,
+    /// Items returned (a running total, wrapping).
+    taken: usize,
+}
+
+impl<T> Receiver<T> {
+    /// The oldest item, if one is queued.
+    pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        if let Some(item) = self.local.pop_front() {
+            self.took();
+            return Ok(item);
+        }
+        let mut s = self.shared.lock();
+        if s.items.is_empty() {
+            return Err(if s.sender_gone {
+                TryRecvError::Disconnected
+            } else {
+                TryRecvError::Empty
+            });
+        }
+        // Everything queued at once; the senders get the emptied deque.
+        std::mem::swap(&mut s.items, &mut self.local);
+        drop(s);
+        match self.local.pop_front() {
+            Some(item) => {
+                self.took();
+                Ok(item)
+            }
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    fn took(&mut self) {
+        self.taken = self.taken.wrapping_add(1);
+        if self.local.is_empty() || self.taken % PUBLISH_EVERY == 0 {
+            self.shared.taken.store(self.taken, Ordering::Release);
+        }
+    }
+
+    /// The oldest item, waiting for one as long as it takes.
+    pub(crate) fn recv(&mut self) -> Result<T, RecvTimeoutError> {
+        self.recv_until(None)
+    }
+
+    /// The oldest item, waiting for one until `deadline`.
+    pub(crate) fn recv_deadline(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(deadline))
+    }
+
+    /// The oldest item, waiting for one at most `timeout`.
+    pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        loop {
+            match self.try_recv() {
+                Ok(item) => return Ok(item),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            let mut s = self.shared.lock();
+            if !s.items.is_empty() {
+                continue;
+            }
+            if s.sender_gone {
+                return Err(RecvTimeoutError::Disconnected);
+            }
+            // A sender queues under the lock this thread holds until it waits,
+            // and wakes it if it sees `receiver_waiting`: no wake-up is lost.
+            s.receiver_waiting = true;
+            let mut s = match deadline {
+                None => self
+                    .shared
+                    .readable
+                    .wait(s)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        s.receiver_waiting = false;
+                        return Err(RecvTimeoutError::Timeout);
+                    }
+                    self.shared
+                        .readable
+                        .wait_timeout(s, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+            s.receiver_waiting = false;
+        }
+    }
+
+    /// Items queued and not yet returned (exact).
+    pub(crate) fn len(&self) -> usize {
+        let pushed = self.shared.lock().pushed;
+        pushed.wrapping_sub(self.taken)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.shared.lock().receiver_gone = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_order_and_reports_full_at_capacity() {
+        let (tx, mut rx) = bounded(3);
+        for i in 0..3 {
+            tx.try_send(i).unwrap();
+        }
+        assert_eq!(tx.try_send(3), Err(TrySendError::Full(3)));
+        assert_eq!((tx.len(), rx.len()), (3, 3));
+        assert_eq!(rx.try_recv(), Ok(0));
+        assert_eq!(rx.len(), 2);
+        // The receiver's deque ran empty only after the last item: before it,
+        // the senders may still count the taken item as queued.
+        tx.try_send(3).unwrap_err();
+        assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(1), Ok(2)));
+        tx.try_send(3).unwrap();
+        tx.try_send(4).unwrap();
+        assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(3), Ok(4)));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+        assert_eq!((tx.len(), rx.len()), (0, 0));
+    }
+
+    #[test]
+    fn room_is_published_every_few_items() {
+        let cap = PUBLISH_EVERY * 3;
+        let (tx, mut rx) = bounded(cap);
+        for i in 0..cap {
+            tx.try_send(i).unwrap();
+        }
+        for i in 0..PUBLISH_EVERY {
+            assert_eq!(rx.try_recv(), Ok(i));
+        }
+        // Exactly PUBLISH_EVERY slots free, and seen as free.
+        assert_eq!(tx.len(), cap - PUBLISH_EVERY);
+        for i in 0..PUBLISH_EVERY {
+            tx.try_send(cap + i).unwrap();
+        }
+        assert!(matches!(tx.try_send(0), Err(TrySendError::Full(0))));
+        let got: Vec<usize> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+        assert_eq!(
+            got,
+            (PUBLISH_EVERY..cap + PUBLISH_EVERY).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn disconnects_both_ways() {
+        let (tx, mut rx) = bounded::<u32>(4);
+        tx.try_send(1).unwrap();
+        drop(tx);
+        // What was queued is still delivered, then the end.
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Err(RecvTimeoutError::Disconnected)
+        );
+
+        let (tx, rx) = bounded::<u32>(4);
+        drop(rx);
+        assert_eq!(tx.try_send(1), Err(TrySendError::Disconnected(1)));
+        assert_eq!(
+            tx.send_deadline(2, Instant::now() + Duration::from_secs(5)),
+            Err(2)
+        );
+    }
+
+    #[test]
+    fn timed_waits() {
+        let (tx, mut rx) = bounded::<u32>(1);
+        let t = Instant::now();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(20)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        assert!(t.elapsed() >= Duration::from_millis(20));
+        tx.try_send(1).unwrap();
+        let t = Instant::now();
+        assert_eq!(tx.send_deadline(2, t + Duration::from_millis(20)), Err(2));
+        assert!(t.elapsed() >= Duration::from_millis(20));
+        assert_eq!(rx.recv(), Ok(1));
+    }
+
+    #[test]
+    fn a_waiting_receiver_is_woken() {
+        let (tx, mut rx) = bounded::<u32>(4);
+        let reader = std::thread::spawn(move || {
+            let first = rx.recv();
+            let second = rx.recv_deadline(Instant::now() + Duration::from_secs(10));
+            let end = rx.recv();
+            (first, second, end)
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        tx.try_send(7).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        tx.try_send(8).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        drop(tx);
+        let (first, second, end) = reader.join().unwrap();
+        assert_eq!(first, Ok(7));
+        assert_eq!(second, Ok(8));
+        assert_eq!(end, Err(RecvTimeoutError::Disconnected));
+    }
+
+    /// Four senders, one receiver, a small queue: every item arrives once, in
+    /// each sender's order, and the queue never holds more than its capacity.
+    #[test]
+    fn many_senders_one_receiver() {
+        const PER: usize = 20_000;
+        let (tx, mut rx) = bounded::<(usize, usize)>(64);
+        let tx = Arc::new(tx);
+        let senders: Vec<_> = (0..4)
+            .map(|w| {
+                let tx = Arc::clone(&tx);
+                std::thread::spawn(move || {
+                    for i in 0..PER {
+                        let mut item = (w, i);
+                        loop {
+                            match tx.try_send(item) {
+                                Ok(()) => break,
+                                Err(TrySendError::Full(t)) => {
+                                    item = t;
+                                    std::thread::yield_now();
+                                }
+                                Err(TrySendError::Disconnected(_)) => panic!("receiver gone"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let mut next = [0usize; 4];
+        let mut max_len = 0;
+        loop {
+            max_len = max_len.max(rx.len());
+            match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok((w, i)) => {
+                    assert_eq!(i, next[w], "sender {w} out of order");
+                    next[w] += 1;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => panic!("stalled at {next:?}"),
+            }
+        }
+        for s in senders {
+            s.join().unwrap();
+        }
+        assert_eq!(next, [PER; 4]);
+        assert!(max_len <= 64, "queue held {max_len} items");
+    }
+}
