@@ -325,7 +325,7 @@ impl From<f32> for Value {
     /// and libhoney-go write a 32-bit float. Costs a short format and parse.
     fn from(v: f32) -> Self {
         if v.is_finite() {
-            let shortest = ryu::Buffer::new().format_finite(v).parse::<f64>();
+            let shortest = zmij::Buffer::new().format_finite(v).parse::<f64>();
             Value::Float(shortest.unwrap_or(f64::from(v)))
         } else {
             Value::Float(f64::from(v))
