@@ -580,9 +580,12 @@ impl Compressor {
     }
 }
 
-/// How long a plain thread waiting for room in a full queue (`block_on_send`)
-/// sleeps between looks, in both transmissions: polling, not parking, since a
-/// parked thread is woken by every event the batcher takes.
+/// How long a plain thread waiting for room in the tokio transmission's full
+/// queue (`block_on_send`) sleeps between looks: polling, not parking, since
+/// a thread parked on tokio's channel is woken by every event the batcher
+/// takes. (Http's own queue wakes a blocked sender once it is half empty:
+/// `mailbox::Sender::send_blocking`.)
+#[cfg(feature = "tokio")]
 pub(crate) const ROOM_POLL: Duration = Duration::from_micros(100);
 
 /// While events keep coming, both batchers take them off the queue in rounds

@@ -15,7 +15,7 @@ use super::mailbox::{self, TrySendError};
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
     parse_retry_after, wait_deadline, BacklogWatch, Batcher, Behind, Compressor, Item, Outcome,
-    ReadyBatch, RetryPolicy, SendEncoder, Sharded, IDLE_ROUNDS, ROOM_POLL, ROUND_PAUSE,
+    ReadyBatch, RetryPolicy, SendEncoder, Sharded, IDLE_ROUNDS, ROUND_PAUSE,
 };
 use super::handoff::Handoff;
 use super::resolve::Resolver;
@@ -176,7 +176,7 @@ impl Running {
             .filter(|e| e.encodes_now(|| self.shared.behind.get()));
         let ev = Item::new(ev, encoder);
         let result = if self.block_on_send {
-            send_when_room(&self.tx, Msg::Event(ev)).map_or(Ok(()), Err)
+            self.tx.send_blocking(Msg::Event(ev))
         } else {
             match self.tx.try_send(Msg::Event(ev)) {
                 Ok(()) => Ok(()),
@@ -196,36 +196,6 @@ impl Running {
             self.shared
                 .responder
                 .respond(Response::failure(ev.take_metadata(), error));
-        }
-    }
-}
-
-/// Puts `msg` on the queue, waiting for room as long as it takes; gives it
-/// back if the batcher is gone.
-///
-/// Polls (sleeping `ROOM_POLL` between tries) rather than parking on the
-/// channel: a parked sender is woken by every event the batcher takes, so a
-/// producer faster than the batcher would switch threads once per event;
-/// this costs at most one sleep per `ROOM_POLL` instead, while the queue
-/// (thousands of events by default) keeps the batcher busy. Once it has found
-/// the queue full, it waits until an eighth of it is free again, so that
-/// senders do not take the queue's lock for every slot the batcher frees.
-fn send_when_room(tx: &mailbox::Sender<Msg>, mut msg: Msg) -> Option<Msg> {
-    let cap = tx.capacity();
-    let resume_below = cap - cap / 8;
-    loop {
-        match tx.try_send(msg) {
-            Ok(()) => return None,
-            Err(TrySendError::Disconnected(m)) => return Some(m),
-            Err(TrySendError::Full(m)) => {
-                msg = m;
-                loop {
-                    std::thread::sleep(ROOM_POLL);
-                    if tx.len() < resume_below {
-                        break;
-                    }
-                }
-            }
         }
     }
 }
