@@ -416,6 +416,12 @@ impl Config {
     /// Make `send` wait for room in the pending queue instead of dropping the
     /// event. Use it in batch jobs where every event matters more than latency:
     /// with it on, a slow or unreachable API slows the sending threads down.
+    ///
+    /// How it waits: with [`Http`](crate::transmission::Http), a `send` that
+    /// finds the queue full sleeps until the batcher has emptied half of it
+    /// (it is woken then, once); with `Tokio` (feature `tokio`),
+    /// a plain thread looks for room every 100 µs and goes on once an eighth
+    /// is free, and a thread inside a runtime never waits.
     pub fn block_on_send(mut self, block: bool) -> Self {
         self.block_on_send = block;
         self

@@ -4,11 +4,10 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
-
-use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, Sender};
 
 use super::mailbox::{self, TrySendError};
 
@@ -83,8 +82,8 @@ impl fmt::Debug for Http {
 
 enum Msg {
     Event(Item),
-    Flush(Sender<u64>),
-    Close(Sender<u64>),
+    Flush(SyncSender<u64>),
+    Close(SyncSender<u64>),
 }
 
 struct Running {
@@ -95,8 +94,6 @@ struct Running {
     threads: Mutex<Vec<JoinHandle<()>>>,
     block_on_send: bool,
     closed: AtomicBool,
-    /// Dropped to wake sleeping retries when a close times out.
-    stop: Mutex<Option<Sender<()>>>,
 }
 
 struct Shared {
@@ -105,7 +102,8 @@ struct Shared {
     in_flight: Mutex<BTreeSet<u64>>,
     done: Condvar,
     abandoned: AtomicBool,
-    stop: Receiver<()>,
+    /// Wakes retries sleeping in sender threads when a close gives up.
+    stop: Stop,
     /// `send` calls in progress. A close waits for it to reach 0 before its
     /// last look at the queue, so that an event handed over by a `send` that
     /// saw the transmission still open is never left behind in the queue.
@@ -116,6 +114,36 @@ struct Shared {
     behind: Behind,
     /// Sender threads, started on demand by the batcher; joined by `close`.
     senders: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A signal that stays fired: a close that gives up fires it, and retries
+/// sleeping in sender threads wake at once.
+#[derive(Default)]
+struct Stop {
+    fired: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Stop {
+    /// Sleeps for `d`; false if the signal fired (before or meanwhile).
+    fn sleep(&self, d: Duration) -> bool {
+        let fired = self.fired.lock().unwrap_or_else(|e| e.into_inner());
+        let (fired, _) = self
+            .wake
+            .wait_timeout_while(fired, d, |fired| !*fired)
+            .unwrap_or_else(|e| e.into_inner());
+        !*fired
+    }
+
+    fn fire(&self) {
+        *self.fired.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.wake.notify_all();
+    }
+}
+
+/// The time left until `deadline` (zero once it has passed).
+fn until(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
 }
 
 impl Shared {
@@ -149,10 +177,7 @@ impl Shared {
 
     /// Sleeps for a retry delay; false if a close gave up on this batch meanwhile.
     fn sleep(&self, d: Duration) -> bool {
-        match self.stop.recv_timeout(d) {
-            Err(RecvTimeoutError::Timeout) => !self.abandoned(),
-            _ => false,
-        }
+        self.stop.sleep(d) && !self.abandoned()
     }
 
     fn pending(&self) -> usize {
@@ -260,13 +285,12 @@ impl Transmission for Http {
         let agent = build_agent(config, resolver.clone())?;
         let (tx, rx) = mailbox::bounded(config.pending_work_capacity);
         let jobs = Arc::new(Handoff::<ReadyBatch>::new(config.max_concurrent_batches));
-        let (stop_tx, stop_rx) = channel::bounded(0);
         let shared = Arc::new(Shared {
             responder: ctx.responder.clone(),
             in_flight: Mutex::new(BTreeSet::new()),
             done: Condvar::new(),
             abandoned: AtomicBool::new(false),
-            stop: stop_rx,
+            stop: Stop::default(),
             sending: Sharded::default(),
             idle: AtomicUsize::new(0),
             behind: Behind::default(),
@@ -304,7 +328,6 @@ impl Transmission for Http {
             threads: Mutex::new(threads),
             block_on_send: config.block_on_send,
             closed: AtomicBool::new(false),
-            stop: Mutex::new(Some(stop_tx)),
         };
         self.running.set(running).map_err(|_| {
             ConfigError::Transmission("this Http transmission was started twice".into())
@@ -329,7 +352,7 @@ impl Transmission for Http {
             timeout,
             pending: r.shared.pending(),
         };
-        let (reply_tx, reply_rx) = channel::bounded(1);
+        let (reply_tx, reply_rx) = sync_channel(1);
         if r.tx.send_deadline(Msg::Flush(reply_tx), deadline).is_err() {
             return Err(if r.closed.load(Ordering::Acquire) {
                 FlushError::Closed
@@ -337,7 +360,9 @@ impl Transmission for Http {
                 timed_out()
             });
         }
-        let last = reply_rx.recv_deadline(deadline).map_err(|_| timed_out())?;
+        let last = reply_rx
+            .recv_timeout(until(deadline))
+            .map_err(|_| timed_out())?;
         if r.shared.wait_upto(last, deadline) {
             Ok(())
         } else {
@@ -353,9 +378,9 @@ impl Transmission for Http {
             return Ok(());
         }
         let deadline = deadline_after(timeout);
-        let (reply_tx, reply_rx) = channel::bounded(1);
+        let (reply_tx, reply_rx) = sync_channel(1);
         let drained = r.tx.send_deadline(Msg::Close(reply_tx), deadline).is_ok()
-            && reply_rx.recv_deadline(deadline).is_ok()
+            && reply_rx.recv_timeout(until(deadline)).is_ok()
             && r.shared.wait_upto(u64::MAX, deadline);
         if drained {
             // The batcher has exited (so starts no more senders) and every batch
@@ -377,7 +402,7 @@ impl Transmission for Http {
         } else {
             // Give up: retries stop, queued events fail fast, threads finish on their own.
             r.shared.abandoned.store(true, Ordering::Release);
-            drop(r.stop.lock().unwrap_or_else(|e| e.into_inner()).take());
+            r.shared.stop.fire();
             Err(CloseError::Timeout {
                 timeout,
                 pending: r.shared.pending(),
@@ -599,7 +624,7 @@ fn take_last_events(
     batcher: &mut Batcher,
     shared: &Shared,
     ready: &mut Vec<ReadyBatch>,
-    flushes: &mut Vec<Sender<u64>>,
+    flushes: &mut Vec<SyncSender<u64>>,
     dispatch: impl Fn(&mut Vec<ReadyBatch>),
 ) {
     let mut take = |m: Msg, batcher: &mut Batcher, ready: &mut Vec<ReadyBatch>| match m {
@@ -764,5 +789,32 @@ fn send_with_retries(
             }
         }
         return outcome;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fired_stop_cuts_a_retry_sleep_short() {
+        let stop = Arc::new(Stop::default());
+        let t = Instant::now();
+        assert!(stop.sleep(Duration::from_millis(30)), "not fired");
+        assert!(t.elapsed() >= Duration::from_millis(30));
+        let sleeper = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                (stop.sleep(Duration::from_secs(60)), t.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        stop.fire();
+        let (slept_through, took) = sleeper.join().unwrap();
+        assert!(!slept_through);
+        assert!(took < Duration::from_secs(30), "{took:?}");
+        // Once fired, it stays fired.
+        assert!(!stop.sleep(Duration::from_secs(60)));
     }
 }
