@@ -1,5 +1,6 @@
 //! The client: global fields, event creation, sampling, and the lifecycle.
 
+use crate::sync::{LockExt, RwLockExt};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -85,10 +86,7 @@ impl Drop for DispatchGuard<'_> {
         inner.in_dispatch.sub(1, Ordering::SeqCst);
         if inner.closed.load(Ordering::SeqCst) {
             // Taking the lock orders this wake-up after the closer's check.
-            let _lock = inner
-                .dispatch_lock
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let _lock = inner.dispatch_lock.lock_unpoisoned();
             inner.dispatch_done.notify_all();
         }
     }
@@ -171,16 +169,12 @@ impl Client {
     }
 
     fn with_root<R>(&self, f: impl FnOnce(&mut Template) -> R) -> R {
-        let mut root = self.inner.root.write().unwrap_or_else(|e| e.into_inner());
+        let mut root = self.inner.root.write_unpoisoned();
         f(&mut root)
     }
 
     fn root(&self) -> Template {
-        self.inner
-            .root
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.root.read_unpoisoned().clone()
     }
 
     /// Adds a field to every event and builder created from now on (a global
@@ -268,12 +262,7 @@ impl Client {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn new_event(&self) -> Event {
-        let seed = self
-            .inner
-            .root
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .light();
+        let seed = self.inner.root.read_unpoisoned().light();
         seed.into_event(self.clone())
     }
 
@@ -553,7 +542,7 @@ impl Inner {
         // `Err(Closed)`, so a second look at the counter after it reached 0
         // could count such a send as stuck and fail a close that drained.
         let mut stuck = 0;
-        let mut lock = self.dispatch_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut lock = self.dispatch_lock.lock_unpoisoned();
         loop {
             let in_dispatch = self.in_dispatch.sum(Ordering::SeqCst) as usize;
             if in_dispatch == 0 {
@@ -615,11 +604,11 @@ impl<T: Send + 'static> OffThread<T> {
         let work = Arc::new(Mutex::new(Some(work)));
         let (shared, job) = (Arc::clone(&state), Arc::clone(&work));
         let run = move || {
-            let Some(work) = job.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            let Some(work) = job.lock_unpoisoned().take() else {
                 return;
             };
             let out = work();
-            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = shared.lock_unpoisoned();
             s.0 = Some(out);
             if let Some(w) = s.1.take() {
                 w.wake();
@@ -630,8 +619,8 @@ impl<T: Send + 'static> OffThread<T> {
             .spawn(run);
         if spawned.is_err() {
             // No thread could be made: do the work here rather than never finish.
-            if let Some(work) = work.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                state.lock().unwrap_or_else(|e| e.into_inner()).0 = Some(work());
+            if let Some(work) = work.lock_unpoisoned().take() {
+                state.lock_unpoisoned().0 = Some(work());
             }
         }
         OffThread { state }
@@ -641,7 +630,7 @@ impl<T: Send + 'static> OffThread<T> {
 impl<T> Future for OffThread<T> {
     type Output = T;
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<T> {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.state.lock_unpoisoned();
         match s.0.take() {
             Some(out) => Poll::Ready(out),
             None => {

@@ -13,6 +13,7 @@
 //! `main`, or keep the guard of [`close_on_drop`] alive in `main`, which calls
 //! it for you, also when `main` returns early with an error.
 
+use crate::sync::RwLockExt;
 use std::sync::RwLock;
 
 use crate::builder::Builder;
@@ -49,21 +50,14 @@ static DEFAULT: RwLock<Option<Client>> = RwLock::new(None);
 /// ```
 pub fn init(config: Config) -> Result<Client, ConfigError> {
     let client = Client::new(config)?;
-    let previous = DEFAULT
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .replace(client.clone());
+    let previous = DEFAULT.write_unpoisoned().replace(client.clone());
     drop(previous);
     Ok(client)
 }
 
 /// The default client, if [`init`] was called (and [`close`] was not since).
 pub fn client() -> Result<Client, NotInitialized> {
-    DEFAULT
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .ok_or(NotInitialized)
+    DEFAULT.read_unpoisoned().clone().ok_or(NotInitialized)
 }
 
 /// Adds a global field to the default client.
@@ -137,7 +131,7 @@ pub fn flush() -> Result<(), FlushError> {
 /// # Errors
 /// As [`Client::close`].
 pub fn close() -> Result<(), CloseError> {
-    let taken = DEFAULT.write().unwrap_or_else(|e| e.into_inner()).take();
+    let taken = DEFAULT.write_unpoisoned().take();
     match taken {
         Some(c) => c.close(),
         None => Ok(()),

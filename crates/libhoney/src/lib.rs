@@ -209,6 +209,7 @@ mod global;
 mod metrics;
 mod response;
 mod ser;
+mod sync;
 pub mod transmission;
 mod value;
 

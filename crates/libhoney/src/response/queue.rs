@@ -13,6 +13,7 @@
 //! Two locks, always taken in the order `outbox` then `inbox`: writers take
 //! only `inbox`; readers take `outbox`, and `inbox` when `outbox` is empty.
 
+use crate::sync::LockExt;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, MutexGuard};
@@ -83,12 +84,6 @@ pub(crate) enum PopError {
     Ended,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Nothing here can panic while holding a lock, but a poisoned lock must not
-    // take the stream down with it.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Queue {
     pub(crate) fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1);
@@ -118,7 +113,7 @@ impl Queue {
     /// were dropped: those that found the queue full without `block`, and any
     /// that arrived after the stream ended. At most one reader is woken.
     pub(crate) fn push(&self, mut responses: Vec<Response>, block: bool) -> usize {
-        let mut inbox = lock(&self.inbox);
+        let mut inbox = self.inbox.lock_unpoisoned();
         loop {
             if inbox.ended || responses.is_empty() {
                 return responses.len();
@@ -161,7 +156,7 @@ impl Queue {
     /// it when the last queued batch has spare capacity.
     pub(crate) fn push_one(&self, response: Response, block: bool) -> usize {
         {
-            let inbox = lock(&self.inbox);
+            let inbox = self.inbox.lock_unpoisoned();
             if inbox.ended {
                 return 1;
             }
@@ -201,13 +196,13 @@ impl Queue {
     /// Takes the oldest response, waiting as `wait` says.
     pub(crate) fn pop(&self, wait: Wait) -> Result<Response, PopError> {
         loop {
-            let mut outbox = lock(&self.outbox);
+            let mut outbox = self.outbox.lock_unpoisoned();
             if let Some(r) = outbox.pop() {
                 drop(outbox);
                 self.taken();
                 return Ok(r);
             }
-            let mut inbox = lock(&self.inbox);
+            let mut inbox = self.inbox.lock_unpoisoned();
             if !inbox.chunks.is_empty() {
                 // Every waiting batch at once, reusing the outbox's empty deque.
                 std::mem::swap(&mut inbox.chunks, &mut outbox.rest);
@@ -259,7 +254,7 @@ impl Queue {
     fn taken(&self) {
         let left = self.len.fetch_sub(1, SeqCst) - 1;
         if left <= self.low_water && self.writers_waiting.load(SeqCst) > 0 {
-            let _inbox = lock(&self.inbox);
+            let _inbox = self.inbox.lock_unpoisoned();
             self.writable.notify_all();
         }
     }
@@ -267,7 +262,7 @@ impl Queue {
     /// Ends the stream (the client closed): later responses are dropped,
     /// blocked writers give up, readers stop once the queue is empty.
     pub(crate) fn end(&self) {
-        let mut inbox = lock(&self.inbox);
+        let mut inbox = self.inbox.lock_unpoisoned();
         inbox.ended = true;
         self.closed.store(true, SeqCst);
         self.readable.notify_all();
@@ -276,7 +271,7 @@ impl Queue {
 
     /// Every writer is gone: readers stop once the queue is empty.
     pub(crate) fn disconnect(&self) {
-        let mut inbox = lock(&self.inbox);
+        let mut inbox = self.inbox.lock_unpoisoned();
         inbox.disconnected = true;
         self.readable.notify_all();
     }

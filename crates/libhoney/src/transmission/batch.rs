@@ -4,6 +4,7 @@
 //! into exactly one response per event, and the bookkeeping both do around
 //! them (sends in progress, blocking waits with a deadline).
 
+use crate::sync::LockExt;
 use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -221,7 +222,7 @@ impl BufferPool {
             if let Some(buf) = stash.pop() {
                 return buf;
             }
-            let chunk = self.shelf.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let chunk = self.shelf.lock_unpoisoned().pop();
             match chunk {
                 Some(chunk) => {
                     *stash = chunk;
@@ -250,7 +251,7 @@ impl BufferPool {
 
     /// Shelves a chunk of empty buffers (or frees it, if the pool is full).
     fn shelve(&self, chunk: Vec<Vec<u8>>) {
-        let mut shelf = self.shelf.lock().unwrap_or_else(|e| e.into_inner());
+        let mut shelf = self.shelf.lock_unpoisoned();
         if shelf.len() < self.max_chunks {
             shelf.push(chunk);
         }

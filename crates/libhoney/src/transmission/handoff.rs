@@ -9,8 +9,9 @@
 //! switch) per 1 M events. Here a waiting thread sleeps on a condition
 //! variable at once, and is woken only if it is needed.
 
+use crate::sync::LockExt;
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex};
 
 pub(crate) struct Handoff<T> {
     state: Mutex<State<T>>,
@@ -44,15 +45,10 @@ impl<T> Handoff<T> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // Nothing panics while holding the lock; a poisoned one still works.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Queues `item`, waiting while the queue is full. After [`close`](Self::close)
     /// gives the item back.
     pub(crate) fn give(&self, item: T) -> Result<(), T> {
-        let mut s = self.lock();
+        let mut s = self.state.lock_unpoisoned();
         while s.items.len() >= self.capacity && !s.closed {
             s.givers_waiting += 1;
             s = self.emptied.wait(s).unwrap_or_else(|e| e.into_inner());
@@ -74,7 +70,7 @@ impl<T> Handoff<T> {
     /// Takes the oldest item, waiting while there is none. `None` once the
     /// queue is closed and empty.
     pub(crate) fn take(&self) -> Option<T> {
-        let mut s = self.lock();
+        let mut s = self.state.lock_unpoisoned();
         loop {
             if let Some(item) = s.items.pop_front() {
                 let wake = s.givers_waiting > 0;
@@ -95,13 +91,13 @@ impl<T> Handoff<T> {
 
     /// How many items wait.
     pub(crate) fn len(&self) -> usize {
-        self.lock().items.len()
+        self.state.lock_unpoisoned().items.len()
     }
 
     /// No more items will come: takers get what is left, then `None`; a giver
     /// gets its item back.
     pub(crate) fn close(&self) {
-        self.lock().closed = true;
+        self.state.lock_unpoisoned().closed = true;
         self.filled.notify_all();
         self.emptied.notify_all();
     }

@@ -1,6 +1,7 @@
 //! The default transmission: batches, compresses, and sends to the Events API
 //! over HTTP(S) from its own threads.
 
+use crate::sync::LockExt;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -127,7 +128,7 @@ struct Stop {
 impl Stop {
     /// Sleeps for `d`; false if the signal fired (before or meanwhile).
     fn sleep(&self, d: Duration) -> bool {
-        let fired = self.fired.lock().unwrap_or_else(|e| e.into_inner());
+        let fired = self.fired.lock_unpoisoned();
         let (fired, _) = self
             .wake
             .wait_timeout_while(fired, d, |fired| !*fired)
@@ -136,7 +137,7 @@ impl Stop {
     }
 
     fn fire(&self) {
-        *self.fired.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        *self.fired.lock_unpoisoned() = true;
         self.wake.notify_all();
     }
 }
@@ -148,23 +149,17 @@ fn until(deadline: Instant) -> Duration {
 
 impl Shared {
     fn begin(&self, seq: u64) {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(seq);
+        self.in_flight.lock_unpoisoned().insert(seq);
     }
 
     fn end(&self, seq: u64) {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&seq);
+        self.in_flight.lock_unpoisoned().remove(&seq);
         self.done.notify_all();
     }
 
     /// Waits until no batch numbered `upto` or lower is in flight.
     fn wait_upto(&self, upto: u64, deadline: Instant) -> bool {
-        let set = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        let set = self.in_flight.lock_unpoisoned();
         wait_deadline(&self.done, set, deadline, |set| {
             set.first().is_none_or(|&first| first > upto).then_some(())
         })
@@ -385,16 +380,10 @@ impl Transmission for Http {
         if drained {
             // The batcher has exited (so starts no more senders) and every batch
             // is answered: the senders see their queue close and stop at once.
-            for t in r
-                .threads
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .drain(..)
-            {
+            for t in r.threads.lock_unpoisoned().drain(..) {
                 let _ = t.join();
             }
-            let senders =
-                std::mem::take(&mut *r.shared.senders.lock().unwrap_or_else(|e| e.into_inner()));
+            let senders = std::mem::take(&mut *r.shared.senders.lock_unpoisoned());
             for t in senders {
                 let _ = t.join();
             }
@@ -449,11 +438,7 @@ impl SenderPool {
             match spawned {
                 Ok(handle) => {
                     self.spawned += 1;
-                    self.shared
-                        .senders
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(handle);
+                    self.shared.senders.lock_unpoisoned().push(handle);
                 }
                 Err(e) => {
                     self.shared.idle.fetch_sub(1, Ordering::AcqRel);

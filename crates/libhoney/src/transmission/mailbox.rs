@@ -18,9 +18,10 @@
 //! publications a sender may see up to `PUBLISH_EVERY - 1` items fewer free
 //! than there are, never more, so the queue never holds more than its capacity.
 
+use crate::sync::LockExt;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often the receiver publishes its count of items taken.
@@ -54,13 +55,6 @@ struct State<T> {
     writers_waiting: usize,
     sender_gone: bool,
     receiver_gone: bool,
-}
-
-impl<T> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // Nothing panics while holding the lock; a poisoned one still works.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
 }
 
 /// A queue of at most `capacity` items (at least 1).
@@ -129,7 +123,7 @@ impl<T> Sender<T> {
     /// others for one `push_back` or one swap).
     pub(crate) fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         let sh = &*self.shared;
-        let mut s = sh.lock();
+        let mut s = sh.state.lock_unpoisoned();
         if s.receiver_gone {
             return Err(TrySendError::Disconnected(item));
         }
@@ -159,7 +153,7 @@ impl<T> Sender<T> {
     /// receiver still has half a queue of work when the senders wake.
     pub(crate) fn send_blocking(&self, item: T) -> Result<(), T> {
         let sh = &*self.shared;
-        let mut s = sh.lock();
+        let mut s = sh.state.lock_unpoisoned();
         loop {
             if s.receiver_gone {
                 return Err(item);
@@ -214,14 +208,14 @@ impl<T> Sender<T> {
     /// Items queued and not yet taken by the receiver, as far as senders
     /// know: it may count up to `PUBLISH_EVERY - 1` taken items as queued.
     pub(crate) fn len(&self) -> usize {
-        let pushed = self.shared.lock().pushed;
+        let pushed = self.shared.state.lock_unpoisoned().pushed;
         pushed.wrapping_sub(self.shared.taken.load(Ordering::Acquire))
     }
 }
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        let mut s = self.shared.lock();
+        let mut s = self.shared.state.lock_unpoisoned();
         s.sender_gone = true;
         drop(s);
         self.shared.readable.notify_all();
@@ -244,7 +238,7 @@ impl<T> Receiver<T> {
             self.took();
             return Ok(item);
         }
-        let mut s = self.shared.lock();
+        let mut s = self.shared.state.lock_unpoisoned();
         if s.items.is_empty() {
             return Err(if s.sender_gone {
                 TryRecvError::Disconnected
@@ -270,7 +264,7 @@ impl<T> Receiver<T> {
             let sh = &*self.shared;
             sh.taken.store(self.taken, Ordering::SeqCst);
             if sh.writers.load(Ordering::SeqCst) > 0 {
-                let s = sh.lock();
+                let s = sh.state.lock_unpoisoned();
                 let wake =
                     s.writers_waiting > 0 && s.pushed.wrapping_sub(self.taken) <= sh.low_water;
                 drop(s);
@@ -303,7 +297,7 @@ impl<T> Receiver<T> {
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
-            let mut s = self.shared.lock();
+            let mut s = self.shared.state.lock_unpoisoned();
             if !s.items.is_empty() {
                 continue;
             }
@@ -338,7 +332,7 @@ impl<T> Receiver<T> {
 
     /// Items queued and not yet returned (exact).
     pub(crate) fn len(&self) -> usize {
-        let pushed = self.shared.lock().pushed;
+        let pushed = self.shared.state.lock_unpoisoned().pushed;
         pushed.wrapping_sub(self.taken)
     }
 
@@ -349,7 +343,7 @@ impl<T> Receiver<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        self.shared.lock().receiver_gone = true;
+        self.shared.state.lock_unpoisoned().receiver_gone = true;
         self.shared.writable.notify_all();
     }
 }

@@ -1,5 +1,6 @@
 //! The `Mock` transmission, for tests.
 
+use crate::sync::LockExt;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -88,22 +89,14 @@ impl Mock {
         self,
         f: impl Fn(&QueuedEvent) -> Response + Send + Sync + 'static,
     ) -> Self {
-        *self
-            .inner
-            .respond_with
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(f));
+        *self.inner.respond_with.lock_unpoisoned() = Some(Arc::new(f));
         self
     }
 
     /// A copy of every event received so far, in order. Costs a clone of each
     /// (fields are shared by reference count); holds the mock's lock meanwhile.
     pub fn events(&self) -> Vec<QueuedEvent> {
-        self.inner
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.inner.events.lock_unpoisoned().clone()
     }
 
     /// Takes the events received so far, leaving none. Costs nothing more than
@@ -121,16 +114,12 @@ impl Mock {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn take_events(&self) -> Vec<QueuedEvent> {
-        std::mem::take(&mut *self.inner.events.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *self.inner.events.lock_unpoisoned())
     }
 
     /// How many events were received (taken ones excluded).
     pub fn len(&self) -> usize {
-        self.inner
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.inner.events.lock_unpoisoned().len()
     }
 
     /// Were no events received (or all taken)?
@@ -162,23 +151,14 @@ impl Transmission for Mock {
 
     fn send(&self, mut ev: QueuedEvent) {
         let metadata = ev.take_metadata();
-        let respond_with = self
-            .inner
-            .respond_with
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let respond_with = self.inner.respond_with.lock_unpoisoned().clone();
         let mut response = match respond_with {
             Some(f) => f(&ev),
             None => Response::success(None, Some(202), Duration::ZERO),
         };
         response.metadata = metadata.clone();
         ev.metadata = metadata;
-        self.inner
-            .events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(ev);
+        self.inner.events.lock_unpoisoned().push(ev);
         if let Some(r) = self.inner.responder.get() {
             r.respond(response);
         }

@@ -13,6 +13,7 @@
 //! looked up again on the retry. A lookup itself is ureq's own, with its
 //! timeout.
 
+use crate::sync::LockExt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -53,7 +54,7 @@ impl Resolver {
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Vec<(String, Instant, ResolvedSocketAddrs)>> {
-        self.inner.cache.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.cache.lock_unpoisoned()
     }
 }
 

@@ -7,6 +7,7 @@
 //! `transmission::batch`. Only the moving parts differ: spawned tasks instead
 //! of threads, hyper instead of ureq, tokio timers instead of blocking sleeps.
 
+use crate::sync::LockExt;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::future::Future;
@@ -682,7 +683,7 @@ struct Shared {
 
 impl Shared {
     fn lock_in_flight(&self) -> MutexGuard<'_, BTreeSet<u64>> {
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+        self.in_flight.lock_unpoisoned()
     }
 
     /// Answers an event that never counted as handed over.
@@ -803,12 +804,8 @@ impl Slot {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Reply> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     fn set(&self, reply: Reply) {
-        let mut s = self.lock();
+        let mut s = self.state.lock_unpoisoned();
         if *s == Reply::Waiting {
             *s = reply;
         }
@@ -818,12 +815,12 @@ impl Slot {
     }
 
     fn get(&self) -> Option<Reply> {
-        let s = *self.lock();
+        let s = *self.state.lock_unpoisoned();
         (s != Reply::Waiting).then_some(s)
     }
 
     fn wait(&self, deadline: Instant) -> Option<Reply> {
-        wait_deadline(&self.cond, self.lock(), deadline, |s| {
+        wait_deadline(&self.cond, self.state.lock_unpoisoned(), deadline, |s| {
             (*s != Reply::Waiting).then_some(*s)
         })
     }
@@ -1311,17 +1308,13 @@ struct SendContext {
 impl SendContext {
     fn take_compressor(&self) -> Compressor {
         self.compressors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .lock_unpoisoned()
             .pop()
             .unwrap_or_else(|| Compressor::new(self.compression, self.level))
     }
 
     fn put_compressor(&self, c: Compressor) {
-        self.compressors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(c);
+        self.compressors.lock_unpoisoned().push(c);
     }
 
     /// The body to send and its `Content-Encoding`; `None` if the blocking

@@ -1,5 +1,6 @@
 //! The `Writer` transmission: one JSON line per event to any `io::Write`.
 
+use crate::sync::LockExt;
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,11 +153,7 @@ impl Transmission for Writer {
             return;
         }
         let line = self.line(&ev, state);
-        let result = self
-            .out
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .write_all(&line);
+        let result = self.out.lock_unpoisoned().write_all(&line);
         let response = match result {
             Ok(()) => Response::success(metadata, None, start.elapsed()),
             Err(e) => Response::failure(
@@ -168,7 +165,7 @@ impl Transmission for Writer {
     }
 
     fn flush(&self, _timeout: Duration) -> Result<(), FlushError> {
-        if let Err(e) = self.out.lock().unwrap_or_else(|e| e.into_inner()).flush() {
+        if let Err(e) = self.out.lock_unpoisoned().flush() {
             log::warn!(target: "libhoney", "Writer flush failed: {e}");
         }
         Ok(())
