@@ -21,7 +21,7 @@
 use crate::sync::LockExt;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How often the receiver publishes its count of items taken.
@@ -55,6 +55,27 @@ struct State<T> {
     writers_waiting: usize,
     sender_gone: bool,
     receiver_gone: bool,
+}
+
+impl<T> Shared<T> {
+    /// Items queued as senders count them: every item pushed, less those the
+    /// receiver has published as taken.
+    fn queued(&self, s: &State<T>) -> usize {
+        s.pushed.wrapping_sub(self.taken.load(Ordering::SeqCst))
+    }
+
+    /// Appends `item` under the lock `s` holds, then wakes a waiting receiver
+    /// after releasing it (woken under it, the receiver would only wait for
+    /// the lock).
+    fn admit(&self, mut s: MutexGuard<'_, State<T>>, item: T) {
+        s.items.push_back(item);
+        s.pushed = s.pushed.wrapping_add(1);
+        let wake = s.receiver_waiting;
+        drop(s);
+        if wake {
+            self.readable.notify_one();
+        }
+    }
 }
 
 /// A queue of at most `capacity` items (at least 1).
@@ -123,20 +144,14 @@ impl<T> Sender<T> {
     /// others for one `push_back` or one swap).
     pub(crate) fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
         let sh = &*self.shared;
-        let mut s = sh.state.lock_unpoisoned();
+        let s = sh.state.lock_unpoisoned();
         if s.receiver_gone {
             return Err(TrySendError::Disconnected(item));
         }
-        if s.pushed.wrapping_sub(sh.taken.load(Ordering::Acquire)) >= sh.capacity {
+        if sh.queued(&s) >= sh.capacity {
             return Err(TrySendError::Full(item));
         }
-        s.items.push_back(item);
-        s.pushed = s.pushed.wrapping_add(1);
-        let wake = s.receiver_waiting;
-        drop(s);
-        if wake {
-            sh.readable.notify_one();
-        }
+        sh.admit(s, item);
         Ok(())
     }
 
@@ -158,14 +173,8 @@ impl<T> Sender<T> {
             if s.receiver_gone {
                 return Err(item);
             }
-            if s.pushed.wrapping_sub(sh.taken.load(Ordering::SeqCst)) < sh.capacity {
-                s.items.push_back(item);
-                s.pushed = s.pushed.wrapping_add(1);
-                let wake = s.receiver_waiting;
-                drop(s);
-                if wake {
-                    sh.readable.notify_one();
-                }
+            if sh.queued(&s) < sh.capacity {
+                sh.admit(s, item);
                 return Ok(());
             }
             // Full. The count of waiting senders is raised before the last look
@@ -176,7 +185,7 @@ impl<T> Sender<T> {
             // timeout is a backstop only.
             s.writers_waiting += 1;
             sh.writers.store(s.writers_waiting, Ordering::SeqCst);
-            if s.pushed.wrapping_sub(sh.taken.load(Ordering::SeqCst)) > sh.low_water {
+            if sh.queued(&s) > sh.low_water {
                 s = sh
                     .writable
                     .wait_timeout(s, Duration::from_millis(10))
@@ -208,8 +217,8 @@ impl<T> Sender<T> {
     /// Items queued and not yet taken by the receiver, as far as senders
     /// know: it may count up to `PUBLISH_EVERY - 1` taken items as queued.
     pub(crate) fn len(&self) -> usize {
-        let pushed = self.shared.state.lock_unpoisoned().pushed;
-        pushed.wrapping_sub(self.shared.taken.load(Ordering::Acquire))
+        let sh = &*self.shared;
+        sh.queued(&sh.state.lock_unpoisoned())
     }
 }
 
