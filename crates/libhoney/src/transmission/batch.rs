@@ -215,38 +215,37 @@ impl BufferPool {
     /// An empty buffer: one of this thread's stash, a chunk from the shelf,
     /// or a new one.
     fn take(&self) -> Vec<u8> {
-        STASH.with(|stash| {
-            let Ok(mut stash) = stash.try_borrow_mut() else {
-                return Vec::with_capacity(512);
-            };
-            if let Some(buf) = stash.pop() {
-                return buf;
+        let used = STASH.with(|stash| {
+            let mut stash = stash.try_borrow_mut().ok()?;
+            if stash.is_empty() {
+                *stash = self.shelf.lock_unpoisoned().pop()?;
             }
-            let chunk = self.shelf.lock_unpoisoned().pop();
-            match chunk {
-                Some(chunk) => {
-                    *stash = chunk;
-                    stash.pop().unwrap_or_else(|| Vec::with_capacity(512))
-                }
-                None => Vec::with_capacity(512),
-            }
+            stash.pop()
+        });
+        used.unwrap_or_else(|| Vec::with_capacity(512))
+    }
+
+    /// `buf`, emptied, if it is small enough to keep.
+    fn reusable(mut buf: Vec<u8>) -> Option<Vec<u8>> {
+        (buf.capacity() <= POOL_MAX_BUFFER).then(|| {
+            buf.clear();
+            buf
         })
     }
 
     /// Keeps `buf` in this thread's stash for reuse (or frees it, if it is
     /// large or the stash is full). For a buffer `send` did not use.
     fn give_back(buf: Vec<u8>) {
-        if buf.capacity() <= POOL_MAX_BUFFER {
-            STASH.with(|stash| {
-                if let Ok(mut stash) = stash.try_borrow_mut() {
-                    if stash.len() < POOL_CHUNK {
-                        let mut buf = buf;
-                        buf.clear();
-                        stash.push(buf);
-                    }
+        let Some(buf) = BufferPool::reusable(buf) else {
+            return;
+        };
+        STASH.with(|stash| {
+            if let Ok(mut stash) = stash.try_borrow_mut() {
+                if stash.len() < POOL_CHUNK {
+                    stash.push(buf);
                 }
-            });
-        }
+            }
+        });
     }
 
     /// Shelves a chunk of empty buffers (or frees it, if the pool is full).
@@ -266,11 +265,10 @@ struct Returns {
 }
 
 impl Returns {
-    fn give(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() > POOL_MAX_BUFFER {
+    fn give(&mut self, buf: Vec<u8>) {
+        let Some(buf) = BufferPool::reusable(buf) else {
             return;
-        }
-        buf.clear();
+        };
         self.chunk.push(buf);
         if self.chunk.len() >= POOL_CHUNK {
             let full = std::mem::replace(&mut self.chunk, Vec::with_capacity(POOL_CHUNK));
