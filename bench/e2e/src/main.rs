@@ -7,17 +7,22 @@
 //!                     [--batch-size N] [--max-concurrent-batches N] [--pending-work-capacity N]
 //!                     [--encode-on send|batcher|adaptive] [--batcher-encodes]
 //!                     [--transmission http|tokio] [--rate EVENTS_PER_S] [--send-latency]
+//! libhoney-bench floor [--events N] [--encoding json|msgpack] [--compression zstd|gzip|none]
+//!                      [--compression-level L] [--batch-size N]
 //! libhoney-bench compare [--events N] [--big-events M] [--repeat R] [--skip-peers]
 //!                        [--receiver PATH] [--peer-rust PATH] [--peer-py-python PATH --peer-py-script PATH]
 //! ```
 //!
 //! `send` sends N events of the shape in bench/peers/SHAPE.md through the
 //! default HTTP transmission (with `block_on_send`, so loss must be 0) and
-//! prints one JSON line in the peers' format. `compare` starts the receiver as
+//! prints one JSON line in the peers' format. `floor` does on one thread only
+//! the work no delivery can skip (build, send, encode, compress, one response
+//! per event; see src/floor.rs). `compare` starts the receiver as
 //! its own process, runs every sender as its own process (so CPU and peak RSS
 //! are each sender's alone), checks each run with the receiver's counts, and
 //! prints the tables of docs/PERFORMANCE.md. See bench/run.sh.
 
+mod floor;
 mod procstat;
 mod shape;
 
@@ -36,8 +41,11 @@ fn main() {
     let code = match args.first().map(String::as_str) {
         Some("send") => send(&Opts::parse(&args[1..])),
         Some("compare") => compare(&Opts::parse(&args[1..])),
+        Some("floor") => floor::floor(&Opts::parse(&args[1..])),
         _ => {
-            eprintln!("usage: libhoney-bench send|compare [options] (see the source's header)");
+            eprintln!(
+                "usage: libhoney-bench send|compare|floor [options] (see the source's header)"
+            );
             2
         }
     };
@@ -162,7 +170,8 @@ impl Opts {
 
 // ---------------------------------------------------------------- send
 
-fn send(o: &Opts) -> i32 {
+/// `--encoding` and `--compression` as the SDK's settings.
+fn encoding_and_compression(o: &Opts) -> (Encoding, Compression) {
     let encoding = match o.encoding.as_str() {
         "msgpack" => Encoding::Msgpack,
         _ => Encoding::Json,
@@ -172,6 +181,11 @@ fn send(o: &Opts) -> i32 {
         "none" => Compression::None,
         _ => Compression::Zstd,
     };
+    (encoding, compression)
+}
+
+fn send(o: &Opts) -> i32 {
+    let (encoding, compression) = encoding_and_compression(o);
     let config = Config::new()
         .read_env(false)
         .api_key(o.api_key.clone())
@@ -463,6 +477,23 @@ fn run_sender(
     })
 }
 
+/// One run of `libhoney-bench floor`: its CPU µs per event, if every event
+/// was answered with a success.
+fn run_floor(events: u64) -> Option<f64> {
+    let out = Command::new(std::env::current_exe().ok()?)
+        .args(["floor", "--events", &events.to_string()])
+        .stderr(Stdio::inherit())
+        .output()
+        .ok()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Json = serde_json::from_str(stdout.lines().last()?).ok()?;
+    if !out.status.success() || v["delivered"].as_u64() != Some(events) {
+        eprintln!("CHECK FAILED for the floor: {stdout}");
+        return None;
+    }
+    v["cpu_us_per_event"].as_f64()
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.retain(|x| x.is_finite());
     if xs.is_empty() {
@@ -633,12 +664,23 @@ fn compare(o: &Opts) -> i32 {
         // Runs are interleaved (each sender once per round), so that a slow
         // spell of this shared VM falls on every sender alike.
         let mut runs: Vec<Vec<_>> = group.iter().map(|_| Vec::new()).collect();
+        // With one thread, each round also runs the floor (src/floor.rs):
+        // the same events built, encoded, compressed and answered on one
+        // thread, with nothing handed over or sent.
+        let mut floor_us = Vec::new();
         for rep in 0..o.repeat {
             for ((label, make, strict), runs) in group.iter().zip(&mut runs) {
                 eprintln!("[{label}] threads={threads} run {}/{}", rep + 1, o.repeat);
                 if let Some(r) = run_sender(&rx, label, make(), o.events, threads, *strict) {
                     jsonl.push(format!("{r:?}"));
                     runs.push(r);
+                }
+            }
+            if threads == 1 {
+                eprintln!("[floor] run {}/{}", rep + 1, o.repeat);
+                match run_floor(o.events) {
+                    Some(us) => floor_us.push(us),
+                    None => all_ok = false,
                 }
             }
         }
@@ -657,6 +699,19 @@ fn compare(o: &Opts) -> i32 {
             &summaries,
             summaries.first(),
         );
+        if !floor_us.is_empty() {
+            let ours = summaries.first().map_or(f64::NAN, |r| r.cpu_us);
+            println!(
+                "\nFloor (`libhoney-bench floor`: one thread builds, encodes, compresses and answers \
+                 each event, sends nothing): {:.2} µs of CPU per event, median of {} (runs: {}); \
+                 the delivery above costs {:.2} µs, {:.2}× the floor.",
+                median(floor_us.clone()),
+                floor_us.len(),
+                floor_us.iter().map(|u| format!("{u:.2}")).collect::<Vec<_>>().join(", "),
+                ours,
+                ours / median(floor_us.clone()),
+            );
+        }
         same_work.extend(summaries);
     }
 

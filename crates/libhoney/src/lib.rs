@@ -246,10 +246,71 @@ pub mod __bench {
         body.finish()
     }
 
+    /// A batch body written one event at a time, as `send` encodes events
+    /// for the batcher (here straight into the body: no hand-over, no copy).
+    pub struct Body(crate::encoding::BatchBody, Encoding);
+
+    impl Body {
+        /// An empty body in `encoding`.
+        pub fn new(encoding: Encoding) -> Self {
+            Body(
+                crate::encoding::BatchBody::new(encoding, Vec::with_capacity(256 * 1024)),
+                encoding,
+            )
+        }
+
+        /// Encodes `ev` onto the end of the body.
+        pub fn push(&mut self, ev: &QueuedEvent) {
+            let encoding = self.1;
+            let write = |out: &mut Vec<u8>| write_event(encoding, out, ev, NonFiniteFloats::String);
+            let _ = self.0.push(write, usize::MAX, usize::MAX);
+        }
+
+        /// Events in the body.
+        pub fn count(&self) -> usize {
+            self.0.count()
+        }
+
+        /// Finishes the body, hands it to `f`, then starts a new, empty one
+        /// in the same buffer.
+        pub fn ship<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> R {
+            let empty = crate::encoding::BatchBody::new(self.1, Vec::new());
+            let mut body = std::mem::replace(&mut self.0, empty).finish();
+            let r = f(&body);
+            body.clear();
+            self.0 = crate::encoding::BatchBody::new(self.1, body);
+            r
+        }
+    }
+
     /// Compresses a body, as the HTTP transmission's batcher does.
     pub fn compress(body: Vec<u8>, compression: Compression, level: i32) -> Vec<u8> {
-        crate::transmission::batch::Compressor::new(compression, level)
-            .compress(body)
-            .0
+        Compressor::new(compression, level).compress(body)
+    }
+
+    /// A compressor that keeps its zstd context between bodies, as the
+    /// batcher's does.
+    pub struct Compressor(crate::transmission::batch::Compressor);
+
+    impl Compressor {
+        /// A compressor for `compression` at `level`.
+        pub fn new(compression: Compression, level: i32) -> Self {
+            Compressor(crate::transmission::batch::Compressor::new(
+                compression,
+                level,
+            ))
+        }
+
+        /// The compressed body (or `body` itself without compression).
+        pub fn compress(&mut self, body: Vec<u8>) -> Vec<u8> {
+            self.0.compress(body).0
+        }
+
+        /// The size of `body` compressed (its own size without compression).
+        pub fn compressed_len(&mut self, body: &[u8]) -> usize {
+            self.0
+                .compress_slice(body)
+                .map_or(body.len(), |(out, _)| out.len())
+        }
     }
 }
