@@ -511,6 +511,9 @@ impl Client {
         if sample_rate == 0 {
             return Err(SendError::ZeroSampleRate);
         }
+        if !crate::encoding::time::in_rfc3339_range(timestamp) {
+            return Err(SendError::TimestampOutOfRange);
+        }
         if sample && sample_rate > 1 && fastrand::u32(0..sample_rate) != 0 {
             log::trace!(target: "libhoney", "event dropped due to sampling (rate {sample_rate})");
             inner

@@ -123,6 +123,10 @@ pub enum SendError {
     },
     /// The sample rate set on the builder or event is 0.
     ZeroSampleRate,
+    /// The event's timestamp ([`Event::set_timestamp`](crate::Event::set_timestamp))
+    /// falls outside the years 0000 to 9999, which RFC 3339, the Events API's
+    /// time format, cannot express.
+    TimestampOutOfRange,
     /// The client was closed; events can no longer be sent through it.
     Closed,
     /// The event came from the global client before [`init`](crate::init) was
@@ -152,6 +156,9 @@ impl fmt::Display for SendError {
             ),
             SendError::ZeroSampleRate => f.write_str(
                 "sample rate 0 is invalid: a rate of N keeps 1 event in N, use 1 to keep every event",
+            ),
+            SendError::TimestampOutOfRange => f.write_str(
+                "the event's timestamp is outside the years 0000 to 9999 that RFC 3339 can express; set a timestamp within them",
             ),
             SendError::Closed => f.write_str("the client is closed; create a new client to send more events"),
             SendError::NotInitialized => f.write_str(

@@ -171,7 +171,10 @@ impl Event {
     }
 
     /// Sets the event's time (it defaults to when the event was created). Use
-    /// it to back-date an event to when its work started.
+    /// it to back-date an event to when its work started. A time outside the
+    /// years 0000 to 9999 (which RFC 3339, the Events API's time format,
+    /// cannot express) makes [`send`](Event::send) fail with
+    /// [`SendError::TimestampOutOfRange`].
     ///
     /// ```
     /// # use libhoney::{Client, Config, transmission::Mock};
@@ -323,7 +326,9 @@ impl Event {
     /// # Errors
     /// The event is not accepted, and gets no response, if it has no fields
     /// ([`SendError::EmptyEvent`]), no API key, dataset or valid API host, a
-    /// sample rate of 0, or its client is closed ([`SendError::Closed`]).
+    /// sample rate of 0, a timestamp outside the years 0000 to 9999
+    /// ([`SendError::TimestampOutOfRange`]), or its client is closed
+    /// ([`SendError::Closed`]).
     pub fn send(self) -> Result<(), SendError> {
         Client::dispatch(self, true)
     }

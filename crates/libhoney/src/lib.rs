@@ -172,6 +172,12 @@
 //! as `null`, or left out: see [`NonFiniteFloats`]. The wire never carries
 //! invalid JSON, and other events are never affected.
 //!
+//! Times are written in RFC 3339, whose years have four digits. An event
+//! whose timestamp falls outside the years 0000 to 9999 (possible with a
+//! `SystemTime`, not with Python's `datetime`) is refused by `send` with
+//! [`SendError::TimestampOutOfRange`] rather than sent with a time the API
+//! cannot read.
+//!
 //! ## Self-metrics and diagnostics
 //!
 //! [`Client::metrics`] reports events queued, sent, sampled, overflowed and

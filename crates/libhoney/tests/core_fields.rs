@@ -417,6 +417,55 @@ fn builders_carry_their_own_destination_and_sample_rate() {
     );
 }
 
+/// RFC 3339 (the Events API's `time`) has four-digit years: a time outside
+/// 0000-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999999999Z is refused with a
+/// typed error, and the edges of the range go out as written.
+#[test]
+fn timestamps_outside_rfc3339_years_are_refused() {
+    use std::time::UNIX_EPOCH;
+    let (client, mock) = mock_client(base());
+    let send_at = |t| {
+        let mut ev = client.new_event();
+        ev.add_field("x", 1).set_timestamp(t);
+        ev.send()
+    };
+    let first = UNIX_EPOCH - Duration::from_secs(62_167_219_200);
+    let last = UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_999);
+    assert_eq!(send_at(first), Ok(()));
+    assert_eq!(send_at(last), Ok(()));
+    assert_eq!(
+        send_at(first - Duration::from_nanos(1)),
+        Err(SendError::TimestampOutOfRange)
+    );
+    assert_eq!(
+        send_at(last + Duration::from_nanos(1)),
+        Err(SendError::TimestampOutOfRange)
+    );
+    let times: Vec<String> = mock
+        .take_events()
+        .iter()
+        .map(|ev| {
+            let json: serde_json::Value = serde_json::from_str(&ev.to_json()).unwrap();
+            json["time"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        times,
+        [
+            "0000-01-01T00:00:00.000000000Z",
+            "9999-12-31T23:59:59.999999999Z"
+        ]
+    );
+    assert!(SendError::TimestampOutOfRange
+        .to_string()
+        .contains("0000 to 9999"));
+    assert_eq!(
+        client.responses().len(),
+        2,
+        "the two accepted events have responses, the refused ones none"
+    );
+}
+
 #[test]
 fn dynamic_fields_are_evaluated_when_each_event_is_created() {
     let (client, mock) = mock_client(base());

@@ -19,6 +19,18 @@ pub(crate) fn unix_parts(t: SystemTime) -> (i64, u32) {
     }
 }
 
+/// The first second of 0000-01-01 and the last of 9999-12-31, in seconds
+/// from the Unix epoch: the range RFC 3339's four-digit years can express.
+const RFC3339_SECONDS: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
+
+/// Whether `t` can be written as an RFC 3339 timestamp (years 0000 to 9999).
+/// `send` refuses an event whose time cannot
+/// ([`SendError::TimestampOutOfRange`](crate::SendError::TimestampOutOfRange)).
+#[inline]
+pub(crate) fn in_rfc3339_range(t: SystemTime) -> bool {
+    RFC3339_SECONDS.contains(&unix_parts(t).0)
+}
+
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
 /// (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -137,7 +149,9 @@ pub(crate) fn write_rfc3339(out: &mut Vec<u8>, t: SystemTime) {
     out.push(b'Z');
 }
 
-/// The date-time part for any year (negative or past 9999), uncached.
+/// The date-time part for any year (negative or past 9999), uncached. Events
+/// never take this path (`send` refuses their times: `in_rfc3339_range`);
+/// it keeps the encoder total.
 fn write_date_time_slow(out: &mut Vec<u8>, secs: i64) {
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400) as u32;
