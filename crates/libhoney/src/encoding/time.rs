@@ -1,6 +1,7 @@
 //! RFC 3339 timestamps in UTC, without a date-time dependency.
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds and nanoseconds since the Unix epoch (negative seconds before it).
@@ -19,16 +20,26 @@ pub(crate) fn unix_parts(t: SystemTime) -> (i64, u32) {
     }
 }
 
-/// The first second of 0000-01-01 and the last of 9999-12-31, in seconds
-/// from the Unix epoch: the range RFC 3339's four-digit years can express.
-const RFC3339_SECONDS: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
-
 /// Whether `t` can be written as an RFC 3339 timestamp (years 0000 to 9999).
 /// `send` refuses an event whose time cannot
 /// ([`SendError::TimestampOutOfRange`](crate::SendError::TimestampOutOfRange)).
+/// Two comparisons with bounds computed once: about 30 instructions per
+/// event, where converting `t` to seconds first cost 80 (callgrind,
+/// `libhoney-bench floor --events 100000` against 200000: 8,751 per event
+/// without the check, 8,831 with the conversion, 8,780 with this).
 #[inline]
 pub(crate) fn in_rfc3339_range(t: SystemTime) -> bool {
-    RFC3339_SECONDS.contains(&unix_parts(t).0)
+    type Bounds = (Option<SystemTime>, Option<SystemTime>);
+    static BOUNDS: OnceLock<Bounds> = OnceLock::new();
+    let (first, last) = BOUNDS.get_or_init(|| {
+        // 0000-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z; a bound
+        // this platform's `SystemTime` cannot hold limits nothing.
+        (
+            UNIX_EPOCH.checked_sub(std::time::Duration::from_secs(62_167_219_200)),
+            UNIX_EPOCH.checked_add(std::time::Duration::new(253_402_300_799, 999_999_999)),
+        )
+    });
+    first.is_none_or(|f| f <= t) && last.is_none_or(|l| t <= l)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
