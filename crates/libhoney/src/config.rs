@@ -123,6 +123,10 @@ pub struct Config {
     pub(crate) transmission: Option<Arc<dyn Transmission>>,
     pub(crate) proxy: Option<String>,
     pub(crate) proxy_from_env: bool,
+    /// The PEM text given to `tls_root_certificates_pem`, and its certificates
+    /// (DER) once `resolve` has read it.
+    pub(crate) tls_roots_pem: Option<Arc<Vec<u8>>>,
+    pub(crate) tls_roots: Option<Arc<Vec<Vec<u8>>>>,
     pub(crate) request_timeout: Duration,
     pub(crate) compression: Compression,
     pub(crate) compression_level: Option<i32>,
@@ -166,6 +170,10 @@ impl fmt::Debug for Config {
             .field("transmission", &self.transmission.as_ref().map(|_| ".."))
             .field("proxy", &self.proxy.as_ref().map(|_| "(set)"))
             .field("proxy_from_env", &self.proxy_from_env)
+            .field(
+                "tls_root_certificates",
+                &self.tls_roots_pem.as_ref().map(|_| "(set)"),
+            )
             .field("request_timeout", &self.request_timeout)
             .field("compression", &self.compression)
             .field("compression_level", &self.compression_level)
@@ -253,6 +261,8 @@ impl Config {
             transmission: None,
             proxy: None,
             proxy_from_env: true,
+            tls_roots_pem: None,
+            tls_roots: None,
             request_timeout: Duration::from_secs(10),
             compression: Compression::Zstd,
             compression_level: None,
@@ -554,6 +564,32 @@ impl Config {
     /// does not repeat the URL (it may hold a password); `Debug` hides it too.
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
+        self
+    }
+
+    /// Trust only the root certificates in `pem` for HTTPS, instead of the
+    /// webpki (Mozilla) roots: for a Refinery, proxy or receiver whose
+    /// certificate your own certificate authority issued. `pem` holds one or
+    /// more `-----BEGIN CERTIFICATE-----` blocks (other blocks, such as keys,
+    /// are skipped); the server's certificate must chain to one of them and
+    /// name the API host. Both HTTP transmissions (`Http`, `Tokio`) use them.
+    /// Read when the client is built: text with no certificate, or a block
+    /// that is not valid PEM, is a [`ConfigError::InvalidRootCertificates`].
+    ///
+    /// ```no_run
+    /// # use libhoney::{Client, Config};
+    /// let pem = std::fs::read("/etc/ssl/internal-ca.pem")?;
+    /// let client = Client::new(
+    ///     Config::new()
+    ///         .api_key("my-key")
+    ///         .api_host("https://refinery.internal:8443")
+    ///         .tls_root_certificates_pem(pem),
+    /// )?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tls_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_roots_pem = Some(Arc::new(pem.into()));
+        self.tls_roots = None;
         self
     }
 
@@ -868,6 +904,9 @@ impl Config {
         if self.sample_rate == 0 {
             return Err(ConfigError::ZeroSampleRate);
         }
+        if let Some(pem) = &self.tls_roots_pem {
+            self.tls_roots = Some(Arc::new(read_root_certificates(pem)?));
+        }
         for (option, v) in [
             ("max_batch_size", self.max_batch_size),
             ("max_concurrent_batches", self.max_concurrent_batches),
@@ -1034,6 +1073,28 @@ pub(crate) fn check_api_host(url: &str) -> Result<(), &'static str> {
         return Err("it has an invalid port");
     }
     Ok(())
+}
+
+/// The DER certificates of PEM text, for `tls_root_certificates_pem`.
+fn read_root_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert.der().to_vec()),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(ConfigError::InvalidRootCertificates {
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(ConfigError::InvalidRootCertificates {
+            reason: "no -----BEGIN CERTIFICATE----- block".into(),
+        });
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]

@@ -45,6 +45,13 @@ pub enum ConfigError {
         /// What is wrong with it (the URL itself is not repeated: it may hold a password).
         reason: String,
     },
+    /// The text given to
+    /// [`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem)
+    /// holds no certificate, or a block that is not valid PEM.
+    InvalidRootCertificates {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The compression level is out of range for the chosen algorithm.
     InvalidCompressionLevel {
         /// The rejected level.
@@ -75,6 +82,10 @@ impl fmt::Display for ConfigError {
             ConfigError::InvalidProxy { reason } => write!(
                 f,
                 "invalid proxy: {reason}; expected a URL such as http://user:password@proxy:3128"
+            ),
+            ConfigError::InvalidRootCertificates { reason } => write!(
+                f,
+                "invalid TLS root certificates: {reason}; expected PEM text with one or more -----BEGIN CERTIFICATE----- blocks"
             ),
             ConfigError::InvalidCompressionLevel { level, range } => write!(
                 f,

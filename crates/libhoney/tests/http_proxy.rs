@@ -8,6 +8,7 @@
 mod http_support;
 
 use http_support::proxy::{self, base64};
+use http_support::tls;
 
 #[test]
 fn base64_matches_known_values() {
@@ -20,3 +21,5 @@ http_test!(proxy::events_go_through_the_proxy_with_basic_credentials);
 http_test!(proxy::percent_encoded_credentials_are_decoded_once);
 http_test!(proxy::wrong_proxy_credentials_fail_as_transport_errors);
 http_test!(proxy::the_proxy_is_not_used_without_config_proxy);
+http_test!(tls::https_with_configured_roots_delivers);
+http_test!(tls::https_without_the_root_is_refused);

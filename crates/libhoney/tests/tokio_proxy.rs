@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use http_support::proxy::{self, Proxy};
+use http_support::tls;
 use http_support::*;
 use libhoney::{Config, Response, ResponseError};
 
@@ -30,6 +31,8 @@ on_both_runtimes!(proxy::events_go_through_the_proxy_with_basic_credentials);
 on_both_runtimes!(proxy::percent_encoded_credentials_are_decoded_once);
 on_both_runtimes!(proxy::wrong_proxy_credentials_fail_as_transport_errors);
 on_both_runtimes!(proxy::the_proxy_is_not_used_without_config_proxy);
+on_both_runtimes!(tls::https_with_configured_roots_delivers);
+on_both_runtimes!(tls::https_without_the_root_is_refused);
 
 /// A self-signed certificate for `localhost` and 127.0.0.1 (not in any root
 /// store), and its key.

@@ -61,9 +61,10 @@ use crate::response::{Responder, Response, ResponseError};
 /// most twice `max_concurrent_batches` batches waiting or in flight, and a
 /// pool of at most 512 reusable event buffers of at most 8 KiB each.
 ///
-/// HTTPS uses rustls with the webpki root certificates. A proxy comes from
-/// [`Config::proxy`] or the `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY`
-/// environment variables.
+/// HTTPS uses rustls with the webpki root certificates, or only those of
+/// [`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem).
+/// A proxy comes from [`Config::proxy`] or the `HTTPS_PROXY`/`HTTP_PROXY`/
+/// `ALL_PROXY` and `NO_PROXY` environment variables.
 ///
 /// It never uses an async runtime, so it works the same on plain threads,
 /// inside any tokio runtime, and at process exit.
@@ -252,7 +253,16 @@ fn build_agent(config: &Config, resolver: Resolver) -> Result<ureq::Agent, Confi
         (None, false) => None,
     };
     let conns = config.max_concurrent_batches;
+    let mut tls = ureq::tls::TlsConfig::builder();
+    if let Some(roots) = &config.tls_roots {
+        let certs: Vec<_> = roots
+            .iter()
+            .map(|der| ureq::tls::Certificate::from_der(der).to_owned())
+            .collect();
+        tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
     let agent_config = ureq::Agent::config_builder()
+        .tls_config(tls.build())
         .timeout_global(Some(config.request_timeout))
         .http_status_as_error(false)
         .max_redirects(0)

@@ -112,7 +112,8 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 /// `Retry-After`) up to `max_attempts` and `retry_deadline`, and gives every
 /// event of the batch exactly one response.
 ///
-/// HTTPS is verified with rustls (ring) and the webpki roots. A proxy comes
+/// HTTPS is verified with rustls (ring) and the webpki roots, or only the
+/// roots of [`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem). A proxy comes
 /// from [`Config::proxy`] or, with [`Config::proxy_from_env`], from
 /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY`; as with `Http`,
 /// every request goes through the proxy in a `CONNECT` tunnel, with basic
@@ -1615,21 +1616,40 @@ impl Connection for Stream {
     }
 }
 
-/// The TLS settings: ring, the webpki roots, TLS 1.2 and 1.3. Built once.
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, ConfigError> {
-    static TLS: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
-    TLS.get_or_init(|| {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
+/// The TLS settings: ring, TLS 1.2 and 1.3, and the webpki roots (built
+/// once) or only the configured ones
+/// ([`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem)).
+fn tls_config(config: &Config) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
+    fn build(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
             .map_err(|e| e.to_string())
-    })
-    .clone()
-    .map_err(|e| ConfigError::Transmission(format!("TLS could not be set up: {e}")))
+    }
+    let built = match &config.tls_roots {
+        Some(certs) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for der in certs.iter() {
+                roots
+                    .add(rustls::pki_types::CertificateDer::from(der.clone()))
+                    .map_err(|e| ConfigError::InvalidRootCertificates {
+                        reason: e.to_string(),
+                    })?;
+            }
+            build(roots)
+        }
+        None => {
+            static TLS: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+            TLS.get_or_init(|| {
+                build(rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                })
+            })
+            .clone()
+        }
+    };
+    built.map_err(|e| ConfigError::Transmission(format!("TLS could not be set up: {e}")))
 }
 
 /// Opens connections for hyper: directly, or through a `CONNECT` tunnel when
@@ -1658,7 +1678,7 @@ impl Connector {
             (None, false) => None,
         };
         Ok(Connector {
-            tls: tokio_rustls::TlsConnector::from(tls_config()?),
+            tls: tokio_rustls::TlsConnector::from(tls_config(config)?),
             proxy,
         })
     }

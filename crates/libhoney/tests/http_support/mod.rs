@@ -69,6 +69,7 @@ pub mod faults;
 pub mod harness;
 pub mod lifecycle;
 pub mod proxy;
+pub mod tls;
 pub mod wire;
 
 pub use harness::*;
