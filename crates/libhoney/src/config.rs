@@ -573,8 +573,9 @@ impl Config {
     /// more `-----BEGIN CERTIFICATE-----` blocks (other blocks, such as keys,
     /// are skipped); the server's certificate must chain to one of them and
     /// name the API host. Both HTTP transmissions (`Http`, `Tokio`) use them.
-    /// Read when the client is built: text with no certificate, or a block
-    /// that is not valid PEM, is a [`ConfigError::InvalidRootCertificates`].
+    /// Read when the client is built: text with no certificate, a block that
+    /// is not valid PEM, or one that holds no readable certificate, is a
+    /// [`ConfigError::InvalidRootCertificates`].
     ///
     /// ```no_run
     /// # use libhoney::{Client, Config};
@@ -1093,6 +1094,15 @@ fn read_root_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
         return Err(ConfigError::InvalidRootCertificates {
             reason: "no -----BEGIN CERTIFICATE----- block".into(),
         });
+    }
+    // Each must be a certificate rustls can take as a trust anchor.
+    let mut store = rustls::RootCertStore::empty();
+    for (i, der) in certs.iter().enumerate() {
+        store
+            .add(rustls::pki_types::CertificateDer::from(der.as_slice()))
+            .map_err(|e| ConfigError::InvalidRootCertificates {
+                reason: format!("certificate {}: {e}", i + 1),
+            })?;
     }
     Ok(certs)
 }

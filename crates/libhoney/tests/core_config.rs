@@ -451,11 +451,14 @@ fn proxies_are_checked_without_repeating_the_password() {
 fn tls_root_certificates_are_checked_when_the_client_is_built() {
     let key_only = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
     let broken = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+    // Valid base64, but no certificate inside.
+    let not_a_cert = "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n";
     for (bad, says) in [
         ("", "no -----BEGIN CERTIFICATE-----"),
         ("just text", "no -----BEGIN CERTIFICATE-----"),
         (key_only, "no -----BEGIN CERTIFICATE-----"),
         (broken, "PEM: Base64Decode"),
+        (not_a_cert, "certificate 1:"),
     ] {
         let err = Client::new(
             base()

@@ -113,8 +113,9 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 /// event of the batch exactly one response.
 ///
 /// HTTPS is verified with rustls (ring) and the webpki roots, or only the
-/// roots of [`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem). A proxy comes
-/// from [`Config::proxy`] or, with [`Config::proxy_from_env`], from
+/// roots of
+/// [`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem).
+/// A proxy comes from [`Config::proxy`] or, with [`Config::proxy_from_env`], from
 /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY`; as with `Http`,
 /// every request goes through the proxy in a `CONNECT` tunnel, with basic
 /// authentication when the proxy URL has a user and password.
