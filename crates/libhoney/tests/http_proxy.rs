@@ -23,3 +23,4 @@ http_test!(proxy::wrong_proxy_credentials_fail_as_transport_errors);
 http_test!(proxy::the_proxy_is_not_used_without_config_proxy);
 http_test!(tls::https_with_configured_roots_delivers);
 http_test!(tls::https_without_the_root_is_refused);
+http_test!(tls::https_with_configured_roots_through_a_proxy_delivers);

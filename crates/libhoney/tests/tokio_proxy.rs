@@ -33,6 +33,7 @@ on_both_runtimes!(proxy::wrong_proxy_credentials_fail_as_transport_errors);
 on_both_runtimes!(proxy::the_proxy_is_not_used_without_config_proxy);
 on_both_runtimes!(tls::https_with_configured_roots_delivers);
 on_both_runtimes!(tls::https_without_the_root_is_refused);
+on_both_runtimes!(tls::https_with_configured_roots_through_a_proxy_delivers);
 
 /// A self-signed certificate for `localhost` and 127.0.0.1 (not in any root
 /// store), and its key.

@@ -149,3 +149,28 @@ pub async fn https_without_the_root_is_refused(kind: Kind) {
     assert!(rx.requests().is_empty());
     assert_eq!(front.completed.load(Ordering::SeqCst), 0);
 }
+
+/// Through a `CONNECT` proxy, TLS runs inside the tunnel with the configured
+/// roots: the proxy sees only `CONNECT` to the TLS front, and every event is
+/// delivered.
+pub async fn https_with_configured_roots_through_a_proxy_delivers(kind: Kind) {
+    let rx = receiver();
+    let front = TlsFront::start(rx.addr());
+    let proxy = super::proxy::Proxy::start("Basic dXNlcjpwYXNz");
+    let cfg = config(&rx)
+        .api_host(format!("https://localhost:{}", front.addr.port()))
+        .proxy(format!("http://user:pass@{}", proxy.addr))
+        .tls_root_certificates_pem(TEST_CA_PEM);
+    let (tally, _) = run(kind, &rx, cfg, 10).await;
+    assert_eq!(tally.ok.len(), 10, "{:?}", tally.failed);
+    let seen = proxy.seen();
+    assert!(!seen.is_empty());
+    for s in &seen {
+        assert_eq!(
+            s.request_line,
+            format!("CONNECT localhost:{} HTTP/1.1", front.addr.port()),
+            "{seen:?}"
+        );
+    }
+    assert!(front.completed.load(Ordering::SeqCst) >= 1);
+}
