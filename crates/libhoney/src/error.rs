@@ -47,7 +47,8 @@ pub enum ConfigError {
     },
     /// The text given to
     /// [`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem)
-    /// holds no certificate, or a block that is not valid PEM.
+    /// holds no certificate, a block that is not valid PEM, or one that is
+    /// no certificate rustls can trust.
     InvalidRootCertificates {
         /// What is wrong with it.
         reason: String,
