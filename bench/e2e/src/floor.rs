@@ -24,12 +24,15 @@ use serde_json::json;
 
 use crate::{procstat, shape, Opts};
 
+/// The floor's transmission: its state is made in `start`, from the client's
+/// resolved configuration.
+#[derive(Default)]
 struct Floor {
-    state: Mutex<State>,
+    state: Mutex<Option<State>>,
 }
 
 struct State {
-    ctx: Option<Context>,
+    ctx: Context,
     body: libhoney::__bench::Body,
     /// The metadata of each event in the body, for its response.
     metadata: Vec<Option<Metadata>>,
@@ -56,44 +59,63 @@ impl State {
             .drain(..)
             .map(|m| Response::success(m, Some(202), Duration::ZERO))
             .collect();
-        if let Some(ctx) = &self.ctx {
-            ctx.responder().respond_all(responses);
+        self.ctx.responder().respond_all(responses);
+    }
+}
+
+impl Floor {
+    /// Runs `f` on the state, once `start` has made it.
+    fn with(&self, f: impl FnOnce(&mut State)) {
+        if let Some(s) = self
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            f(s);
         }
     }
 }
 
 impl Transmission for Floor {
     fn start(&self, ctx: Context) -> Result<(), ConfigError> {
-        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let s = &mut *guard;
-        s.batch = ctx.config().get_max_batch_size().max(1);
-        s.body = libhoney::__bench::Body::new(ctx.config().get_encoding());
-        s.compressor = libhoney::__bench::Compressor::new(
-            ctx.config().get_compression(),
-            ctx.config().get_compression_level(),
-        );
-        s.metadata.reserve(s.batch);
-        s.ctx = Some(ctx);
+        let c = ctx.config();
+        let batch = c.get_max_batch_size().max(1);
+        let state = State {
+            body: libhoney::__bench::Body::new(c.get_encoding()),
+            metadata: Vec::with_capacity(batch),
+            batch,
+            compressor: libhoney::__bench::Compressor::new(
+                c.get_compression(),
+                c.get_compression_level(),
+            ),
+            bytes_in: 0,
+            bytes_out: 0,
+            batches: 0,
+            ctx,
+        };
+        *self.state.lock().unwrap_or_else(|e| e.into_inner()) = Some(state);
         Ok(())
     }
 
     fn send(&self, mut event: QueuedEvent) {
-        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.body.push(&event);
-        s.metadata.push(event.take_metadata());
-        drop(event);
-        if s.body.count() >= s.batch {
-            s.ship();
-        }
+        self.with(|s| {
+            s.body.push(&event);
+            s.metadata.push(event.take_metadata());
+            drop(event);
+            if s.body.count() >= s.batch {
+                s.ship();
+            }
+        });
     }
 
     fn flush(&self, _timeout: Duration) -> Result<(), FlushError> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).ship();
+        self.with(State::ship);
         Ok(())
     }
 
     fn close(&self, _timeout: Duration) -> Result<(), CloseError> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).ship();
+        self.with(State::ship);
         Ok(())
     }
 }
@@ -116,19 +138,7 @@ pub fn floor(o: &Opts) -> i32 {
 /// The floor measurement, as the JSON line `floor` prints.
 fn measure(o: &Opts) -> Result<serde_json::Value, libhoney::ConfigError> {
     let (encoding, compression) = crate::encoding_and_compression(o);
-    let tx = Floor {
-        state: Mutex::new(State {
-            ctx: None,
-            body: libhoney::__bench::Body::new(encoding),
-            metadata: Vec::new(),
-            batch: 500,
-            compressor: libhoney::__bench::Compressor::new(compression, 1),
-            bytes_in: 0,
-            bytes_out: 0,
-            batches: 0,
-        }),
-    };
-    let tx = std::sync::Arc::new(tx);
+    let tx = std::sync::Arc::new(Floor::default());
     let mut config = Config::new()
         .read_env(false)
         .api_key(o.api_key.clone())
@@ -170,7 +180,8 @@ fn measure(o: &Opts) -> Result<serde_json::Value, libhoney::ConfigError> {
     let elapsed = start.elapsed().as_secs_f64();
     let cpu = procstat::cpu_seconds() - cpu0;
     let _ = client.close();
-    let s = tx.state.lock().unwrap_or_else(|e| e.into_inner());
+    let (mut bytes_in, mut bytes_out, mut batches) = (0, 0, 0);
+    tx.with(|s| (bytes_in, bytes_out, batches) = (s.bytes_in, s.bytes_out, s.batches));
     let line = json!({
         "sdk": "libhoney-rust (this), floor: one thread, no hand-over, no HTTP",
         "events": n,
@@ -181,9 +192,9 @@ fn measure(o: &Opts) -> Result<serde_json::Value, libhoney::ConfigError> {
         "failed": failed,
         "cpu_s": cpu,
         "cpu_us_per_event": cpu * 1e6 / n.max(1) as f64,
-        "body_bytes_per_event": s.bytes_in as f64 / n.max(1) as f64,
-        "compressed_bytes_per_event": s.bytes_out as f64 / n.max(1) as f64,
-        "batches": s.batches,
+        "body_bytes_per_event": bytes_in as f64 / n.max(1) as f64,
+        "compressed_bytes_per_event": bytes_out as f64 / n.max(1) as f64,
+        "batches": batches,
         "peak_rss_kb": procstat::peak_rss_kb(),
     });
     Ok(line)

@@ -701,15 +701,16 @@ fn compare(o: &Opts) -> i32 {
         );
         if !floor_us.is_empty() {
             let ours = summaries.first().map_or(f64::NAN, |r| r.cpu_us);
+            let floor = median(floor_us.clone());
             println!(
                 "\nFloor (`libhoney-bench floor`: one thread builds, encodes, compresses and answers \
                  each event, sends nothing): {:.2} µs of CPU per event, median of {} (runs: {}); \
                  the delivery above costs {:.2} µs, {:.2}× the floor.",
-                median(floor_us.clone()),
+                floor,
                 floor_us.len(),
                 floor_us.iter().map(|u| format!("{u:.2}")).collect::<Vec<_>>().join(", "),
                 ours,
-                ours / median(floor_us.clone()),
+                ours / floor,
             );
         }
         same_work.extend(summaries);
