@@ -1630,14 +1630,13 @@ fn tls_config(config: &Config) -> Result<Arc<rustls::ClientConfig>, ConfigError>
     }
     let built = match &config.tls_roots {
         Some(certs) => {
+            // `Config::resolve` has checked that rustls takes every one.
             let mut roots = rustls::RootCertStore::empty();
-            for der in certs.iter() {
-                roots
-                    .add(rustls::pki_types::CertificateDer::from(der.clone()))
-                    .map_err(|e| ConfigError::InvalidRootCertificates {
-                        reason: e.to_string(),
-                    })?;
-            }
+            roots.add_parsable_certificates(
+                certs
+                    .iter()
+                    .map(|der| rustls::pki_types::CertificateDer::from(der.as_slice())),
+            );
             build(roots)
         }
         None => {
