@@ -443,57 +443,6 @@ fn proxies_are_checked_without_repeating_the_password() {
     }
 }
 
-/// `tls_root_certificates_pem` is read when the client is built: text with
-/// no certificate, or a broken block, is a typed error; `Debug` shows only
-/// that roots are set. (That the roots are used on the wire is tested in
-/// `http_proxy.rs` and `tokio_proxy.rs`.)
-#[test]
-fn tls_root_certificates_are_checked_when_the_client_is_built() {
-    let key_only = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n";
-    let broken = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
-    // Valid base64, but no certificate inside.
-    let not_a_cert = "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n";
-    for (bad, says) in [
-        ("", "no -----BEGIN CERTIFICATE-----"),
-        ("just text", "no -----BEGIN CERTIFICATE-----"),
-        (key_only, "no -----BEGIN CERTIFICATE-----"),
-        (broken, "PEM: Base64Decode"),
-        (not_a_cert, "certificate 1:"),
-    ] {
-        let err = Client::new(
-            base()
-                .tls_root_certificates_pem(bad)
-                .transmission(Discard::new()),
-        )
-        .unwrap_err();
-        assert!(
-            matches!(err, ConfigError::InvalidRootCertificates { .. }),
-            "{bad:?}: {err:?}"
-        );
-        assert!(err.to_string().contains(says), "{err}");
-    }
-    let pem = "-----BEGIN CERTIFICATE-----\nMIIBnDCCAUGgAwIBAgIUJg/4sGoZHYn8wiY4Jzzgjj4Ki7gwCgYIKoZIzj0EAwIw\nFDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyNjAxNTU0M1oYDzIxMjYxMTAy\nMDE1NTQzWjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO\nPQMBBwNCAAQ4QsZK9REL2w/vLLZnl7a7lrnnk0d+25EGzlFNZl1bslAMwIZ2Y5QP\n/pvtFt3ullZp5WDOZOVyXYETuY0PH0Who28wbTAdBgNVHQ4EFgQUqGN/c6adhzt2\nnvPVivQ5a/QhtxcwHwYDVR0jBBgwFoAUqGN/c6adhzt2nvPVivQ5a/QhtxcwDwYD\nVR0TAQH/BAUwAwEB/zAaBgNVHREEEzARgglsb2NhbGhvc3SHBH8AAAEwCgYIKoZI\nzj0EAwIDSQAwRgIhAOWC8zKhhZRMM8FkL6rNdY1fhhXxfFVCxnXp7qTh0N8QAiEA\np2Ap9vrV8v35YW0MpOWuj3CePVslyVUUpGWsRljvhY0=\n-----END CERTIFICATE-----\n";
-    let config = base().tls_root_certificates_pem(pem);
-    let shown = format!("{config:?}");
-    assert!(
-        shown.contains("tls_root_certificates: Some(\"(set)\")"),
-        "{shown}"
-    );
-    assert!(!shown.contains("MIIB"), "{shown}");
-    // A valid certificate, with a key block beside it, is accepted by both
-    // transmissions.
-    let both = format!("{key_only}{pem}");
-    Client::new(base().tls_root_certificates_pem(both.clone())).expect("Http");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let tokio = libhoney::transmission::Tokio::new();
-        Client::new(base().tls_root_certificates_pem(both).transmission(tokio)).expect("Tokio");
-    });
-}
-
 #[test]
 fn classic_key_detection() {
     assert!(is_classic_key(""));

@@ -2,7 +2,9 @@
 //! ureq 3 tunnels every request (also to `http://` targets) with `CONNECT`,
 //! so the test proxy (`http_support::proxy`) speaks `CONNECT` only, checks
 //! the basic `Proxy-Authorization`, and relays bytes to the receiver. The
-//! tests are shared with the tokio transmission (`tests/tokio_proxy.rs`).
+//! tests are shared with the tokio transmission (`tests/tokio_proxy.rs`), as
+//! are those of HTTPS with `Config::tls_root_certificates_pem`
+//! (`http_support::tls`).
 
 #[macro_use]
 mod http_support;
@@ -24,3 +26,8 @@ http_test!(proxy::the_proxy_is_not_used_without_config_proxy);
 http_test!(tls::https_with_configured_roots_delivers);
 http_test!(tls::https_without_the_root_is_refused);
 http_test!(tls::https_with_configured_roots_through_a_proxy_delivers);
+
+#[test]
+fn tls_roots_are_checked_when_the_client_is_built() {
+    tls::roots_are_checked_when_the_client_is_built();
+}

@@ -49,6 +49,22 @@ SY3cFBd1N32NPAnd+4xcGSoep8ChRANCAARm+CL11OPnBhGH9ZmohrM45qCGi56L\n\
 2JQKGzCOf38eg03NOb2gtCeIrUuMBR0CChLaBGehYWNULAq0hiMA2grP\n\
 -----END PRIVATE KEY-----\n";
 
+/// The server side of TLS (rustls with ring) with one certificate and its key.
+pub fn tls_acceptor(cert_pem: &str, key_pem: &str) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(server))
+}
+
 /// A TLS server with [`LEAF_CERT_PEM`] in front of `target`: each connection
 /// is decrypted and relayed to `target` over plain TCP. Runs its own
 /// single-thread runtime on a thread of its own, so tests of either
@@ -62,18 +78,7 @@ pub struct TlsFront {
 
 impl TlsFront {
     pub fn start(target: SocketAddr) -> TlsFront {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        let cert = CertificateDer::from_pem_slice(LEAF_CERT_PEM.as_bytes()).unwrap();
-        let key = PrivateKeyDer::from_pem_slice(LEAF_KEY_PEM.as_bytes()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let acceptor = tls_acceptor(LEAF_CERT_PEM, LEAF_KEY_PEM);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -173,4 +178,52 @@ pub async fn https_with_configured_roots_through_a_proxy_delivers(kind: Kind) {
         );
     }
     assert!(front.completed.load(Ordering::SeqCst) >= 1);
+}
+
+/// `tls_root_certificates_pem` is read when the client is built: text with
+/// no certificate, a broken block or one holding no certificate is a typed
+/// error; `Debug` shows only that roots are set; a certificate with a key
+/// block beside it is accepted by both transmissions.
+pub fn roots_are_checked_when_the_client_is_built() {
+    use libhoney::{Client, Config, ConfigError};
+    let base = || Config::new().read_env(false).api_key(KEY).dataset("wire");
+    let broken = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+    // Valid base64, but no certificate inside.
+    let not_a_cert = "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n";
+    for (bad, says) in [
+        ("", "no -----BEGIN CERTIFICATE-----"),
+        ("just text", "no -----BEGIN CERTIFICATE-----"),
+        (LEAF_KEY_PEM, "no -----BEGIN CERTIFICATE-----"),
+        (broken, "PEM: Base64Decode"),
+        (not_a_cert, "certificate 1:"),
+    ] {
+        let err = Client::new(
+            base()
+                .tls_root_certificates_pem(bad)
+                .transmission(libhoney::transmission::Discard::new()),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::InvalidRootCertificates { .. }),
+            "{bad:?}: {err:?}"
+        );
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    let config = base().tls_root_certificates_pem(TEST_CA_PEM);
+    let shown = format!("{config:?}");
+    assert!(
+        shown.contains("tls_root_certificates: Some(\"(set)\")"),
+        "{shown}"
+    );
+    assert!(!shown.contains("MIIB"), "{shown}");
+    let both = format!("{LEAF_KEY_PEM}{TEST_CA_PEM}");
+    Client::new(base().tls_root_certificates_pem(both.clone())).expect("Http");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tokio = libhoney::transmission::Tokio::new();
+        Client::new(base().tls_root_certificates_pem(both).transmission(tokio)).expect("Tokio");
+    });
 }
