@@ -59,7 +59,9 @@ pub(crate) struct ReadyBatch {
 }
 
 /// What the batcher takes: an event as the client handed it over, or one
-/// already encoded on the thread that sent it ([`Encoded`]).
+/// already encoded on the thread that sent it ([`Encoded`]; only the tokio
+/// transmission does that: `Http`'s `send` encodes into a lane instead).
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) enum Item {
     Event(QueuedEvent),
     Encoded(Encoded),
@@ -74,6 +76,7 @@ impl From<QueuedEvent> for Item {
 impl Item {
     /// `ev` as the batcher takes it: encoded here by `encoder`, when `send`
     /// encodes (`Config::encode_on`), or as it is.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn new(ev: QueuedEvent, encoder: Option<&SendEncoder>) -> Item {
         match encoder {
             Some(encoder) => encoder.encode(ev),
@@ -131,6 +134,7 @@ pub(crate) struct Encoded {
 /// that core's cache and frees them on the thread that allocated them (the
 /// allocator's fast path). The byte buffers go round between the sending
 /// threads and the batcher through a [`BufferPool`] instead of the allocator.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) struct SendEncoder {
     settings: BatchSettings,
     pool: Arc<BufferPool>,
@@ -138,6 +142,7 @@ pub(crate) struct SendEncoder {
     adaptive: bool,
 }
 
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 impl SendEncoder {
     /// Whether `send` encodes this event: always, or with
     /// [`EncodeOn::Adaptive`] only while `behind()` says the batcher is.
@@ -194,6 +199,7 @@ pub(crate) struct BufferPool {
     max_chunks: usize,
 }
 
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 const POOL_MAX_BUFFERS: usize = 16_384;
 const POOL_MAX_BUFFER: usize = 4 * 1024;
 const POOL_CHUNK: usize = 16;
@@ -203,6 +209,7 @@ thread_local! {
     static STASH: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 impl BufferPool {
     fn new(buffers: usize) -> Arc<Self> {
         let buffers = buffers.clamp(1, POOL_MAX_BUFFERS);
@@ -319,6 +326,7 @@ impl Batcher {
     /// The batcher of an HTTP transmission and, when `send` may encode
     /// (`Config::encode_on` is not `Batcher`), the encoder its `send` uses,
     /// sharing one pool of buffers.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn with_encoder(config: &Config) -> (Batcher, Option<SendEncoder>) {
         let settings = BatchSettings::from_config(config);
         let mut batcher = Batcher::new(settings.clone());
@@ -366,28 +374,55 @@ impl Batcher {
     }
 
     fn push_ready(&mut self, b: OpenBatch, out: &mut Vec<ReadyBatch>) {
-        if b.body.count() == 0 {
-            return;
+        if let Some(raw) = self.push_body(b.dest, b.body, b.metas, out) {
+            // Keep the larger of the two buffers for the next body.
+            self.spare = Some(raw);
+        }
+    }
+
+    /// Makes `body` a ready batch (numbered, and compressed if this batcher
+    /// compresses). Returns the uncompressed body's buffer, when compression
+    /// left it free, for a later body to reuse. An empty body is dropped.
+    fn push_body(
+        &mut self,
+        dest: Destination,
+        body: BatchBody,
+        metas: Vec<Option<Metadata>>,
+        out: &mut Vec<ReadyBatch>,
+    ) -> Option<Vec<u8>> {
+        if body.count() == 0 {
+            return None;
         }
         self.next_seq += 1;
-        let mut body = b.body.finish();
+        let mut body = body.finish();
         let mut content_encoding = None;
+        let mut raw = None;
         if let Some((compressed, encoding)) = self
             .compressor
             .as_mut()
             .and_then(|c| c.compress_slice(&body))
         {
-            // Keep the larger of the two buffers for the next body.
-            self.spare = Some(std::mem::replace(&mut body, compressed));
+            raw = Some(std::mem::replace(&mut body, compressed));
             content_encoding = Some(encoding);
         }
         out.push(ReadyBatch {
             seq: self.next_seq,
-            dest: b.dest,
+            dest,
             body,
             content_encoding,
-            metas: b.metas,
+            metas,
         });
+        raw
+    }
+
+    /// Makes a body a lane filled a ready batch at once (see `lanes`);
+    /// returns its buffer when compression left it free.
+    pub(crate) fn push_lane(
+        &mut self,
+        lane: super::lanes::LaneBody,
+        out: &mut Vec<ReadyBatch>,
+    ) -> Option<Vec<u8>> {
+        self.push_body(lane.dest, lane.body, lane.metas, out)
     }
 
     /// Adds one event. Events too large for the API are answered at once with a
@@ -526,7 +561,7 @@ impl Batcher {
     }
 }
 
-fn string_field(ev: &QueuedEvent, name: &str) -> Option<String> {
+pub(crate) fn string_field(ev: &QueuedEvent, name: &str) -> Option<String> {
     match ev.get(name) {
         Some(Value::String(s)) => Some(s.to_string()),
         _ => None,

@@ -14,13 +14,14 @@ use super::mailbox::{self, TrySendError};
 
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
-    parse_retry_after, wait_deadline, BacklogWatch, Batcher, Behind, Compressor, Item, Outcome,
-    ReadyBatch, RetryPolicy, SendEncoder, Sharded, IDLE_ROUNDS, ROUND_PAUSE,
+    parse_retry_after, wait_deadline, BacklogWatch, BatchSettings, Batcher, Behind, Compressor,
+    Item, Outcome, ReadyBatch, RetryPolicy, Sharded, IDLE_ROUNDS, ROUND_PAUSE,
 };
 use super::handoff::Handoff;
+use super::lanes::{LaneBody, Lanes};
 use super::resolve::Resolver;
 use super::{Context, QueuedEvent, Transmission};
-use crate::config::{Config, Encoding};
+use crate::config::{Config, EncodeOn, Encoding};
 use crate::error::{CloseError, ConfigError, FlushError};
 use crate::response::{Responder, Response, ResponseError};
 
@@ -84,14 +85,51 @@ impl fmt::Debug for Http {
 
 enum Msg {
     Event(Item),
+    /// A whole body a lane filled (see `lanes`).
+    Body(Box<LaneBody>),
     Flush(SyncSender<u64>),
     Close(SyncSender<u64>),
 }
 
+impl mailbox::Weight for Msg {
+    /// A body counts as the events it holds against `pending_work_capacity`.
+    fn weight(&self) -> usize {
+        match self {
+            Msg::Body(b) => b.count(),
+            _ => 1,
+        }
+    }
+}
+
+impl Msg {
+    /// Answers every event the message holds with `error`.
+    fn fail(self, responder: &Responder, error: ResponseError) {
+        match self {
+            Msg::Event(mut ev) => responder.respond(Response::failure(ev.take_metadata(), error)),
+            Msg::Body(b) => responder.respond_all(
+                b.metas
+                    .into_iter()
+                    .map(|m| Response::failure(m, error.clone()))
+                    .collect(),
+            ),
+            Msg::Flush(_) | Msg::Close(_) => {}
+        }
+    }
+}
+
+/// When `send` encodes into a lane (`Config::encode_on`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UseLanes {
+    Never,
+    WhileBehind,
+    Always,
+}
+
 struct Running {
     tx: mailbox::Sender<Msg>,
-    /// Encodes events in `send` (unless `EncodeOn::Batcher`).
-    encoder: Option<SendEncoder>,
+    /// Where `send` encodes events (see `use_lanes`).
+    lanes: Arc<Lanes>,
+    use_lanes: UseLanes,
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     block_on_send: bool,
@@ -191,32 +229,48 @@ impl Running {
                 .respond(Response::failure(ev.take_metadata(), error));
             return;
         }
-        let encoder = self
-            .encoder
-            .as_ref()
-            .filter(|e| e.encodes_now(|| self.shared.behind.get()));
-        let ev = Item::new(ev, encoder);
+        let lane = match self.use_lanes {
+            UseLanes::Never => false,
+            UseLanes::WhileBehind => self.shared.behind.get(),
+            UseLanes::Always => true,
+        };
+        if !lane {
+            self.queue(Msg::Event(Item::Event(ev)));
+            return;
+        }
+        let pushed = self.lanes.push(ev);
+        if let Some(r) = pushed.refused {
+            self.shared.responder.respond(r);
+        }
+        for body in pushed.ship {
+            self.queue(Msg::Body(Box::new(body)));
+        }
+        if pushed.opened {
+            // The batcher may be waiting with no deadline: it must learn
+            // this body's.
+            self.tx.kick();
+        }
+    }
+
+    /// Queues a message for the batcher, or answers its events: with
+    /// `QueueOverflow` if the queue is full and `block_on_send` is off.
+    fn queue(&self, msg: Msg) {
         let result = if self.block_on_send {
-            self.tx.send_blocking(Msg::Event(ev))
+            self.tx.send_blocking(msg)
         } else {
-            match self.tx.try_send(Msg::Event(ev)) {
+            match self.tx.try_send(msg) {
                 Ok(()) => Ok(()),
-                Err(TrySendError::Full(Msg::Event(mut ev))) => {
-                    log::debug!(target: "libhoney", "queue overflow: event dropped");
-                    self.shared.responder.respond(Response::failure(
-                        ev.take_metadata(),
-                        ResponseError::QueueOverflow,
-                    ));
+                Err(TrySendError::Full(msg)) => {
+                    log::debug!(target: "libhoney", "queue overflow: events dropped");
+                    msg.fail(&self.shared.responder, ResponseError::QueueOverflow);
                     return;
                 }
                 Err(e) => Err(e.into_inner()),
             }
         };
-        if let Err(Msg::Event(mut ev)) = result {
+        if let Err(msg) = result {
             let error = ResponseError::Transport("the transmission has stopped".into());
-            self.shared
-                .responder
-                .respond(Response::failure(ev.take_metadata(), error));
+            msg.fail(&self.shared.responder, error);
         }
     }
 }
@@ -319,16 +373,24 @@ impl Transmission for Http {
         // The batcher compresses each body it ships (one context, the body
         // still in its core's cache); sender threads only do HTTP.
         let compressor = Compressor::new(config.compression, config.get_compression_level());
-        let (batcher, encoder) = Batcher::with_encoder(config);
-        let batcher = batcher.compressing(compressor);
+        let settings = BatchSettings::from_config(config);
+        let lanes = Arc::new(Lanes::new(settings.clone()));
+        let batcher = Batcher::new(settings).compressing(compressor);
         let batcher_shared = Arc::clone(&shared);
+        let batcher_lanes = Arc::clone(&lanes);
         let threads = vec![std::thread::Builder::new()
             .name("libhoney-batch".into())
-            .spawn(move || batcher_loop(rx, &jobs, pool, batcher, &batcher_shared))
+            .spawn(move || batcher_loop(rx, &jobs, pool, batcher, &batcher_lanes, &batcher_shared))
             .map_err(|e| ConfigError::Transmission(format!("could not start a thread: {e}")))?];
+        let use_lanes = match config.encode_on {
+            EncodeOn::Batcher => UseLanes::Never,
+            EncodeOn::Adaptive => UseLanes::WhileBehind,
+            EncodeOn::Send => UseLanes::Always,
+        };
         let running = Running {
             tx,
-            encoder,
+            lanes,
+            use_lanes,
             shared,
             threads: Mutex::new(threads),
             block_on_send: config.block_on_send,
@@ -464,7 +526,8 @@ fn batcher_loop(
     mut rx: mailbox::Receiver<Msg>,
     jobs: &Handoff<ReadyBatch>,
     pool: SenderPool,
-    mut batcher: Batcher,
+    batcher: Batcher,
+    lanes: &Lanes,
     shared: &Shared,
 ) {
     // However this function ends, the senders see their queue close.
@@ -475,7 +538,6 @@ fn batcher_loop(
         }
     }
     let _close_jobs = CloseJobs(jobs);
-    let mut ready: Vec<ReadyBatch> = Vec::new();
     let pool = std::cell::RefCell::new(pool);
     let dispatch = |ready: &mut Vec<ReadyBatch>| {
         for job in ready.drain(..) {
@@ -498,6 +560,13 @@ fn batcher_loop(
             }
         }
     };
+    let mut b = BatcherState {
+        batcher,
+        lanes,
+        shared,
+        ready: Vec::new(),
+        dispatch,
+    };
     // Events are taken off the queue in rounds without blocking; between
     // rounds the thread sleeps briefly instead of waiting on the queue, so a
     // busy application never pays for waking it (a futex call per `send`).
@@ -511,16 +580,16 @@ fn batcher_loop(
         let mut taken = 0usize;
         let mut first = None;
         if idle_rounds >= IDLE_ROUNDS {
-            first = match batcher.next_deadline() {
-                Some(deadline) => match rx.recv_deadline(deadline) {
-                    Ok(m) => Some(m),
-                    Err(mailbox::RecvTimeoutError::Timeout) => None,
-                    Err(mailbox::RecvTimeoutError::Disconnected) => break,
-                },
-                None => match rx.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => break,
-                },
+            // A wait ends with a message, at the next deadline, or when a
+            // lane opens a body (a kick).
+            let waited = match b.next_deadline() {
+                Some(deadline) => rx.recv_deadline(deadline),
+                None => rx.recv(),
+            };
+            first = match waited {
+                Ok(m) => Some(m),
+                Err(mailbox::RecvTimeoutError::Timeout) => None,
+                Err(mailbox::RecvTimeoutError::Disconnected) => break,
             };
             now = Instant::now();
         }
@@ -544,31 +613,26 @@ fn batcher_loop(
                         fail_fast(shared, ev);
                         continue;
                     }
-                    batcher.add(ev, now, &shared.responder, &mut ready);
-                    if !ready.is_empty() {
-                        dispatch(&mut ready);
+                    b.batcher.add(ev, now, &shared.responder, &mut b.ready);
+                    if !b.ready.is_empty() {
+                        b.dispatch();
                         now = Instant::now();
                     }
                 }
+                Msg::Body(body) => {
+                    b.body(*body);
+                    now = Instant::now();
+                }
                 Msg::Flush(reply) => {
-                    batcher.drain(&mut ready);
-                    dispatch(&mut ready);
-                    let _ = reply.send(batcher.last_seq());
+                    b.drain();
+                    let _ = reply.send(b.batcher.last_seq());
                 }
                 Msg::Close(reply) => {
                     let mut flushes = Vec::new();
-                    take_last_events(
-                        &mut rx,
-                        &mut batcher,
-                        shared,
-                        &mut ready,
-                        &mut flushes,
-                        dispatch,
-                    );
-                    batcher.drain(&mut ready);
-                    dispatch(&mut ready);
+                    take_last_events(&mut rx, &mut b, &mut flushes);
+                    b.drain();
                     // Flushes that raced the close are answered as covered by it.
-                    let last = batcher.last_seq();
+                    let last = b.batcher.last_seq();
                     for f in flushes {
                         let _ = f.send(last);
                     }
@@ -580,11 +644,12 @@ fn batcher_loop(
                 break;
             }
         }
-        backlog.after_round(rx.len(), &shared.behind);
+        // Messages, not weight: a body waiting in the queue is already
+        // encoded, so it does not count as the batcher falling behind.
+        backlog.after_round(rx.items(), &shared.behind);
         now = Instant::now();
-        if batcher.next_deadline().is_some_and(|d| d <= now) {
-            batcher.expire(now, &mut ready);
-            dispatch(&mut ready);
+        if b.next_deadline().is_some_and(|d| d <= now) {
+            b.expire(now);
         }
         if disconnected {
             break;
@@ -595,7 +660,7 @@ fn batcher_loop(
             idle_rounds = 0;
         }
         if taken < busy_round && idle_rounds < IDLE_ROUNDS {
-            let pause = match batcher.next_deadline() {
+            let pause = match b.next_deadline() {
                 Some(d) => ROUND_PAUSE.min(d.saturating_duration_since(now)),
                 None => ROUND_PAUSE,
             };
@@ -605,48 +670,109 @@ fn batcher_loop(
         }
     }
     // The transmission was dropped without a close: send what is left.
-    batcher.drain(&mut ready);
-    dispatch(&mut ready);
+    b.drain();
+}
+
+/// What the batcher thread works with: its own open batches, the lanes'
+/// bodies, and how it hands ready batches to the senders.
+struct BatcherState<'a, D: Fn(&mut Vec<ReadyBatch>)> {
+    batcher: Batcher,
+    lanes: &'a Lanes,
+    shared: &'a Shared,
+    ready: Vec<ReadyBatch>,
+    dispatch: D,
+}
+
+impl<D: Fn(&mut Vec<ReadyBatch>)> BatcherState<'_, D> {
+    fn dispatch(&mut self) {
+        (self.dispatch)(&mut self.ready);
+    }
+
+    /// Ships a body a lane filled (or fails its events after a close gave up).
+    fn body(&mut self, body: LaneBody) {
+        if self.shared.abandoned() {
+            let error = ResponseError::Transport(
+                "the client was closed before the event could be sent".into(),
+            );
+            Msg::Body(Box::new(body)).fail(&self.shared.responder, error);
+            return;
+        }
+        if let Some(buf) = self.batcher.push_lane(body, &mut self.ready) {
+            self.lanes.recycle(buf);
+        }
+        self.dispatch();
+    }
+
+    /// Takes the lanes' bodies due by `now` (all, with `None`) and ships them.
+    fn take_lanes(&mut self, now: Option<Instant>) {
+        let mut due = Vec::new();
+        self.lanes.take(now, &mut due);
+        for body in due {
+            self.body(body);
+        }
+    }
+
+    /// The earliest deadline of an open batch or lane body.
+    fn next_deadline(&self) -> Option<Instant> {
+        match (self.batcher.next_deadline(), self.lanes.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Ships every batch and lane body due by `now`.
+    fn expire(&mut self, now: Instant) {
+        self.take_lanes(Some(now));
+        self.batcher.expire(now, &mut self.ready);
+        self.dispatch();
+    }
+
+    /// Ships every open batch and lane body.
+    fn drain(&mut self) {
+        self.take_lanes(None);
+        self.batcher.drain(&mut self.ready);
+        self.dispatch();
+    }
 }
 
 /// After a close: takes every event still queued, including those of `send`
 /// calls that saw the transmission open and are still handing their event
 /// over (`Shared::sending`). Once none is in progress, any later `send` sees
 /// the transmission closed and answers its event itself, so nothing can be
-/// left in the queue.
-fn take_last_events(
+/// left in the queue or in a lane (the caller drains the lanes next).
+fn take_last_events<D: Fn(&mut Vec<ReadyBatch>)>(
     rx: &mut mailbox::Receiver<Msg>,
-    batcher: &mut Batcher,
-    shared: &Shared,
-    ready: &mut Vec<ReadyBatch>,
+    b: &mut BatcherState<'_, D>,
     flushes: &mut Vec<SyncSender<u64>>,
-    dispatch: impl Fn(&mut Vec<ReadyBatch>),
 ) {
-    let mut take = |m: Msg, batcher: &mut Batcher, ready: &mut Vec<ReadyBatch>| match m {
+    let shared = b.shared;
+    let mut take = |m: Msg, b: &mut BatcherState<'_, D>| match m {
         Msg::Event(ev) if shared.abandoned() => fail_fast(shared, ev),
         Msg::Event(ev) => {
-            batcher.add(ev, Instant::now(), &shared.responder, ready);
-            dispatch(ready);
+            b.batcher
+                .add(ev, Instant::now(), &shared.responder, &mut b.ready);
+            b.dispatch();
         }
+        Msg::Body(body) => b.body(*body),
         Msg::Flush(r) => flushes.push(r),
         Msg::Close(r) => drop(r),
     };
     loop {
         while let Ok(m) = rx.try_recv() {
-            take(m, batcher, ready);
+            take(m, b);
         }
         if shared.sending.sum(Ordering::SeqCst) == 0 {
             // Sends that finished before that load put their event in the
-            // queue first; sends that start after it see `closed`.
+            // queue or a lane first; sends that start after it see `closed`.
             while let Ok(m) = rx.try_recv() {
-                take(m, batcher, ready);
+                take(m, b);
             }
             return;
         }
         // A send is between its check of `closed` and the queue (or blocked
         // on a full queue, which the loop above keeps emptying).
         match rx.recv_timeout(Duration::from_millis(1)) {
-            Ok(m) => take(m, batcher, ready),
+            Ok(m) => take(m, b),
             Err(mailbox::RecvTimeoutError::Timeout) => {}
             Err(mailbox::RecvTimeoutError::Disconnected) => return,
         }

@@ -17,6 +17,16 @@
 //! sender's room check reads one atomic that changes rarely; between two
 //! publications a sender may see up to `PUBLISH_EVERY - 1` items fewer free
 //! than there are, never more, so the queue never holds more than its capacity.
+//!
+//! Items have a weight ([`Weight`]): the capacity counts weights, so that a
+//! whole batch body handed over by a sending thread (see `lanes`) counts as
+//! the events it holds. An item is admitted while the queue holds less than its
+//! capacity, so a heavy item can pass it by at most its own weight less one.
+//!
+//! [`Sender::kick`] wakes a waiting receiver without queueing anything: the
+//! receiver's timed or untimed wait then returns
+//! [`RecvTimeoutError::Timeout`] at once, so that it can look at work that
+//! is not in the queue.
 
 use crate::sync::LockExt;
 use std::collections::VecDeque;
@@ -27,13 +37,21 @@ use std::time::{Duration, Instant};
 /// How often the receiver publishes its count of items taken.
 const PUBLISH_EVERY: usize = 32;
 
+/// How much of the queue's capacity an item takes.
+pub(crate) trait Weight {
+    /// 1 unless the item stands for several (at least 1).
+    fn weight(&self) -> usize {
+        1
+    }
+}
+
 /// How long [`Sender::send_deadline`] sleeps between looks for room.
 const ROOM_POLL: Duration = Duration::from_micros(200);
 
 struct Shared<T> {
     capacity: usize,
     state: Mutex<State<T>>,
-    /// Items taken by the receiver (a running total, wrapping), as last
+    /// Weight taken by the receiver (a running total, wrapping), as last
     /// published by it.
     taken: AtomicUsize,
     /// The receiver waits here for an item.
@@ -49,16 +67,18 @@ struct Shared<T> {
 
 struct State<T> {
     items: VecDeque<T>,
-    /// Items ever queued (a running total, wrapping).
+    /// Weight ever queued (a running total, wrapping).
     pushed: usize,
     receiver_waiting: bool,
+    /// A sender kicked the receiver ([`Sender::kick`]) since it last waited.
+    kicked: bool,
     writers_waiting: usize,
     sender_gone: bool,
     receiver_gone: bool,
 }
 
-impl<T> Shared<T> {
-    /// Items queued as senders count them: every item pushed, less those the
+impl<T: Weight> Shared<T> {
+    /// Weight queued as senders count it: every item pushed, less what the
     /// receiver has published as taken.
     fn queued(&self, s: &State<T>) -> usize {
         s.pushed.wrapping_sub(self.taken.load(Ordering::SeqCst))
@@ -68,8 +88,8 @@ impl<T> Shared<T> {
     /// after releasing it (woken under it, the receiver would only wait for
     /// the lock).
     fn admit(&self, mut s: MutexGuard<'_, State<T>>, item: T) {
+        s.pushed = s.pushed.wrapping_add(item.weight().max(1));
         s.items.push_back(item);
-        s.pushed = s.pushed.wrapping_add(1);
         let wake = s.receiver_waiting;
         drop(s);
         if wake {
@@ -78,8 +98,8 @@ impl<T> Shared<T> {
     }
 }
 
-/// A queue of at most `capacity` items (at least 1).
-pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+/// A queue of at most `capacity` items' weight (at least 1).
+pub(crate) fn bounded<T: Weight>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let capacity = capacity.max(1);
     let shared = Arc::new(Shared {
         capacity,
@@ -90,6 +110,7 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             items: VecDeque::new(),
             pushed: 0,
             receiver_waiting: false,
+            kicked: false,
             writers_waiting: 0,
             sender_gone: false,
             receiver_gone: false,
@@ -101,6 +122,7 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
         shared: Arc::clone(&shared),
         local: VecDeque::new(),
         taken: 0,
+        unpublished: 0,
     };
     (Sender { shared }, receiver)
 }
@@ -139,7 +161,7 @@ pub(crate) struct Sender<T> {
     shared: Arc<Shared<T>>,
 }
 
-impl<T> Sender<T> {
+impl<T: Weight> Sender<T> {
     /// Queues `item` if there is room; never waits (but for the lock, held by
     /// others for one `push_back` or one swap).
     pub(crate) fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
@@ -214,11 +236,24 @@ impl<T> Sender<T> {
         }
     }
 
-    /// Items queued and not yet taken by the receiver, as far as senders
-    /// know: it may count up to `PUBLISH_EVERY - 1` taken items as queued.
+    /// Weight queued and not yet taken by the receiver, as far as senders
+    /// know: it may count up to `PUBLISH_EVERY - 1` taken as queued.
     pub(crate) fn len(&self) -> usize {
         let sh = &*self.shared;
         sh.queued(&sh.state.lock_unpoisoned())
+    }
+
+    /// Wakes the receiver if it is waiting, or makes its next wait return at
+    /// once: its wait returns [`RecvTimeoutError::Timeout`]. Never waits but
+    /// for the lock.
+    pub(crate) fn kick(&self) {
+        let mut s = self.shared.state.lock_unpoisoned();
+        s.kicked = true;
+        let wake = s.receiver_waiting;
+        drop(s);
+        if wake {
+            self.shared.readable.notify_one();
+        }
     }
 }
 
@@ -236,15 +271,17 @@ pub(crate) struct Receiver<T> {
     shared: Arc<Shared<T>>,
     /// Items taken from the senders' deque, not yet returned.
     local: VecDeque<T>,
-    /// Items returned (a running total, wrapping).
+    /// Weight returned (a running total, wrapping).
     taken: usize,
+    /// Weight returned since `taken` was last published.
+    unpublished: usize,
 }
 
-impl<T> Receiver<T> {
+impl<T: Weight> Receiver<T> {
     /// The oldest item, if one is queued.
     pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
         if let Some(item) = self.local.pop_front() {
-            self.took();
+            self.took(item.weight());
             return Ok(item);
         }
         let mut s = self.shared.state.lock_unpoisoned();
@@ -260,16 +297,19 @@ impl<T> Receiver<T> {
         drop(s);
         match self.local.pop_front() {
             Some(item) => {
-                self.took();
+                self.took(item.weight());
                 Ok(item)
             }
             None => Err(TryRecvError::Empty),
         }
     }
 
-    fn took(&mut self) {
-        self.taken = self.taken.wrapping_add(1);
-        if self.local.is_empty() || self.taken % PUBLISH_EVERY == 0 {
+    fn took(&mut self, weight: usize) {
+        let weight = weight.max(1);
+        self.taken = self.taken.wrapping_add(weight);
+        self.unpublished += weight;
+        if self.local.is_empty() || self.unpublished >= PUBLISH_EVERY {
+            self.unpublished = 0;
             let sh = &*self.shared;
             sh.taken.store(self.taken, Ordering::SeqCst);
             if sh.writers.load(Ordering::SeqCst) > 0 {
@@ -310,6 +350,9 @@ impl<T> Receiver<T> {
             if !s.items.is_empty() {
                 continue;
             }
+            if std::mem::take(&mut s.kicked) {
+                return Err(RecvTimeoutError::Timeout);
+            }
             if s.sender_gone {
                 return Err(RecvTimeoutError::Disconnected);
             }
@@ -339,10 +382,16 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Items queued and not yet returned (exact).
+    /// Weight queued and not yet returned (exact).
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         let pushed = self.shared.state.lock_unpoisoned().pushed;
         pushed.wrapping_sub(self.taken)
+    }
+
+    /// Items (not weight) queued and not yet returned.
+    pub(crate) fn items(&self) -> usize {
+        self.local.len() + self.shared.state.lock_unpoisoned().items.len()
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -360,6 +409,68 @@ impl<T> Drop for Receiver<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Weight for i32 {}
+    impl Weight for u32 {}
+    impl Weight for usize {}
+    impl Weight for (usize, usize) {}
+
+    /// An item standing for `.0` events.
+    #[derive(Debug, PartialEq, Eq)]
+    struct Heavy(usize);
+
+    impl Weight for Heavy {
+        fn weight(&self) -> usize {
+            self.0
+        }
+    }
+
+    #[test]
+    fn capacity_counts_weight_and_a_heavy_item_needs_only_some_room() {
+        let (tx, mut rx) = bounded::<Heavy>(100);
+        tx.try_send(Heavy(60)).unwrap();
+        // 40 free: a 50 still goes in, then nothing does.
+        tx.try_send(Heavy(50)).unwrap();
+        assert_eq!(tx.try_send(Heavy(1)), Err(TrySendError::Full(Heavy(1))));
+        assert_eq!((tx.len(), rx.len(), rx.items()), (110, 110, 2));
+        assert_eq!(rx.try_recv(), Ok(Heavy(60)));
+        // Taking 60 at once is published at once.
+        assert_eq!((tx.len(), rx.len(), rx.items()), (50, 50, 1));
+        tx.try_send(Heavy(1)).unwrap();
+        assert_eq!(rx.try_recv(), Ok(Heavy(50)));
+        assert_eq!(rx.try_recv(), Ok(Heavy(1)));
+        assert_eq!((tx.len(), rx.len(), rx.items()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_kick_ends_one_wait_without_an_item() {
+        let (tx, mut rx) = bounded::<u32>(4);
+        // A kick before the wait: the next wait returns at once, once.
+        tx.kick();
+        assert_eq!(rx.recv(), Err(RecvTimeoutError::Timeout));
+        let t = Instant::now();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(20)),
+            Err(RecvTimeoutError::Timeout)
+        );
+        assert!(t.elapsed() >= Duration::from_millis(20));
+        // A kick during an untimed wait wakes it.
+        let tx = Arc::new(tx);
+        let kicker = {
+            let tx = Arc::clone(&tx);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                tx.kick();
+            })
+        };
+        assert_eq!(rx.recv(), Err(RecvTimeoutError::Timeout));
+        kicker.join().unwrap();
+        // Items still come first.
+        tx.kick();
+        tx.try_send(5).unwrap();
+        assert_eq!(rx.recv(), Ok(5));
+        assert_eq!(rx.recv(), Err(RecvTimeoutError::Timeout));
+    }
 
     #[test]
     fn keeps_order_and_reports_full_at_capacity() {

@@ -70,6 +70,7 @@ pub(crate) mod batch;
 mod discard;
 mod handoff;
 pub(crate) mod http;
+mod lanes;
 mod mailbox;
 mod mock;
 mod resolve;
