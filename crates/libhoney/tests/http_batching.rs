@@ -171,6 +171,32 @@ fn a_batch_goes_out_send_frequency_after_its_first_event() {
     assert_eq!(tally.ok.len(), sent.len());
 }
 
+/// A client idle long enough for its batcher to wait on its queue with no
+/// deadline still sends a lone event on time. In the `http_lanes` binary the
+/// event goes into a lane, not the queue, and only the lane's wake-up tells
+/// the batcher its deadline: without it the event would wait for the close.
+#[test]
+fn an_idle_clients_lone_event_goes_out_on_the_timer() {
+    let rx = receiver();
+    let client = client(
+        config(&rx)
+            .max_batch_size(100_000)
+            .send_frequency(Duration::from_millis(50)),
+    );
+    for round in 0..2u64 {
+        // Well past the batcher's 50 rounds of 1 ms before it waits.
+        std::thread::sleep(Duration::from_millis(300));
+        send_id(&client, round);
+        assert!(
+            rx.wait_for_events(round as usize + 1, PATIENCE),
+            "round {round}: sent by the time trigger, before any flush"
+        );
+    }
+    let responses = close_and_collect(&client);
+    let tally = check_invariant(&[0, 1], &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), 2);
+}
+
 fn too_large_is_answered_and_the_rest_delivered(encoding: Encoding) {
     let rx = receiver();
     let client = client(one_batch(&rx).encoding(encoding));

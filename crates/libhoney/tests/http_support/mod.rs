@@ -27,7 +27,7 @@ macro_rules! http_test {
     ($test:ident = $module:ident :: $name:ident) => {
         #[test]
         fn $test() {
-            $crate::http_support::block_on($module::$name($crate::http_support::Kind::Http));
+            http_support::block_on($module::$name(http_support::Kind::Http));
         }
     };
     ($module:ident :: $name:ident) => {
@@ -88,10 +88,28 @@ pub fn receiver() -> RunningReceiver {
         .expect("receiver starts")
 }
 
+/// Whether this test binary is `http_lanes`, which runs the `Http` suites
+/// again with every event encoded in `send` into a lane (the path `send`
+/// takes while the batcher is behind): [`config`] then sets
+/// `EncodeOn::Send`.
+pub fn lanes_forced() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name()?.to_str().map(|n| n.starts_with("http_lanes")))
+        .unwrap_or(false)
+}
+
 /// A configuration for `rx`: no environment, no proxy, fast retries, a
-/// response queue big enough to never drop, and a generous shutdown timeout.
+/// response queue big enough to never drop, and a generous shutdown timeout
+/// (and `EncodeOn::Send` in the `http_lanes` binary: [`lanes_forced`]).
 pub fn config(rx: &RunningReceiver) -> Config {
+    let encode_on = if lanes_forced() {
+        libhoney::EncodeOn::Send
+    } else {
+        libhoney::EncodeOn::Adaptive
+    };
     Config::new()
+        .encode_on(encode_on)
         .read_env(false)
         .proxy_from_env(false)
         .api_key(KEY)
