@@ -32,18 +32,23 @@ use crate::response::{Responder, Response, ResponseError};
 ///
 /// `send` hands the event to the batcher on a bounded queue
 /// (`pending_work_capacity`; a mutex held for one append, and a full queue
-/// answered at once, never spun on); while the batcher is behind it first encodes
-/// the event (JSON or msgpack) on the calling thread, while its fields are
-/// still in that core's cache, and queues only its bytes (see
-/// [`Config::encode_on`]). Then it returns: it never blocks unless
+/// answered at once, never spun on). While the batcher is behind, `send`
+/// instead encodes the event (JSON or msgpack) on the calling thread, while
+/// its fields are still in that core's cache, straight into a batch body of
+/// its destination in one of a fixed set of "lanes" (mutex-guarded slots, twice
+/// as many as the machine has cores), and queues only a whole body, once it is
+/// full (see [`Config::encode_on`]). Then it returns: it never blocks unless
 /// `block_on_send` is on and the queue is full; with it off, a full queue gives
-/// the event a [`QueueOverflow`](crate::ResponseError::QueueOverflow) response.
+/// the event (or each event of a full body) a
+/// [`QueueOverflow`](crate::ResponseError::QueueOverflow) response.
 /// An event over `max_event_bytes` (the API's 1,000,000) gets a
 /// [`TooLarge`](crate::ResponseError::TooLarge) response and never goes out.
 ///
 /// One batcher thread takes events off the queue, groups them by (API host,
-/// API key, dataset) and appends each to its batch body (encoding it there
-/// unless `send` did). A batch goes out when
+/// API key, dataset) and appends each to its batch body, encoding it there.
+/// Bodies that lanes filled it only compresses; it takes a lane's body
+/// `send_frequency` after its first event if it is not full by then, and
+/// every lane body on a flush or close. A batch goes out when
 /// it holds `max_batch_size` events, when its body would pass
 /// `max_batch_bytes` (it is split, never dropped), or `send_frequency` after
 /// its first event. The batcher compresses the finished body (zstd by
@@ -58,9 +63,10 @@ use crate::response::{Responder, Response, ResponseError};
 /// status from the API's answer, or the batch's failure. Retries make
 /// delivery at least once (see [`Config::max_attempts`]).
 ///
-/// Memory is bounded: the pending queue, one open batch per destination, at
-/// most twice `max_concurrent_batches` batches waiting or in flight, and a
-/// pool of at most 512 reusable event buffers of at most 8 KiB each.
+/// Memory is bounded: the pending queue (a body counts as its events), one
+/// open batch per destination, at most four open lane bodies per lane (one
+/// per destination), at most twice `max_concurrent_batches` batches waiting or
+/// in flight, and a few reusable body buffers (one per lane, plus four).
 ///
 /// HTTPS uses rustls with the webpki root certificates, or only those of
 /// [`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem).
