@@ -21,7 +21,7 @@
 //! close): a batcher that locked every slot to look would push the threads
 //! off their own slots and split their batches. Each slot keeps at
 //! most [`MAX_OPEN`] bodies, one per destination; a fifth destination ships
-//! the slot's oldest body. So lanes hold at most `slots × MAX_OPEN` open
+//! the slot's oldest body (the one opened first). So lanes hold at most `slots × MAX_OPEN` open
 //! bodies, each within the batch limits (`max_batch_size`,
 //! `max_batch_bytes`).
 
@@ -209,7 +209,11 @@ impl Lanes {
             Some(i) => i,
             None => {
                 if slot.open.len() >= MAX_OPEN {
-                    p.ship.push(slot.open.remove(0));
+                    // Ship the body opened first (the earliest deadline).
+                    let oldest = (0..slot.open.len())
+                        .min_by_key(|&j| slot.open[j].deadline)
+                        .unwrap_or(0);
+                    p.ship.push(slot.open.swap_remove(oldest));
                 }
                 slot.open.push(self.open_body(ev.dest.clone()));
                 p.opened = true;
