@@ -192,7 +192,7 @@
 //! | call | cost | blocks? |
 //! |---|---|---|
 //! | `new_event`, `add_field` | a few allocations at most | no |
-//! | `send` | validation, sampling draw, one queue push; with the default transmission also encoding the event while its batcher is behind ([`EncodeOn`]) | only with `block_on_send` and a full queue |
+//! | `send` | validation, sampling draw, one queue push; with the default transmission, while its batcher is behind ([`EncodeOn`]), encoding the event into a shared batch body instead (a mutex held while it encodes; one queue push per full body) | only with `block_on_send` and a full queue (or, briefly, if every lane's mutex is held) |
 //! | `responses().recv()` | channel receive | yes, until a response or the end |
 //! | `flush`, `close` | waits for delivery | yes, up to the time limit |
 //! | `flush_async`, `close_async` | a helper thread | no (the future waits) |
