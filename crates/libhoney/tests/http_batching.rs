@@ -171,6 +171,40 @@ fn a_batch_goes_out_send_frequency_after_its_first_event() {
     assert_eq!(tally.ok.len(), sent.len());
 }
 
+/// Six datasets interleaved from one thread, more than a lane keeps open
+/// at once (four): every event still reaches its own dataset exactly once,
+/// and no request holds more than `max_batch_size` events.
+#[test]
+fn interleaved_datasets_each_get_exactly_their_events() {
+    let rx = receiver();
+    let client = client(one_batch(&rx).max_batch_size(7));
+    let datasets = ["d0", "d1", "d2", "d3", "d4", "d5"];
+    let mut sent = Vec::new();
+    for id in 0..120u64 {
+        let mut ev = client.new_event();
+        ev.add_field("id", id).add_metadata(id);
+        ev.set_dataset(datasets[id as usize % datasets.len()]);
+        ev.send().unwrap();
+        sent.push(id);
+    }
+    let responses = close_and_collect(&client);
+    let tally = check_invariant(&sent, &responses, &rx, &client.metrics());
+    assert_eq!(tally.ok.len(), sent.len());
+    let mut got: Vec<(String, u64)> = rx
+        .events()
+        .iter()
+        .map(|e| (e.dataset.clone(), e.data["id"].as_u64().unwrap()))
+        .collect();
+    got.sort();
+    let mut want: Vec<(String, u64)> = sent
+        .iter()
+        .map(|&id| (datasets[id as usize % datasets.len()].to_string(), id))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    assert!(rx.requests().iter().all(|r| r.events <= 7));
+}
+
 /// A client idle long enough for its batcher to wait on its queue with no
 /// deadline still sends a lone event on time. In the `http_lanes` binary the
 /// event goes into a lane, not the queue, and only the lane's wake-up tells
