@@ -284,11 +284,122 @@ impl Returns {
     }
 }
 
-struct OpenBatch {
-    dest: Destination,
-    body: BatchBody,
-    metas: Vec<Option<Metadata>>,
-    deadline: Instant,
+/// A batch being filled: one destination, its body, its events' metadata
+/// in body order, and when it must be sent at the latest. The batcher's own
+/// batches and the lanes' bodies (see `lanes`) are both these.
+pub(crate) struct OpenBatch {
+    pub(crate) dest: Destination,
+    pub(crate) body: BatchBody,
+    pub(crate) metas: Vec<Option<Metadata>>,
+    pub(crate) deadline: Instant,
+}
+
+impl OpenBatch {
+    /// An empty batch for `dest` in `buf`, due `frequency` after `now`.
+    pub(crate) fn new(
+        dest: Destination,
+        buf: Vec<u8>,
+        settings: &BatchSettings,
+        now: Instant,
+    ) -> OpenBatch {
+        OpenBatch {
+            dest,
+            body: BatchBody::new(settings.encoding, buf),
+            metas: Vec::with_capacity(settings.max_events.min(1000)),
+            deadline: now + settings.frequency,
+        }
+    }
+
+    /// How many events it holds.
+    pub(crate) fn count(&self) -> usize {
+        self.body.count()
+    }
+}
+
+/// What [`fill`] did with an event.
+pub(crate) struct Filled {
+    /// It opened a batch that stays open.
+    pub(crate) opened: bool,
+    /// The event's encoded size, when it went into the batch that was open
+    /// for it (not after a split).
+    pub(crate) size: Option<usize>,
+}
+
+/// Adds `ev` to the open batch of its destination among `open`: the one
+/// rule for the batcher's batches and the lanes' bodies. With no batch open
+/// for it, `new_batch` opens one; if `max_open` are open already, the one
+/// opened first goes to `ship`. An event over `max_event_bytes` gets a
+/// [`ResponseError::TooLarge`] response through `respond` (and a batch
+/// opened for it alone is closed again). A batch that the event would push
+/// past `max_body_bytes` goes to `ship` and the event starts a new one (split,
+/// never dropped); a batch that reaches `max_events` goes to `ship`.
+pub(crate) fn fill(
+    open: &mut Vec<OpenBatch>,
+    s: &BatchSettings,
+    max_open: usize,
+    ev: &mut Item,
+    new_batch: &mut dyn FnMut(&Destination) -> OpenBatch,
+    respond: &mut dyn FnMut(Response),
+    ship: &mut Vec<OpenBatch>,
+) -> Filled {
+    let mut filled = Filled {
+        opened: false,
+        size: None,
+    };
+    let i = match open.iter().position(|b| b.dest.same(ev.dest())) {
+        Some(i) => i,
+        None => {
+            if open.len() >= max_open {
+                let oldest = (0..open.len()).min_by_key(|&j| open[j].deadline);
+                ship.push(open.swap_remove(oldest.unwrap_or(0)));
+            }
+            open.push(new_batch(ev.dest()));
+            filled.opened = true;
+            open.len() - 1
+        }
+    };
+    let (enc, nf, max_ev) = (s.encoding, s.non_finite, s.max_event_bytes);
+    match open[i]
+        .body
+        .push(|out| ev.write(enc, out, nf), max_ev, s.max_body_bytes)
+    {
+        Ok(size) => {
+            filled.size = Some(size);
+            open[i].metas.push(ev.take_metadata());
+        }
+        Err(PushError::EventTooLarge(size)) => {
+            log::debug!(target: "libhoney", "event of {size} bytes is too large to send");
+            let error = ev.too_large(size, max_ev);
+            respond(Response::failure(ev.take_metadata(), error));
+            if open[i].count() == 0 {
+                open.swap_remove(i);
+                filled.opened = false;
+            }
+            return filled;
+        }
+        Err(PushError::BodyFull) => {
+            // Split: ship what the batch holds, start a new one with this event.
+            let fresh = new_batch(ev.dest());
+            ship.push(std::mem::replace(&mut open[i], fresh));
+            filled.opened = true;
+            // An empty body always takes an event that passed the event-size check.
+            match open[i]
+                .body
+                .push(|out| ev.write(enc, out, nf), max_ev, usize::MAX)
+            {
+                Ok(_) => open[i].metas.push(ev.take_metadata()),
+                Err(_) => {
+                    let error =
+                        ResponseError::Encoding("the event could not be added to a batch".into());
+                    respond(Response::failure(ev.take_metadata(), error));
+                }
+            }
+        }
+    }
+    if open[i].count() >= s.max_events {
+        ship.push(open.swap_remove(i));
+    }
+    filled
 }
 
 /// Groups events by destination and appends each to its batch body (encoding
@@ -352,20 +463,22 @@ impl Batcher {
         self
     }
 
-    /// A body for a new batch: the spare buffer, or a new one sized for a
-    /// full batch of typical events with an eighth to spare.
-    fn new_body(&mut self) -> BatchBody {
-        let n = self.settings.max_events.min(1000);
-        let hint = (self.avg_event * n + self.avg_event * n / 8 + 64)
-            .min(self.settings.max_body_bytes + 64);
-        let buf = match self.spare.take() {
+    /// A buffer for a new batch's body: the spare one, or a new one sized
+    /// for a full batch of `avg_event`-byte events with an eighth to spare.
+    fn body_buffer(
+        spare: &mut Option<Vec<u8>>,
+        settings: &BatchSettings,
+        avg_event: usize,
+    ) -> Vec<u8> {
+        let n = settings.max_events.min(1000);
+        let hint = (avg_event * n + avg_event * n / 8 + 64).min(settings.max_body_bytes + 64);
+        match spare.take() {
             Some(mut buf) => {
                 buf.clear();
                 buf
             }
             None => Vec::with_capacity(hint),
-        };
-        BatchBody::new(self.settings.encoding, buf)
+        }
     }
 
     fn ship(&mut self, i: usize, out: &mut Vec<ReadyBatch>) {
@@ -419,7 +532,7 @@ impl Batcher {
     /// returns its buffer when compression left it free.
     pub(crate) fn push_lane(
         &mut self,
-        lane: super::lanes::LaneBody,
+        lane: OpenBatch,
         out: &mut Vec<ReadyBatch>,
     ) -> Option<Vec<u8>> {
         self.push_body(lane.dest, lane.body, lane.metas, out)
@@ -461,73 +574,26 @@ impl Batcher {
         respond: &mut dyn FnMut(Response),
         out: &mut Vec<ReadyBatch>,
     ) {
-        let i = match self.open.iter().position(|b| b.dest.same(ev.dest())) {
-            Some(i) => i,
-            None => {
-                let body = self.new_body();
-                self.open.push(OpenBatch {
-                    dest: ev.dest().clone(),
-                    body,
-                    metas: Vec::with_capacity(self.settings.max_events.min(1000)),
-                    deadline: now + self.settings.frequency,
-                });
-                self.open.len() - 1
-            }
+        let mut ship = Vec::new();
+        let (settings, spare, avg_event) = (&self.settings, &mut self.spare, self.avg_event);
+        let mut new_batch = |dest: &Destination| {
+            let buf = Batcher::body_buffer(spare, settings, avg_event);
+            OpenBatch::new(dest.clone(), buf, settings, now)
         };
-        let s = &self.settings;
-        let (enc, nf, max_ev, max_body) = (
-            s.encoding,
-            s.non_finite,
-            s.max_event_bytes,
-            s.max_body_bytes,
+        let filled = fill(
+            &mut self.open,
+            settings,
+            usize::MAX,
+            ev,
+            &mut new_batch,
+            respond,
+            &mut ship,
         );
-        match self.open[i]
-            .body
-            .push(|out| ev.write(enc, out, nf), max_ev, max_body)
-        {
-            Ok(size) => {
-                self.avg_event = (self.avg_event * 7 + size) / 8;
-                self.open[i].metas.push(ev.take_metadata());
-            }
-            Err(PushError::EventTooLarge(size)) => {
-                log::debug!(target: "libhoney", "event of {size} bytes is too large to send");
-                let error = ev.too_large(size, max_ev);
-                respond(Response::failure(ev.take_metadata(), error));
-                if self.open[i].body.count() == 0 {
-                    self.open.swap_remove(i);
-                }
-                return;
-            }
-            Err(PushError::BodyFull) => {
-                // Split: send what the batch holds, start a new one with this event.
-                let body = self.new_body();
-                let full = std::mem::replace(
-                    &mut self.open[i],
-                    OpenBatch {
-                        dest: ev.dest().clone(),
-                        body,
-                        metas: Vec::with_capacity(self.settings.max_events.min(1000)),
-                        deadline: now + self.settings.frequency,
-                    },
-                );
-                self.push_ready(full, out);
-                // An empty body always takes an event that passed the event-size check.
-                match self.open[i]
-                    .body
-                    .push(|out| ev.write(enc, out, nf), max_ev, usize::MAX)
-                {
-                    Ok(_) => self.open[i].metas.push(ev.take_metadata()),
-                    Err(_) => {
-                        let error = ResponseError::Encoding(
-                            "the event could not be added to a batch".into(),
-                        );
-                        respond(Response::failure(ev.take_metadata(), error));
-                    }
-                }
-            }
+        if let Some(size) = filled.size {
+            self.avg_event = (self.avg_event * 7 + size) / 8;
         }
-        if self.open[i].body.count() >= self.settings.max_events {
-            self.ship(i, out);
+        for b in ship {
+            self.push_ready(b, out);
         }
     }
 
@@ -561,7 +627,7 @@ impl Batcher {
     }
 }
 
-pub(crate) fn string_field(ev: &QueuedEvent, name: &str) -> Option<String> {
+fn string_field(ev: &QueuedEvent, name: &str) -> Option<String> {
     match ev.get(name) {
         Some(Value::String(s)) => Some(s.to_string()),
         _ => None,

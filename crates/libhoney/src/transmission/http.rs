@@ -15,10 +15,10 @@ use super::mailbox::{self, TrySendError};
 use super::batch::{
     answer_batch, content_type, counted_send, deadline_after, is_retryable_status,
     parse_retry_after, wait_deadline, BacklogWatch, BatchSettings, Batcher, Behind, Compressor,
-    Item, Outcome, ReadyBatch, RetryPolicy, Sharded, IDLE_ROUNDS, ROUND_PAUSE,
+    Item, OpenBatch, Outcome, ReadyBatch, RetryPolicy, Sharded, IDLE_ROUNDS, ROUND_PAUSE,
 };
 use super::handoff::Handoff;
-use super::lanes::{LaneBody, Lanes};
+use super::lanes::Lanes;
 use super::resolve::Resolver;
 use super::{Context, QueuedEvent, Transmission};
 use crate::config::{Config, EncodeOn, Encoding};
@@ -92,7 +92,7 @@ impl fmt::Debug for Http {
 enum Msg {
     Event(Item),
     /// A whole body a lane filled (see `lanes`).
-    Body(Box<LaneBody>),
+    Body(Box<OpenBatch>),
     Flush(SyncSender<u64>),
     Close(SyncSender<u64>),
 }
@@ -695,7 +695,7 @@ impl<D: Fn(&mut Vec<ReadyBatch>)> BatcherState<'_, D> {
     }
 
     /// Ships a body a lane filled (or fails its events after a close gave up).
-    fn body(&mut self, body: LaneBody) {
+    fn body(&mut self, body: OpenBatch) {
         if self.shared.abandoned() {
             let error = ResponseError::Transport(
                 "the client was closed before the event could be sent".into(),

@@ -6,9 +6,10 @@
 //! quarter of its CPU on handing events over between cores (a queue slot
 //! written on one core and read on another for every event, and the
 //! batcher's copy of each encoded event into its body). A lane hands over one
-//! message per batch. Measured on the prototype (session 6, `bench/lanes-ab.sh`,
-//! 10 alternating pairs of 1,000,000 events): 2.47 → 1.91 µs of CPU per event
-//! and 524 k → 702 k events/s on one thread, with four threads 2.82 → 2.16 µs.
+//! message per batch. Measured (`bench/ab.sh` against the build before lanes,
+//! 5 alternating pairs of 1,000,000 events, docs/PERFORMANCE.md): 2.37 → 1.85
+//! µs of CPU per event and 518 k → 658 k events/s on one thread, with four
+//! threads 2.34 → 1.77 µs.
 //!
 //! The lanes are a fixed set of mutex-guarded slots owned by the
 //! transmission, not thread-local bodies: a thread that exits strands
@@ -19,11 +20,12 @@
 //! each slot's earliest deadline from an atomic, and locks a slot only to
 //! take bodies from it (when a deadline has passed, on a flush, on a
 //! close): a batcher that locked every slot to look would push the threads
-//! off their own slots and split their batches. Each slot keeps at
-//! most [`MAX_OPEN`] bodies, one per destination; a fifth destination ships
-//! the slot's oldest body (the one opened first). So lanes hold at most `slots × MAX_OPEN` open
-//! bodies, each within the batch limits (`max_batch_size`,
-//! `max_batch_bytes`).
+//! off their own slots and split their batches. A body is filled by the
+//! batcher's own rule ([`fill`]: split at `max_batch_bytes`, shipped at
+//! `max_batch_size`, too-large events answered). Each slot keeps at most
+//! [`MAX_OPEN`] bodies, one per destination; a fifth destination ships the
+//! slot's oldest body (the one opened first). So lanes hold at most
+//! `slots × MAX_OPEN` open bodies.
 
 use crate::sync::LockExt;
 use std::cell::Cell;
@@ -31,11 +33,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
-use super::batch::{string_field, BatchSettings};
+use super::batch::{fill, BatchSettings, Item, OpenBatch};
 use super::QueuedEvent;
 use crate::destination::Destination;
-use crate::encoding::{self, BatchBody, PushError};
-use crate::response::{Metadata, Response, ResponseError};
+use crate::response::Response;
 
 /// Open bodies per slot (one per destination).
 pub(crate) const MAX_OPEN: usize = 4;
@@ -67,24 +68,7 @@ const NO_DEADLINE: u64 = u64::MAX;
 
 #[derive(Default)]
 struct Slot {
-    open: Vec<LaneBody>,
-}
-
-/// A batch body a lane filled: one destination, the encoded events, and
-/// their metadata in body order.
-pub(crate) struct LaneBody {
-    pub(crate) dest: Destination,
-    pub(crate) body: BatchBody,
-    pub(crate) metas: Vec<Option<Metadata>>,
-    /// When it must be sent at the latest (`send_frequency` after it opened).
-    pub(crate) deadline: Instant,
-}
-
-impl LaneBody {
-    /// How many events it holds.
-    pub(crate) fn count(&self) -> usize {
-        self.body.count()
-    }
+    open: Vec<OpenBatch>,
 }
 
 /// What [`Lanes::push`] leaves for its caller to do once the slot is
@@ -93,7 +77,7 @@ impl LaneBody {
 pub(crate) struct Pushed {
     /// Bodies to hand to the batcher (full, split, or pushed out by another
     /// destination).
-    pub(crate) ship: Vec<LaneBody>,
+    pub(crate) ship: Vec<OpenBatch>,
     /// A body was opened: the batcher must learn its deadline.
     pub(crate) opened: bool,
     /// The event did not go into a body: its response.
@@ -172,18 +156,13 @@ impl Lanes {
         cell.earliest.store(stamp, Ordering::Release);
     }
 
-    fn open_body(&self, dest: Destination) -> LaneBody {
+    fn open_body(&self, dest: &Destination) -> OpenBatch {
         let buf = self
             .spares
             .lock_unpoisoned()
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(FIRST_BUFFER));
-        LaneBody {
-            dest,
-            body: BatchBody::new(self.settings.encoding, buf),
-            metas: Vec::with_capacity(self.settings.max_events.min(1000)),
-            deadline: Instant::now() + self.settings.frequency,
-        }
+        OpenBatch::new(dest.clone(), buf, &self.settings, Instant::now())
     }
 
     /// Keeps an emptied body buffer for a later body (or frees it, if
@@ -197,81 +176,24 @@ impl Lanes {
     }
 
     /// Encodes `ev` into the open body of its destination in this thread's
-    /// slot. The event's fields are freed here, on the thread that built
-    /// them. What the caller must do next (ship bodies, wake the batcher,
-    /// answer a refused event) it does after the slot is unlocked.
-    pub(crate) fn push(&self, mut ev: QueuedEvent) -> Pushed {
+    /// slot, by the batcher's rule ([`fill`]). The event's fields are freed
+    /// here, on the thread that built them. What the caller must do next
+    /// (ship bodies, wake the batcher, answer a refused event) it does after
+    /// the slot is unlocked.
+    pub(crate) fn push(&self, ev: QueuedEvent) -> Pushed {
         let mut p = Pushed::default();
-        let s = &self.settings;
-        let (enc, nf) = (s.encoding, s.non_finite);
+        let mut ev = Item::Event(ev);
         let (cell, mut slot) = self.slot();
-        let i = match slot.open.iter().position(|b| b.dest.same(&ev.dest)) {
-            Some(i) => i,
-            None => {
-                if slot.open.len() >= MAX_OPEN {
-                    // Ship the body opened first (the earliest deadline).
-                    let oldest = (0..slot.open.len())
-                        .min_by_key(|&j| slot.open[j].deadline)
-                        .unwrap_or(0);
-                    p.ship.push(slot.open.swap_remove(oldest));
-                }
-                slot.open.push(self.open_body(ev.dest.clone()));
-                p.opened = true;
-                slot.open.len() - 1
-            }
-        };
-        let write = |out: &mut Vec<u8>| encoding::write_event(enc, out, &ev, nf);
-        match slot.open[i]
-            .body
-            .push(write, s.max_event_bytes, s.max_body_bytes)
-        {
-            Ok(_) => {
-                let meta = ev.take_metadata();
-                slot.open[i].metas.push(meta);
-            }
-            Err(PushError::EventTooLarge(size)) => {
-                log::debug!(target: "libhoney", "event of {size} bytes is too large to send");
-                let error = ResponseError::TooLarge {
-                    size,
-                    limit: s.max_event_bytes,
-                    name: string_field(&ev, "name"),
-                    service_name: string_field(&ev, "service.name"),
-                };
-                p.refused = Some(Response::failure(ev.take_metadata(), error));
-                if slot.open[i].count() == 0 {
-                    let empty = slot.open.swap_remove(i);
-                    self.publish(cell, &slot);
-                    drop(slot);
-                    self.recycle(empty.body.finish());
-                    p.opened = false;
-                } else if p.opened || !p.ship.is_empty() {
-                    self.publish(cell, &slot);
-                }
-                return p;
-            }
-            Err(PushError::BodyFull) => {
-                // Split: ship what the body holds, start a new one with this event.
-                let fresh = self.open_body(ev.dest.clone());
-                p.ship.push(std::mem::replace(&mut slot.open[i], fresh));
-                p.opened = true;
-                // An empty body always takes an event that passed the size check.
-                match slot.open[i].body.push(write, s.max_event_bytes, usize::MAX) {
-                    Ok(_) => {
-                        let meta = ev.take_metadata();
-                        slot.open[i].metas.push(meta);
-                    }
-                    Err(_) => {
-                        let error = ResponseError::Encoding(
-                            "the event could not be added to a batch".into(),
-                        );
-                        p.refused = Some(Response::failure(ev.take_metadata(), error));
-                    }
-                }
-            }
-        }
-        if slot.open[i].count() >= s.max_events {
-            p.ship.push(slot.open.swap_remove(i));
-        }
+        let filled = fill(
+            &mut slot.open,
+            &self.settings,
+            MAX_OPEN,
+            &mut ev,
+            &mut |dest| self.open_body(dest),
+            &mut |r| p.refused = Some(r),
+            &mut p.ship,
+        );
+        p.opened = filled.opened;
         if p.opened || !p.ship.is_empty() {
             self.publish(cell, &slot);
         }
@@ -291,7 +213,7 @@ impl Lanes {
     /// Takes every open body whose deadline is at or before `now` (every
     /// one, with `None`), appending them to `out`. Locks only the slots
     /// that have such a body.
-    pub(crate) fn take(&self, now: Option<Instant>, out: &mut Vec<LaneBody>) {
+    pub(crate) fn take(&self, now: Option<Instant>, out: &mut Vec<OpenBatch>) {
         let limit = now.map_or(NO_DEADLINE - 1, |t| self.stamp(t));
         for cell in self.slots.iter() {
             if cell.earliest.load(Ordering::Acquire) > limit {
@@ -317,7 +239,7 @@ impl Lanes {
             .iter()
             .map(|c| {
                 let slot = c.slot.lock_unpoisoned();
-                slot.open.iter().map(LaneBody::count).sum::<usize>()
+                slot.open.iter().map(OpenBatch::count).sum::<usize>()
             })
             .sum()
     }
@@ -327,6 +249,7 @@ impl Lanes {
 mod tests {
     use super::*;
     use crate::config::{Config, Encoding};
+    use crate::response::{Metadata, ResponseError};
     use std::time::Duration;
 
     fn lanes(config: Config, slots: usize) -> Lanes {
@@ -366,7 +289,7 @@ mod tests {
             .collect()
     }
 
-    fn body_json(b: LaneBody) -> serde_json::Value {
+    fn body_json(b: OpenBatch) -> serde_json::Value {
         serde_json::from_slice(&b.body.finish()).unwrap()
     }
 
