@@ -84,12 +84,16 @@ impl<T: Weight> Shared<T> {
         s.pushed.wrapping_sub(self.taken.load(Ordering::SeqCst))
     }
 
-    /// Appends `item` under the lock `s` holds, then wakes a waiting receiver
-    /// after releasing it (woken under it, the receiver would only wait for
-    /// the lock).
+    /// Appends `item` under the lock `s` holds, then wakes a waiting receiver.
     fn admit(&self, mut s: MutexGuard<'_, State<T>>, item: T) {
         s.pushed = s.pushed.wrapping_add(item.weight().max(1));
         s.items.push_back(item);
+        self.release_waking(s);
+    }
+
+    /// Releases the lock `s` holds, then wakes the receiver if it is waiting
+    /// (woken under the lock, it would only wait for it).
+    fn release_waking(&self, s: MutexGuard<'_, State<T>>) {
         let wake = s.receiver_waiting;
         drop(s);
         if wake {
@@ -249,11 +253,7 @@ impl<T: Weight> Sender<T> {
     pub(crate) fn kick(&self) {
         let mut s = self.shared.state.lock_unpoisoned();
         s.kicked = true;
-        let wake = s.receiver_waiting;
-        drop(s);
-        if wake {
-            self.shared.readable.notify_one();
-        }
+        self.shared.release_waking(s);
     }
 }
 
