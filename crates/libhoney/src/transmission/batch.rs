@@ -487,27 +487,26 @@ impl Batcher {
     }
 
     fn push_ready(&mut self, b: OpenBatch, out: &mut Vec<ReadyBatch>) {
-        if let Some(raw) = self.push_body(b.dest, b.body, b.metas, out) {
+        if let Some(raw) = self.make_ready(b, out) {
             // Keep the larger of the two buffers for the next body.
             self.spare = Some(raw);
         }
     }
 
-    /// Makes `body` a ready batch (numbered, and compressed if this batcher
-    /// compresses). Returns the uncompressed body's buffer, when compression
-    /// left it free, for a later body to reuse. An empty body is dropped.
-    fn push_body(
+    /// Makes `b` a ready batch (numbered, and compressed if this batcher
+    /// compresses): one of its own, or a body a lane filled (see `lanes`).
+    /// Returns the uncompressed body's buffer, when compression left it free,
+    /// for a later body to reuse. An empty batch is dropped.
+    pub(crate) fn make_ready(
         &mut self,
-        dest: Destination,
-        body: BatchBody,
-        metas: Vec<Option<Metadata>>,
+        b: OpenBatch,
         out: &mut Vec<ReadyBatch>,
     ) -> Option<Vec<u8>> {
-        if body.count() == 0 {
+        if b.count() == 0 {
             return None;
         }
         self.next_seq += 1;
-        let mut body = body.finish();
+        let mut body = b.body.finish();
         let mut content_encoding = None;
         let mut raw = None;
         if let Some((compressed, encoding)) = self
@@ -520,22 +519,12 @@ impl Batcher {
         }
         out.push(ReadyBatch {
             seq: self.next_seq,
-            dest,
+            dest: b.dest,
             body,
             content_encoding,
-            metas,
+            metas: b.metas,
         });
         raw
-    }
-
-    /// Makes a body a lane filled a ready batch at once (see `lanes`);
-    /// returns its buffer when compression left it free.
-    pub(crate) fn push_lane(
-        &mut self,
-        lane: OpenBatch,
-        out: &mut Vec<ReadyBatch>,
-    ) -> Option<Vec<u8>> {
-        self.push_body(lane.dest, lane.body, lane.metas, out)
     }
 
     /// Adds one event. Events too large for the API are answered at once with a

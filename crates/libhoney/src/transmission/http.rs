@@ -703,7 +703,7 @@ impl<D: Fn(&mut Vec<ReadyBatch>)> BatcherState<'_, D> {
             Msg::Body(Box::new(body)).fail(&self.shared.responder, error);
             return;
         }
-        if let Some(buf) = self.batcher.push_lane(body, &mut self.ready) {
+        if let Some(buf) = self.batcher.make_ready(body, &mut self.ready) {
             self.lanes.recycle(buf);
         }
         self.dispatch();
