@@ -393,6 +393,9 @@ impl Client {
         if self.is_closed() {
             return Err(FlushError::Closed);
         }
+        if self.inner.transmission.blocking_wait_stalls() {
+            return Err(FlushError::InsideRuntime);
+        }
         self.inner.transmission.flush(timeout.min(LONGEST_WAIT))
     }
 
@@ -439,6 +442,9 @@ impl Client {
     /// # Errors
     /// As [`close`](Client::close).
     pub fn close_within(&self, timeout: Duration) -> Result<(), CloseError> {
+        if !self.is_closed() && self.inner.transmission.blocking_wait_stalls() {
+            return Err(CloseError::InsideRuntime);
+        }
         self.inner.close(timeout.min(LONGEST_WAIT))
     }
 
@@ -490,6 +496,34 @@ impl Client {
 
     /// The send path shared by `Event::send` and `Event::send_presampled`.
     pub(crate) fn dispatch(ev: Event, sample: bool) -> Result<(), SendError> {
+        let client = ev.client.clone();
+        let inner = &client.inner;
+        let Some(_guard) = DispatchGuard::enter(inner) else {
+            return Err(SendError::Closed);
+        };
+        if let Some(queued) = Client::accept(ev, sample)? {
+            inner.transmission.send(queued);
+        }
+        Ok(())
+    }
+
+    /// The send path of `Event::send_async`: as [`dispatch`](Client::dispatch),
+    /// awaiting room where `send` would overflow.
+    pub(crate) async fn dispatch_async(ev: Event) -> Result<(), SendError> {
+        let client = ev.client.clone();
+        let inner = &client.inner;
+        let Some(_guard) = DispatchGuard::enter(inner) else {
+            return Err(SendError::Closed);
+        };
+        if let Some(queued) = Client::accept(ev, true)? {
+            inner.transmission.send_async(queued).await;
+        }
+        Ok(())
+    }
+
+    /// Validates and samples an event: the event to hand to the
+    /// transmission, or `None` if sampling dropped it (its response given).
+    fn accept(ev: Event, sample: bool) -> Result<Option<QueuedEvent>, SendError> {
         let Event {
             client,
             fields,
@@ -499,9 +533,6 @@ impl Client {
             metadata,
         } = ev;
         let inner = &client.inner;
-        let Some(_guard) = DispatchGuard::enter(inner) else {
-            return Err(SendError::Closed);
-        };
         if fields.is_empty() {
             return Err(SendError::EmptyEvent);
         }
@@ -519,17 +550,16 @@ impl Client {
             inner
                 .responder
                 .respond(Response::failure(metadata, ResponseError::Sampled));
-            return Ok(());
+            return Ok(None);
         }
         inner.metrics.record_queued();
-        inner.transmission.send(QueuedEvent {
+        Ok(Some(QueuedEvent {
             fields,
             dest,
             sample_rate,
             timestamp,
             metadata,
-        });
-        Ok(())
+        }))
     }
 }
 

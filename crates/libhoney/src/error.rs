@@ -249,6 +249,12 @@ pub enum FlushError {
     Closed,
     /// The global client was never initialized.
     NotInitialized,
+    /// The blocking flush was called on the thread of a current-thread async
+    /// runtime that the transmission runs on, with events in flight: waiting
+    /// would stall the very work it waits for, so it refused at once. Await
+    /// [`Client::flush_async`](crate::Client::flush_async) (or the
+    /// transmission's own async flush) instead.
+    InsideRuntime,
 }
 
 impl fmt::Display for FlushError {
@@ -262,13 +268,17 @@ impl fmt::Display for FlushError {
             FlushError::NotInitialized => {
                 f.write_str("the global client is not initialized: call libhoney::init first")
             }
+            FlushError::InsideRuntime => f.write_str(
+                "flush() would block the thread of the current-thread async runtime that delivers the events: await client.flush_async(timeout) instead",
+            ),
         }
     }
 }
 
 impl std::error::Error for FlushError {}
 
-/// Why a close did not drain everything. The client is closed all the same.
+/// Why a close did not drain everything. The client is closed all the same,
+/// except after [`CloseError::InsideRuntime`].
 ///
 /// ```
 /// # use libhoney::{Client, Config, transmission::Mock};
@@ -292,6 +302,12 @@ pub enum CloseError {
         /// Events (or sends) still without an outcome when it passed (0 if unknown).
         pending: usize,
     },
+    /// The blocking close was called on the thread of a current-thread async
+    /// runtime that the transmission runs on, with events in flight: waiting
+    /// would stall the very work it waits for, so it refused at once and the
+    /// client stays open. Await
+    /// [`Client::close_async`](crate::Client::close_async) instead.
+    InsideRuntime,
 }
 
 impl fmt::Display for CloseError {
@@ -300,6 +316,9 @@ impl fmt::Display for CloseError {
             CloseError::Timeout { timeout, pending } => write!(
                 f,
                 "close timed out after {timeout:?} with {pending} events undelivered; use a longer timeout to let them drain"
+            ),
+            CloseError::InsideRuntime => f.write_str(
+                "close() would block the thread of the current-thread async runtime that delivers the events, so the client is still open: await client.close_async(timeout) instead",
             ),
         }
     }

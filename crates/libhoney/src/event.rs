@@ -351,4 +351,40 @@ impl Event {
     pub fn send_presampled(self) -> Result<(), SendError> {
         Client::dispatch(self, false)
     }
+
+    /// Sends the event from async code, waiting (without blocking a thread)
+    /// for room in the transmission's queue where [`send`](Event::send) would
+    /// answer [`QueueOverflow`](crate::ResponseError::QueueOverflow): the way
+    /// to never drop an event under a burst from a tokio task (or any async
+    /// runtime: the future needs none in particular). Validation, sampling
+    /// and errors as `send`. While the queue has room it costs what `send`
+    /// costs, plus one boxed future; it waits only while the queue is full,
+    /// and until the batcher has taken it down to half.
+    ///
+    /// ```
+    /// # use libhoney::{Client, Config, transmission::Mock};
+    /// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct T(std::thread::Thread);
+    /// #     impl Wake for T { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+    /// #     let waker = Waker::from(std::sync::Arc::new(T(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// let mut ev = client.new_event();
+    /// ev.add_field("path", "/");
+    /// // inside an async fn: ev.send_async().await?
+    /// block_on(ev.send_async())?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Event::send).
+    pub fn send_async(self) -> impl std::future::Future<Output = Result<(), SendError>> + Send {
+        Client::dispatch_async(self)
+    }
 }

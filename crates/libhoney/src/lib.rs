@@ -296,12 +296,12 @@ pub mod __bench {
 
     /// A compressor that keeps its zstd context between bodies, as the
     /// batcher's does.
-    pub struct Compressor(crate::transmission::batch::Compressor);
+    pub struct Compressor(crate::transmission::pipeline::compress::Compressor);
 
     impl Compressor {
         /// A compressor for `compression` at `level`.
         pub fn new(compression: Compression, level: i32) -> Self {
-            Compressor(crate::transmission::batch::Compressor::new(
+            Compressor(crate::transmission::pipeline::compress::Compressor::new(
                 compression,
                 level,
             ))

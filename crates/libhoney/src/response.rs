@@ -311,6 +311,11 @@ impl Responder {
         self.shared.metrics.responses_dropped(dropped);
     }
 
+    /// Whether delivering a response may wait for room (`block_on_response`).
+    pub(crate) fn blocks(&self) -> bool {
+        self.shared.block
+    }
+
     /// The client's self-metrics, for transmissions that count batches and
     /// retries. Costs nothing.
     pub fn metrics(&self) -> &Metrics {

@@ -66,22 +66,16 @@ use crate::response::Metadata;
 pub use crate::response::Responder;
 use crate::value::Value;
 
-pub(crate) mod batch;
 mod discard;
-mod handoff;
-pub(crate) mod http;
-mod lanes;
-mod mailbox;
+mod driver;
 mod mock;
-mod resolve;
-#[cfg(feature = "tokio")]
-mod tokio;
+pub(crate) mod pipeline;
 mod writer;
 
-#[cfg(feature = "tokio")]
-pub use self::tokio::Tokio;
 pub use discard::Discard;
-pub use http::Http;
+pub use driver::threads::Http;
+#[cfg(feature = "tokio")]
+pub use driver::tokio::Tokio;
 pub use mock::Mock;
 pub use writer::Writer;
 
@@ -108,6 +102,30 @@ pub trait Transmission: Send + Sync + 'static {
 
     /// Takes one accepted event.
     fn send(&self, event: QueuedEvent);
+
+    /// Takes one accepted event, awaiting room where [`send`](Transmission::send)
+    /// would answer `QueueOverflow` (what
+    /// [`Event::send_async`](crate::Event::send_async) calls). The default
+    /// calls `send`: a transmission whose `send` never overflows needs nothing
+    /// more. The future must not need a particular async runtime.
+    fn send_async<'a>(
+        &'a self,
+        event: QueuedEvent,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        self.send(event);
+        Box::pin(std::future::ready(()))
+    }
+
+    /// Whether a blocking [`flush`](Transmission::flush) or
+    /// [`close`](Transmission::close) on the calling thread, with events
+    /// in flight, would stall the very work it waits for (the thread runs a
+    /// current-thread async runtime the transmission runs on). The client then
+    /// refuses the blocking call at once instead of waiting
+    /// ([`FlushError::InsideRuntime`], [`CloseError::InsideRuntime`]). The
+    /// default: never.
+    fn blocking_wait_stalls(&self) -> bool {
+        false
+    }
 
     /// Waits until every event sent so far has its response, up to `timeout`.
     ///

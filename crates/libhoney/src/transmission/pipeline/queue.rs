@@ -1,5 +1,9 @@
-//! The Http transmission's event queue: bounded, many senders, one receiver,
-//! and a full queue answered at once.
+//! The pending queue between `send` and the batcher: bounded, many senders,
+//! one receiver, a full queue answered at once. Both drivers use it: the
+//! threaded one waits on it with [`Receiver::recv_deadline`] and
+//! [`Sender::send_blocking`], the tokio one awaits [`Receiver::recv_async`]
+//! and [`Sender::room`] (futures that need no runtime: they register the
+//! task's [`Waker`]).
 //!
 //! Why not a crossbeam array channel (used until the fifth round): when the
 //! channel is full, a sender that finds the next slot claimed by the receiver
@@ -30,8 +34,10 @@
 
 use crate::sync::LockExt;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// How often the receiver publishes its count of items taken.
@@ -45,15 +51,16 @@ pub(crate) trait Weight {
     }
 }
 
-/// How long [`Sender::send_deadline`] sleeps between looks for room.
-const ROOM_POLL: Duration = Duration::from_micros(200);
-
 struct Shared<T> {
     capacity: usize,
     state: Mutex<State<T>>,
     /// Weight taken by the receiver (a running total, wrapping), as last
     /// published by it.
     taken: AtomicUsize,
+    /// A copy of `State::pushed`, for a room check without the lock.
+    pushed: AtomicUsize,
+    /// A copy of `State::receiver_gone`, for a look without the lock.
+    gone: AtomicBool,
     /// The receiver waits here for an item.
     readable: Condvar,
     /// Senders blocked on a full queue wait here until it is down to
@@ -72,6 +79,10 @@ struct State<T> {
     receiver_waiting: bool,
     /// A sender kicked the receiver ([`Sender::kick`]) since it last waited.
     kicked: bool,
+    /// The receiving task, when it awaits an item.
+    receiver_waker: Option<Waker>,
+    /// Sending tasks awaiting room (at most one entry per task).
+    writer_wakers: Vec<Waker>,
     writers_waiting: usize,
     sender_gone: bool,
     receiver_gone: bool,
@@ -87,17 +98,22 @@ impl<T: Weight> Shared<T> {
     /// Appends `item` under the lock `s` holds, then wakes a waiting receiver.
     fn admit(&self, mut s: MutexGuard<'_, State<T>>, item: T) {
         s.pushed = s.pushed.wrapping_add(item.weight().max(1));
+        self.pushed.store(s.pushed, Ordering::SeqCst);
         s.items.push_back(item);
         self.release_waking(s);
     }
 
     /// Releases the lock `s` holds, then wakes the receiver if it is waiting
     /// (woken under the lock, it would only wait for it).
-    fn release_waking(&self, s: MutexGuard<'_, State<T>>) {
+    fn release_waking(&self, mut s: MutexGuard<'_, State<T>>) {
         let wake = s.receiver_waiting;
+        let task = s.receiver_waker.take();
         drop(s);
         if wake {
             self.readable.notify_one();
+        }
+        if let Some(task) = task {
+            task.wake();
         }
     }
 }
@@ -115,11 +131,15 @@ pub(crate) fn bounded<T: Weight>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             pushed: 0,
             receiver_waiting: false,
             kicked: false,
+            receiver_waker: None,
+            writer_wakers: Vec::new(),
             writers_waiting: 0,
             sender_gone: false,
             receiver_gone: false,
         }),
         taken: AtomicUsize::new(0),
+        pushed: AtomicUsize::new(0),
+        gone: AtomicBool::new(false),
         readable: Condvar::new(),
     });
     let receiver = Receiver {
@@ -194,14 +214,28 @@ impl<T: Weight> Sender<T> {
     /// receiver still has half a queue of work when the senders wake.
     pub(crate) fn send_blocking(&self, item: T) -> Result<(), T> {
         let sh = &*self.shared;
-        let mut s = sh.state.lock_unpoisoned();
+        match self.wait_room_locked(sh.state.lock_unpoisoned()) {
+            Some(s) => {
+                sh.admit(s, item);
+                Ok(())
+            }
+            None => Err(item),
+        }
+    }
+
+    /// Waits, with the lock `s` holds, until the queue has room; the lock
+    /// back, or `None` if the receiver is gone.
+    fn wait_room_locked<'a>(
+        &'a self,
+        mut s: MutexGuard<'a, State<T>>,
+    ) -> Option<MutexGuard<'a, State<T>>> {
+        let sh = &*self.shared;
         loop {
             if s.receiver_gone {
-                return Err(item);
+                return None;
             }
             if sh.queued(&s) < sh.capacity {
-                sh.admit(s, item);
-                return Ok(());
+                return Some(s);
             }
             // Full. The count of waiting senders is raised before the last look
             // at `taken`, and the receiver publishes `taken` before it looks at
@@ -223,21 +257,62 @@ impl<T: Weight> Sender<T> {
         }
     }
 
-    /// Queues `item`, waiting for room until `deadline` (looking every
-    /// 200 µs); gives it back if the deadline passes or the receiver is gone.
-    pub(crate) fn send_deadline(&self, mut item: T, deadline: Instant) -> Result<(), T> {
-        loop {
-            match self.try_send(item) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Disconnected(t)) => return Err(t),
-                Err(TrySendError::Full(t)) => item = t,
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(item);
-            }
-            std::thread::sleep(ROOM_POLL.min(deadline - now));
+    /// Queues `item` whatever the room (for a body whose events were each
+    /// admitted one by one); gives it back if the receiver is gone.
+    pub(crate) fn force_send(&self, item: T) -> Result<(), T> {
+        let sh = &*self.shared;
+        let s = sh.state.lock_unpoisoned();
+        if s.receiver_gone {
+            return Err(item);
         }
+        sh.admit(s, item);
+        Ok(())
+    }
+
+    /// Whether the receiver is gone (or closed).
+    pub(crate) fn is_disconnected(&self) -> bool {
+        self.shared.gone.load(Ordering::SeqCst)
+    }
+
+    /// Whether the queue holds less than its capacity less `held` (weight
+    /// kept elsewhere that counts against it), as far as senders know;
+    /// takes no lock.
+    pub(crate) fn has_room(&self, held: usize) -> bool {
+        let sh = &*self.shared;
+        sh.pushed
+            .load(Ordering::SeqCst)
+            .wrapping_sub(sh.taken.load(Ordering::SeqCst))
+            .saturating_add(held)
+            < sh.capacity
+    }
+
+    /// Waits until the queue has room, as [`send_blocking`](Self::send_blocking)
+    /// does, without queueing anything; false if the receiver is gone.
+    pub(crate) fn wait_room(&self) -> bool {
+        self.wait_room_locked(self.shared.state.lock_unpoisoned())
+            .is_some()
+    }
+
+    /// Resolves once the queue has room (`true`), or the receiver is gone
+    /// (`false`). A task that finds it full is woken once the receiver has
+    /// taken it down to half, as a blocked thread is. Needs no runtime.
+    pub(crate) fn room(&self) -> impl Future<Output = bool> + '_ {
+        std::future::poll_fn(move |cx| {
+            let sh = &*self.shared;
+            let mut s = sh.state.lock_unpoisoned();
+            if s.receiver_gone {
+                return Poll::Ready(false);
+            }
+            if sh.queued(&s) < sh.capacity {
+                return Poll::Ready(true);
+            }
+            if !s.writer_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                s.writer_wakers.push(cx.waker().clone());
+                s.writers_waiting += 1;
+                sh.writers.store(s.writers_waiting, Ordering::SeqCst);
+            }
+            Poll::Pending
+        })
     }
 
     /// Weight queued and not yet taken by the receiver, as far as senders
@@ -261,8 +336,12 @@ impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         let mut s = self.shared.state.lock_unpoisoned();
         s.sender_gone = true;
+        let task = s.receiver_waker.take();
         drop(s);
         self.shared.readable.notify_all();
+        if let Some(task) = task {
+            task.wake();
+        }
     }
 }
 
@@ -313,12 +392,23 @@ impl<T: Weight> Receiver<T> {
             let sh = &*self.shared;
             sh.taken.store(self.taken, Ordering::SeqCst);
             if sh.writers.load(Ordering::SeqCst) > 0 {
-                let s = sh.state.lock_unpoisoned();
+                let mut s = sh.state.lock_unpoisoned();
                 let wake =
                     s.writers_waiting > 0 && s.pushed.wrapping_sub(self.taken) <= sh.low_water;
+                let tasks = if wake {
+                    let tasks = std::mem::take(&mut s.writer_wakers);
+                    s.writers_waiting -= tasks.len();
+                    sh.writers.store(s.writers_waiting, Ordering::SeqCst);
+                    tasks
+                } else {
+                    Vec::new()
+                };
                 drop(s);
                 if wake {
                     sh.writable.notify_all();
+                }
+                for t in tasks {
+                    t.wake();
                 }
             }
         }
@@ -332,11 +422,6 @@ impl<T: Weight> Receiver<T> {
     /// The oldest item, waiting for one until `deadline`.
     pub(crate) fn recv_deadline(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
         self.recv_until(Some(deadline))
-    }
-
-    /// The oldest item, waiting for one at most `timeout`.
-    pub(crate) fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        self.recv_until(Instant::now().checked_add(timeout))
     }
 
     fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
@@ -382,6 +467,39 @@ impl<T: Weight> Receiver<T> {
         }
     }
 
+    /// The oldest item, awaited: resolves with an item, with
+    /// [`RecvTimeoutError::Timeout`] after a [`Sender::kick`], or with
+    /// [`RecvTimeoutError::Disconnected`]. Needs no runtime (the caller adds
+    /// its own timer for a deadline).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn recv_async(&mut self) -> impl Future<Output = Result<T, RecvTimeoutError>> + '_ {
+        std::future::poll_fn(move |cx| {
+            match self.try_recv() {
+                Ok(item) => return Poll::Ready(Ok(item)),
+                Err(TryRecvError::Disconnected) => {
+                    return Poll::Ready(Err(RecvTimeoutError::Disconnected))
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+            let mut s = self.shared.state.lock_unpoisoned();
+            if !s.items.is_empty() {
+                // Queued since the look: take it at the next poll, at once.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if std::mem::take(&mut s.kicked) {
+                return Poll::Ready(Err(RecvTimeoutError::Timeout));
+            }
+            if s.sender_gone {
+                return Poll::Ready(Err(RecvTimeoutError::Disconnected));
+            }
+            // A sender queues under this lock and takes the waker: no
+            // wake-up is lost.
+            s.receiver_waker = Some(cx.waker().clone());
+            Poll::Pending
+        })
+    }
+
     /// Weight queued and not yet returned (exact).
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -399,16 +517,35 @@ impl<T: Weight> Receiver<T> {
     }
 }
 
+impl<T> Receiver<T> {
+    /// Refuses further items (senders get theirs back, waiting ones are
+    /// released); what is queued can still be taken.
+    pub(crate) fn close(&mut self) {
+        let mut s = self.shared.state.lock_unpoisoned();
+        s.receiver_gone = true;
+        self.shared.gone.store(true, Ordering::SeqCst);
+        let tasks = std::mem::take(&mut s.writer_wakers);
+        drop(s);
+        self.shared.writable.notify_all();
+        for t in tasks {
+            t.wake();
+        }
+    }
+}
+
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        self.shared.state.lock_unpoisoned().receiver_gone = true;
-        self.shared.writable.notify_all();
+        self.close();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn recv_timeout<T: Weight>(rx: &mut Receiver<T>, d: Duration) -> Result<T, RecvTimeoutError> {
+        rx.recv_deadline(Instant::now() + d)
+    }
 
     impl Weight for i32 {}
     impl Weight for u32 {}
@@ -450,7 +587,7 @@ mod tests {
         assert_eq!(rx.recv(), Err(RecvTimeoutError::Timeout));
         let t = Instant::now();
         assert_eq!(
-            rx.recv_timeout(Duration::from_millis(20)),
+            recv_timeout(&mut rx, Duration::from_millis(20)),
             Err(RecvTimeoutError::Timeout)
         );
         assert!(t.elapsed() >= Duration::from_millis(20));
@@ -525,17 +662,15 @@ mod tests {
         assert_eq!(rx.try_recv(), Ok(1));
         assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
         assert_eq!(
-            rx.recv_timeout(Duration::from_secs(5)),
+            recv_timeout(&mut rx, Duration::from_secs(5)),
             Err(RecvTimeoutError::Disconnected)
         );
 
         let (tx, rx) = bounded::<u32>(4);
         drop(rx);
         assert_eq!(tx.try_send(1), Err(TrySendError::Disconnected(1)));
-        assert_eq!(
-            tx.send_deadline(2, Instant::now() + Duration::from_secs(5)),
-            Err(2)
-        );
+        assert_eq!(tx.send_blocking(2), Err(2));
+        assert!(!tx.wait_room());
     }
 
     #[test]
@@ -543,15 +678,15 @@ mod tests {
         let (tx, mut rx) = bounded::<u32>(1);
         let t = Instant::now();
         assert_eq!(
-            rx.recv_timeout(Duration::from_millis(20)),
+            recv_timeout(&mut rx, Duration::from_millis(20)),
             Err(RecvTimeoutError::Timeout)
         );
         assert!(t.elapsed() >= Duration::from_millis(20));
         tx.try_send(1).unwrap();
-        let t = Instant::now();
-        assert_eq!(tx.send_deadline(2, t + Duration::from_millis(20)), Err(2));
-        assert!(t.elapsed() >= Duration::from_millis(20));
+        assert!(!tx.has_room(0));
         assert_eq!(rx.recv(), Ok(1));
+        assert!(tx.has_room(0));
+        assert!(!tx.has_room(1), "weight held elsewhere counts");
     }
 
     #[test]
@@ -648,7 +783,7 @@ mod tests {
         let mut max_len = 0;
         loop {
             max_len = max_len.max(rx.len());
-            match rx.recv_timeout(Duration::from_secs(30)) {
+            match recv_timeout(&mut rx, Duration::from_secs(30)) {
                 Ok((w, i)) => {
                     assert_eq!(i, next[w], "sender {w} out of order");
                     next[w] += 1;

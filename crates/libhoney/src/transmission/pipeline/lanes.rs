@@ -1,4 +1,4 @@
-//! Lanes: while the [`Http`](super::Http) batcher is behind, `send` encodes
+//! Lanes: while the batcher is behind, `send` encodes
 //! each event straight into a batch body on the calling thread, and the
 //! batcher gets whole bodies, which it only compresses.
 //!
@@ -33,10 +33,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Instant;
 
-use super::batch::{fill, BatchSettings, Item, OpenBatch};
-use super::QueuedEvent;
+use super::batch::{fill, BatchSettings, OpenBatch};
 use crate::destination::Destination;
 use crate::response::Response;
+use crate::transmission::QueuedEvent;
 
 /// Open bodies per slot (one per destination).
 pub(crate) const MAX_OPEN: usize = 4;
@@ -54,6 +54,8 @@ pub(crate) struct Lanes {
     /// Emptied body buffers, for new bodies to reuse.
     spares: Mutex<Vec<Vec<u8>>>,
     max_spares: usize,
+    /// Events in open bodies (they count against the pending budget).
+    held: AtomicUsize,
 }
 
 struct SlotCell {
@@ -124,6 +126,7 @@ impl Lanes {
             settings,
             spares: Mutex::new(Vec::new()),
             max_spares: slots + 4,
+            held: AtomicUsize::new(0),
         }
     }
 
@@ -180,10 +183,10 @@ impl Lanes {
     /// here, on the thread that built them. What the caller must do next
     /// (ship bodies, wake the batcher, answer a refused event) it does after
     /// the slot is unlocked.
-    pub(crate) fn push(&self, ev: QueuedEvent) -> Pushed {
+    pub(crate) fn push(&self, mut ev: QueuedEvent) -> Pushed {
         let mut p = Pushed::default();
-        let mut ev = Item::Event(ev);
         let (cell, mut slot) = self.slot();
+        let before = open_events(&slot);
         let filled = fill(
             &mut slot.open,
             &self.settings,
@@ -197,7 +200,18 @@ impl Lanes {
         if p.opened || !p.ship.is_empty() {
             self.publish(cell, &slot);
         }
+        let after = open_events(&slot);
+        if after >= before {
+            self.held.fetch_add(after - before, Ordering::SeqCst);
+        } else {
+            self.held.fetch_sub(before - after, Ordering::SeqCst);
+        }
         p
+    }
+
+    /// Events in open bodies; takes no lock.
+    pub(crate) fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
     }
 
     /// The earliest deadline of an open body, if any. Takes no lock.
@@ -223,7 +237,9 @@ impl Lanes {
             let mut i = 0;
             while i < slot.open.len() {
                 if now.is_none_or(|now| slot.open[i].deadline <= now) {
-                    out.push(slot.open.swap_remove(i));
+                    let body = slot.open.swap_remove(i);
+                    self.held.fetch_sub(body.count(), Ordering::SeqCst);
+                    out.push(body);
                 } else {
                     i += 1;
                 }
@@ -232,17 +248,23 @@ impl Lanes {
         }
     }
 
-    /// Events in open bodies.
+    /// Events in open bodies, counted under each slot's lock (and checked
+    /// against [`held`](Lanes::held)).
     #[cfg(test)]
     fn open_events(&self) -> usize {
-        self.slots
+        let n = self
+            .slots
             .iter()
-            .map(|c| {
-                let slot = c.slot.lock_unpoisoned();
-                slot.open.iter().map(OpenBatch::count).sum::<usize>()
-            })
-            .sum()
+            .map(|c| open_events(&c.slot.lock_unpoisoned()))
+            .sum();
+        assert_eq!(self.held(), n, "the count of held events agrees");
+        n
     }
+}
+
+/// Events in a slot's open bodies.
+fn open_events(slot: &Slot) -> usize {
+    slot.open.iter().map(OpenBatch::count).sum()
 }
 
 #[cfg(test)]

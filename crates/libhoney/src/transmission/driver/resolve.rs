@@ -1,4 +1,4 @@
-//! Name resolution for the [`Http`](super::Http) transmission's HTTP client.
+//! Name resolution for the [`Http`](super::threads::Http) transmission's HTTP client.
 //!
 //! ureq resolves the API host before every request, even when it then reuses
 //! a pooled connection, and whenever a timeout applies (ours always does: the

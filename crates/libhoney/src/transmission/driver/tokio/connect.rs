@@ -1,0 +1,320 @@
+//! How the tokio driver connects: TCP, a `CONNECT` tunnel through a proxy,
+//! TLS (rustls with ring, the webpki roots or the configured ones).
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context as TaskContext, Poll};
+
+use hyper::header::HeaderValue;
+use hyper::Uri;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::transmission::pipeline::FailureKind;
+
+/// The longest response head a proxy may send to `CONNECT`.
+const MAX_PROXY_HEAD: usize = 16 * 1024;
+
+/// Why a connection could not be made.
+#[derive(Debug)]
+pub(super) struct ConnectError {
+    message: String,
+    pub(super) kind: FailureKind,
+}
+
+impl ConnectError {
+    fn proxy(message: impl Into<String>) -> Self {
+        ConnectError {
+            message: message.into(),
+            kind: FailureKind::Proxy,
+        }
+    }
+
+    fn fatal(message: impl Into<String>) -> Self {
+        ConnectError {
+            message: message.into(),
+            kind: FailureKind::Refused,
+        }
+    }
+
+    fn io(what: &str, e: io::Error) -> Self {
+        let kind = if e.kind() == io::ErrorKind::TimedOut {
+            FailureKind::Timeout
+        } else {
+            FailureKind::Connection
+        };
+        ConnectError {
+            message: format!("{what}: {e}"),
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Any connection: TCP, TLS over TCP, TLS through a tunnel.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+pub(super) struct Stream(Box<dyn Io>);
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+}
+
+impl Connection for Stream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+/// The TLS settings: ring, TLS 1.2 and 1.3, and the webpki roots (built
+/// once) or only the configured ones
+/// ([`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem)).
+pub(super) fn tls_config(config: &Config) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
+    fn build(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+            .map_err(|e| e.to_string())
+    }
+    let built = match &config.tls_roots {
+        Some(certs) => {
+            // `Config::resolve` has checked that rustls takes every one.
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add_parsable_certificates(
+                certs
+                    .iter()
+                    .map(|der| rustls::pki_types::CertificateDer::from(der.as_slice())),
+            );
+            build(roots)
+        }
+        None => {
+            static TLS: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+            TLS.get_or_init(|| {
+                build(rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                })
+            })
+            .clone()
+        }
+    };
+    built.map_err(|e| ConfigError::Transmission(format!("TLS could not be set up: {e}")))
+}
+
+/// Opens connections for hyper: directly, or through a `CONNECT` tunnel when
+/// the proxy settings cover the destination; then TLS for `https`.
+#[derive(Clone)]
+pub(super) struct Connector {
+    tls: tokio_rustls::TlsConnector,
+    proxy: Option<Arc<Matcher>>,
+}
+
+impl Connector {
+    pub(super) fn new(config: &Config) -> Result<Connector, ConfigError> {
+        let proxy = match (&config.proxy, config.proxy_from_env) {
+            (Some(url), _) => {
+                // `Config::resolve` accepted it as an http(s) URL with a host.
+                let m = Matcher::builder().all(url.clone()).build();
+                let probe = Uri::from_static("https://api.honeycomb.io/");
+                if m.intercept(&probe).is_none() {
+                    return Err(ConfigError::InvalidProxy {
+                        reason: "not a usable proxy URL".into(),
+                    });
+                }
+                Some(Arc::new(m))
+            }
+            (None, true) => Some(Arc::new(Matcher::from_env())),
+            (None, false) => None,
+        };
+        Ok(Connector {
+            tls: tokio_rustls::TlsConnector::from(tls_config(config)?),
+            proxy,
+        })
+    }
+
+    async fn connect(self, dst: Uri) -> Result<Stream, ConnectError> {
+        let https = match dst.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            other => {
+                return Err(ConnectError::fatal(format!(
+                    "unsupported URL scheme {other:?}"
+                )))
+            }
+        };
+        let (host, port) = host_port(&dst, https)?;
+        let stream = match self.proxy.as_ref().and_then(|m| m.intercept(&dst)) {
+            Some(proxy) => {
+                let puri = proxy.uri();
+                let proxy_https = match puri.scheme_str() {
+                    Some("https") => true,
+                    Some("http") => false,
+                    other => {
+                        return Err(ConnectError::fatal(format!(
+                            "unsupported proxy scheme {other:?}: use an http:// or https:// proxy"
+                        )))
+                    }
+                };
+                let (phost, pport) = host_port(puri, proxy_https)?;
+                let s = self.open(phost, pport, proxy_https).await?;
+                tunnel(s, dst.host().unwrap_or(host), port, proxy.basic_auth()).await?
+            }
+            None => self.open(host, port, false).await?,
+        };
+        if https {
+            self.tls(stream, host).await
+        } else {
+            Ok(stream)
+        }
+    }
+
+    async fn open(&self, host: &str, port: u16, tls: bool) -> Result<Stream, ConnectError> {
+        let tcp = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| ConnectError::io(&format!("connecting to {host}:{port}"), e))?;
+        let _ = tcp.set_nodelay(true);
+        let s = Stream(Box::new(tcp));
+        if tls {
+            self.tls(s, host).await
+        } else {
+            Ok(s)
+        }
+    }
+
+    async fn tls(&self, s: Stream, host: &str) -> Result<Stream, ConnectError> {
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| ConnectError::fatal(format!("invalid TLS server name {host:?}: {e}")))?;
+        match self.tls.connect(name, s).await {
+            Ok(tls) => Ok(Stream(Box::new(tls))),
+            // rustls reports its errors (certificates, protocol) as invalid data.
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => Err(ConnectError {
+                message: format!("TLS with {host}: {e}"),
+                kind: FailureKind::Tls,
+            }),
+            Err(e) => Err(ConnectError::io(&format!("TLS with {host}"), e)),
+        }
+    }
+}
+
+/// Host (without IPv6 brackets) and port of a URL.
+fn host_port(uri: &Uri, https: bool) -> Result<(&str, u16), ConnectError> {
+    let host = uri
+        .host()
+        .ok_or_else(|| ConnectError::fatal(format!("no host in {uri}")))?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    Ok((host, uri.port_u16().unwrap_or(if https { 443 } else { 80 })))
+}
+
+/// Opens a `CONNECT` tunnel through a proxy (as `Http` does for every request).
+async fn tunnel(
+    mut s: Stream,
+    host: &str,
+    port: u16,
+    auth: Option<&HeaderValue>,
+) -> Result<Stream, ConnectError> {
+    let mut head =
+        format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n").into_bytes();
+    if let Some(auth) = auth {
+        head.extend_from_slice(b"Proxy-Authorization: ");
+        head.extend_from_slice(auth.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    let proxy_io = |e| ConnectError::io("talking to the proxy", e);
+    s.write_all(&head).await.map_err(proxy_io)?;
+    s.flush().await.map_err(proxy_io)?;
+    // Read the answer's head byte by byte, so nothing after it is consumed.
+    let mut answer = Vec::with_capacity(128);
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\r\n\r\n") {
+        if s.read(&mut byte).await.map_err(proxy_io)? == 0 {
+            return Err(ConnectError::proxy(
+                "the proxy closed the connection before answering CONNECT",
+            ));
+        }
+        answer.push(byte[0]);
+        if answer.len() > MAX_PROXY_HEAD {
+            return Err(ConnectError::proxy(
+                "the proxy's answer to CONNECT is too long",
+            ));
+        }
+    }
+    let line = String::from_utf8_lossy(&answer);
+    let line = line.lines().next().unwrap_or("").trim();
+    let status = line.split(' ').nth(1).and_then(|s| s.parse::<u16>().ok());
+    match status {
+        Some(200..=299) => Ok(s),
+        _ => Err(ConnectError::proxy(format!(
+            "the proxy refused the tunnel: {line}"
+        ))),
+    }
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = TokioIo<Stream>;
+    type Error = ConnectError;
+    type Future = Pin<Box<dyn Future<Output = Result<TokioIo<Stream>, ConnectError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), ConnectError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let me = self.clone();
+        Box::pin(async move { me.connect(dst).await.map(TokioIo::new) })
+    }
+}

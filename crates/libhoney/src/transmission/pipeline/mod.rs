@@ -1,0 +1,495 @@
+//! The runtime-independent core of the HTTP transmissions: everything
+//! between `send` and the wire, and between an answer and the responses,
+//! with no I/O, no threads of its own and no async runtime. Both drivers
+//! (`driver::threads`, behind [`Http`](super::Http), and `driver::tokio`,
+//! behind `Tokio`) are built on it, so every rule below is written once.
+//!
+//! The path of an event, by file:
+//!
+//! | stage | file | what |
+//! |---|---|---|
+//! | intake | this file ([`Intake`]) | `send`: closed? lanes or queue? room? (overflow, or wait for room: blocking or async) |
+//! | queue | [`queue`] | the bounded pending queue (a body weighs its events) |
+//! | lanes | [`lanes`] | under load, `send` encodes straight into shared batch bodies |
+//! | batcher | [`engine`], [`batch`], [`backlog`] | the batcher's state machine: rounds, batching by destination, size rules, timers, flush and close markers |
+//! | compress | [`compress`] | zstd / gzip, once per batch |
+//! | flight | [`flight`] | batches registered until answered: flush/close waits, exactly one answer per event |
+//! | retry | [`retry`] | after each attempt: try again after D, or done |
+//! | answer | [`answer`] | statuses → one response per event, with bounded texts |
+//! | waiting | [`signal`] | condition variables and wakers: the same state waited for by threads and awaited by tasks |
+//!
+//! A driver starts the batcher loop (a thread, or a task) around
+//! [`Engine::step`], hands each ready batch to a sender (a thread, or a
+//! task), and each sender loops around [`Retries::after`] with its HTTP
+//! client, then answers through the batch's [`Claim`](flight::Claim).
+
+use crate::sync::LockExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub(crate) mod answer;
+pub(crate) mod backlog;
+pub(crate) mod batch;
+pub(crate) mod compress;
+pub(crate) mod engine;
+pub(crate) mod flight;
+pub(crate) mod lanes;
+pub(crate) mod queue;
+pub(crate) mod retry;
+pub(crate) mod signal;
+
+pub(crate) use self::answer::{content_type, max_answer_bytes, Outcome};
+pub(crate) use self::batch::{BatchSettings, OpenBatch, ReadyBatch};
+pub(crate) use self::engine::{Engine, Step, Wait};
+pub(crate) use self::flight::Flight;
+pub(crate) use self::retry::{Attempt, FailureKind, Next, Retries, RetryPolicy};
+pub(crate) use self::signal::{deadline_after, until, Answered, Reply};
+
+use self::backlog::Behind;
+use self::batch::Batcher;
+use self::compress::Compressor;
+use self::lanes::Lanes;
+use self::signal::ReplyTx;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, EncodeOn};
+use crate::error::{CloseError, FlushError};
+pub(crate) use crate::metrics::Sharded;
+use crate::response::{Responder, Response, ResponseError};
+use crate::transmission::QueuedEvent;
+
+/// What goes through the pending queue.
+pub(crate) enum Msg {
+    Event(QueuedEvent),
+    /// A whole body a lane filled.
+    Body(Box<OpenBatch>),
+    Flush(ReplyTx),
+    Close(ReplyTx),
+}
+
+impl queue::Weight for Msg {
+    /// A body counts as the events it holds against `pending_work_capacity`.
+    fn weight(&self) -> usize {
+        match self {
+            Msg::Body(b) => b.count(),
+            _ => 1,
+        }
+    }
+}
+
+impl Msg {
+    /// Calls `fail` with the metadata of every event the message holds.
+    pub(crate) fn fail_each(self, fail: &mut dyn FnMut(Option<crate::response::Metadata>)) {
+        match self {
+            Msg::Event(mut ev) => fail(ev.take_metadata()),
+            Msg::Body(b) => b.metas.into_iter().for_each(fail),
+            Msg::Flush(_) | Msg::Close(_) => {}
+        }
+    }
+
+    /// Answers every event the message holds with `error`.
+    fn fail(self, responder: &Responder, error: ResponseError) {
+        let mut responses = Vec::new();
+        self.fail_each(&mut |m| responses.push(Response::failure(m, error.clone())));
+        responder.respond_all(responses);
+    }
+}
+
+/// State shared by the application side, the batcher and the senders.
+pub(crate) struct Core {
+    pub(crate) flight: Arc<Flight>,
+    /// Set by a close: later sends are answered at once.
+    pub(crate) closed: AtomicBool,
+    /// `send` calls in progress. A close waits for it to reach 0 before its
+    /// last look at the queue, so that an event handed over by a `send` that
+    /// saw the transmission still open is never left behind.
+    pub(crate) sending: Sharded,
+    /// Whether the batcher is behind (for `EncodeOn::Adaptive`).
+    pub(crate) behind: Behind,
+}
+
+impl Core {
+    pub(crate) fn responder(&self) -> &Responder {
+        self.flight.responder()
+    }
+
+    /// Events accepted and not yet answered.
+    pub(crate) fn pending(&self) -> usize {
+        self.responder().metrics().outstanding()
+    }
+
+    /// Waits (looking every millisecond) until every accepted event is
+    /// answered; false if `deadline` passed first.
+    pub(crate) fn all_answered(&self, deadline: Instant) -> bool {
+        loop {
+            if self.pending() == 0 {
+                return true;
+            }
+            let left = until(deadline);
+            if left.is_zero() {
+                return false;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(1)));
+        }
+    }
+}
+
+/// A close's two deadlines: until the first it waits for delivery; then,
+/// if it must give up, it has until the second for the batcher to answer
+/// what it still holds (a tenth of the timeout, at most 250 ms).
+pub(crate) fn close_deadlines(timeout: Duration) -> (Instant, Instant) {
+    let deadline = deadline_after(timeout);
+    let grace = (timeout / 10).min(Duration::from_millis(250));
+    (deadline.checked_sub(grace).unwrap_or(deadline), deadline)
+}
+
+/// When `send` encodes into a lane (`Config::encode_on`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum UseLanes {
+    Never,
+    WhileBehind,
+    Always,
+}
+
+/// How a `send` that must wait for room blocks its thread: as it is (a
+/// plain thread), or in a way its runtime allows (`block_in_place` on a
+/// tokio worker). False, without running `wait`, where no wait is possible
+/// (the thread of a current-thread runtime that the batcher needs).
+pub(crate) type Block = fn(&mut dyn FnMut()) -> bool;
+
+/// Blocks as it is.
+pub(crate) fn block_plainly(wait: &mut dyn FnMut()) -> bool {
+    wait();
+    true
+}
+
+/// The application's side: what `send` does.
+pub(crate) struct Intake {
+    tx: queue::Sender<Msg>,
+    lanes: Arc<Lanes>,
+    use_lanes: UseLanes,
+    block_on_send: bool,
+    block: Block,
+    /// Whether the warning that a send could not wait was logged.
+    warned: AtomicBool,
+    /// The first close's reply.
+    close_reply: Mutex<Option<Arc<Reply>>>,
+    core: Arc<Core>,
+}
+
+/// Builds the pipeline of one transmission: its application side, its
+/// batcher, and the state they share.
+pub(crate) fn build(
+    config: &Config,
+    responder: Responder,
+    block: Block,
+) -> (Intake, Engine, Arc<Core>) {
+    let flight = Flight::new(responder);
+    let core = Arc::new(Core {
+        flight: Arc::clone(&flight),
+        closed: AtomicBool::new(false),
+        sending: Sharded::default(),
+        behind: Behind::default(),
+    });
+    let (tx, rx) = queue::bounded(config.pending_work_capacity);
+    let settings = BatchSettings::from_config(config);
+    let lanes = Arc::new(Lanes::new(settings.clone()));
+    let compressor = Compressor::new(config.compression, config.compression_level.unwrap_or(1));
+    let batcher = Batcher::new(settings, compressor, flight);
+    let use_lanes = match config.encode_on {
+        EncodeOn::Batcher => UseLanes::Never,
+        EncodeOn::Adaptive => UseLanes::WhileBehind,
+        EncodeOn::Send => UseLanes::Always,
+    };
+    let engine = Engine::new(rx, batcher, Arc::clone(&lanes), Arc::clone(&core));
+    let intake = Intake {
+        tx,
+        lanes,
+        use_lanes,
+        block_on_send: config.block_on_send,
+        block,
+        warned: AtomicBool::new(false),
+        close_reply: Mutex::new(None),
+        core: Arc::clone(&core),
+    };
+    (intake, engine, core)
+}
+
+/// Decrements `sending` when dropped (also when an async send is dropped
+/// while it waits).
+struct Counted<'a>(&'a Sharded);
+
+impl<'a> Counted<'a> {
+    fn new(sending: &'a Sharded) -> Self {
+        // SeqCst pairs with the close: either the send sees the transmission
+        // closed, or the close sees it counted here and waits for its event.
+        sending.add(1, Ordering::SeqCst);
+        Counted(sending)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Intake {
+    fn respond(&self, mut ev: QueuedEvent, error: ResponseError) {
+        self.core
+            .responder()
+            .respond(Response::failure(ev.take_metadata(), error));
+    }
+
+    /// Whether `send` encodes into a lane now.
+    fn lane(&self) -> bool {
+        match self.use_lanes {
+            UseLanes::Never => false,
+            UseLanes::WhileBehind => self.core.behind.get(),
+            UseLanes::Always => true,
+        }
+    }
+
+    /// Hands `ev` over (to the queue, or into a lane), or answers it: never
+    /// waits (but for a lane's or the queue's lock). Gives it back if the
+    /// queue is full.
+    fn hand_over(&self, ev: QueuedEvent) -> Result<(), QueuedEvent> {
+        if self.core.closed.load(Ordering::SeqCst) {
+            self.respond(
+                ev,
+                ResponseError::Transport("the transmission is closed".into()),
+            );
+            return Ok(());
+        }
+        if !self.lane() {
+            return match self.tx.try_send(Msg::Event(ev)) {
+                Ok(()) => Ok(()),
+                Err(queue::TrySendError::Full(Msg::Event(ev))) => Err(ev),
+                Err(e) => {
+                    let stopped = ResponseError::Transport("the transmission has stopped".into());
+                    e.into_inner().fail(self.core.responder(), stopped);
+                    Ok(())
+                }
+            };
+        }
+        // Each event is admitted on its own, against the queue and the
+        // events lanes hold: a full queue refuses (or holds back) this event,
+        // never a whole body of them.
+        if !self.tx.has_room(self.lanes.held()) {
+            return Err(ev);
+        }
+        let pushed = self.lanes.push(ev);
+        if let Some(r) = pushed.refused {
+            self.core.responder().respond(r);
+        }
+        if self.tx.is_disconnected() {
+            // The batcher is gone (its runtime shut down) and will not take
+            // the lanes' bodies: answer their events now.
+            self.ship_lanes();
+        }
+        for body in pushed.ship {
+            if let Err(msg) = self.tx.force_send(Msg::Body(Box::new(body))) {
+                let stopped = ResponseError::Transport("the transmission has stopped".into());
+                msg.fail(self.core.responder(), stopped);
+            }
+        }
+        if pushed.opened {
+            // The batcher may be waiting with no deadline: it must learn
+            // this body's.
+            self.tx.kick();
+        }
+        Ok(())
+    }
+
+    /// `send`: hands the event over; if the queue is full, answers it with
+    /// `QueueOverflow`, or with `block_on_send` waits for room (through the
+    /// driver's [`Block`]).
+    pub(crate) fn send(&self, ev: QueuedEvent) {
+        let _counted = Counted::new(&self.core.sending);
+        let mut ev = match self.hand_over(ev) {
+            Ok(()) => return,
+            Err(ev) => ev,
+        };
+        if !self.block_on_send {
+            log::debug!(target: "libhoney", "queue overflow: event dropped");
+            self.respond(ev, ResponseError::QueueOverflow);
+            return;
+        }
+        loop {
+            if !self.lane() {
+                // Check and append under one lock, as the queue does.
+                let mut msg = Some(Msg::Event(ev));
+                let mut result = Ok(());
+                let waited = (self.block)(&mut || {
+                    if let Some(m) = msg.take() {
+                        result = self.tx.send_blocking(m);
+                    }
+                });
+                match (waited, msg) {
+                    (false, Some(Msg::Event(ev))) => self.cannot_wait(ev),
+                    _ => {
+                        if let Err(msg) = result {
+                            let stopped =
+                                ResponseError::Transport("the transmission has stopped".into());
+                            msg.fail(self.core.responder(), stopped);
+                        }
+                    }
+                }
+                return;
+            }
+            self.ship_lanes();
+            let mut room = false;
+            if !(self.block)(&mut || room = self.tx.wait_room()) {
+                self.cannot_wait(ev);
+                return;
+            }
+            if !room {
+                self.respond(
+                    ev,
+                    ResponseError::Transport("the transmission has stopped".into()),
+                );
+                return;
+            }
+            match self.hand_over(ev) {
+                Ok(()) => return,
+                Err(back) => ev = back,
+            }
+        }
+    }
+
+    /// Before waiting for room: queues every body the lanes hold, so that
+    /// the room awaited is not held in a body that waits for its timer.
+    fn ship_lanes(&self) {
+        if self.lanes.held() == 0 {
+            return;
+        }
+        let mut bodies = Vec::new();
+        self.lanes.take(None, &mut bodies);
+        for body in bodies {
+            if let Err(msg) = self.tx.force_send(Msg::Body(Box::new(body))) {
+                let stopped = ResponseError::Transport("the transmission has stopped".into());
+                msg.fail(self.core.responder(), stopped);
+            }
+        }
+    }
+
+    /// A `send` with `block_on_send` on a thread that cannot wait (it runs
+    /// the current-thread runtime the batcher needs): the event overflows,
+    /// and a warning (once) says what to do instead.
+    fn cannot_wait(&self, ev: QueuedEvent) {
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                target: "libhoney",
+                "block_on_send cannot wait on the thread of a current-thread tokio runtime (it runs \
+                 the transmission): events sent there overflow when the queue is full; await \
+                 Event::send_async instead, or send from a multi-thread runtime or a plain thread"
+            );
+        }
+        self.respond(ev, ResponseError::QueueOverflow);
+    }
+
+    /// `send_async`: hands the event over, awaiting room while the queue is
+    /// full (whatever `block_on_send` says). Needs no runtime.
+    pub(crate) async fn send_async(&self, ev: QueuedEvent) {
+        let _counted = Counted::new(&self.core.sending);
+        let mut ev = ev;
+        loop {
+            match self.hand_over(ev) {
+                Ok(()) => return,
+                Err(back) => ev = back,
+            }
+            self.ship_lanes();
+            if !self.tx.room().await {
+                self.respond(
+                    ev,
+                    ResponseError::Transport("the transmission has stopped".into()),
+                );
+                return;
+            }
+        }
+    }
+
+    /// Queues a flush marker: its reply says the last batch it covers (at
+    /// once, [`Answered::Gone`], if the batcher is gone). Markers pass a
+    /// full queue: no flush waits for room.
+    pub(crate) fn flush_marker(&self) -> Arc<Reply> {
+        let (reply, tx) = Reply::pair();
+        let _ = self.tx.force_send(Msg::Flush(tx));
+        reply
+    }
+
+    /// Closes: later sends are answered at once; queues the close marker.
+    /// The reply says when the batcher has shipped everything and stopped
+    /// (at once, [`Answered::Gone`], if it is gone); a second close gets the
+    /// first one's reply, so that it waits for the same drain.
+    pub(crate) fn close_marker(&self) -> Arc<Reply> {
+        let mut slot = self.close_reply.lock_unpoisoned();
+        if let Some(reply) = &*slot {
+            return Arc::clone(reply);
+        }
+        self.core.closed.store(true, Ordering::SeqCst);
+        let (reply, tx) = Reply::pair();
+        // A batcher that is gone drops the marker: the reply says `Gone`.
+        let _ = self.tx.force_send(Msg::Close(tx));
+        *slot = Some(Arc::clone(&reply));
+        reply
+    }
+
+    /// The blocking flush of both drivers: queues a marker, then waits until
+    /// every batch it covers is answered, up to `timeout`.
+    pub(crate) fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        if self.core.closed.load(Ordering::SeqCst) {
+            return Err(FlushError::Closed);
+        }
+        if self.core.pending() == 0 {
+            return Ok(());
+        }
+        let deadline = deadline_after(timeout);
+        let upto = match self.flush_marker().wait(deadline) {
+            Some(Answered::Upto(last)) => Some(last),
+            Some(Answered::Gone) => Some(u64::MAX),
+            None => None,
+        };
+        if upto.is_some_and(|upto| self.core.flight.wait_upto(upto, deadline)) {
+            Ok(())
+        } else {
+            Err(FlushError::Timeout {
+                timeout,
+                pending: self.core.pending(),
+            })
+        }
+    }
+
+    /// The blocking close of both drivers: closes, then waits until the
+    /// batcher has shipped everything and every accepted event is answered.
+    /// If that does not happen a tenth of `timeout` (at most 250 ms) before
+    /// it passes, it gives up: every batch not yet answered is answered now
+    /// (see [`Flight::abandon`]), `give_up` runs (the driver releases what
+    /// may wait on its senders), and the rest of the time goes to the
+    /// batcher answering what it still holds, so that each event has its
+    /// response before the client ends the stream.
+    pub(crate) fn close(
+        &self,
+        timeout: Duration,
+        give_up: impl FnOnce(),
+    ) -> Result<(), CloseError> {
+        let reply = self.close_marker();
+        let (grace, deadline) = close_deadlines(timeout);
+        let drained = reply.wait(grace).is_some()
+            && self.core.flight.wait_upto(u64::MAX, grace)
+            && self.core.all_answered(grace);
+        if drained {
+            return Ok(());
+        }
+        let pending = self.core.pending();
+        self.core.flight.abandon();
+        give_up();
+        self.core.all_answered(deadline);
+        Err(CloseError::Timeout { timeout, pending })
+    }
+
+    /// Events waiting: queued (bodies counting theirs) or in lanes.
+    pub(crate) fn queue_len(&self) -> usize {
+        self.tx.len() + self.lanes.held()
+    }
+}

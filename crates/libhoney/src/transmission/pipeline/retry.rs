@@ -1,0 +1,270 @@
+//! When to try a batch again: the retry policy both drivers follow, as a state
+//! machine fed with the outcome of each attempt and the time ([`Retries`]).
+//!
+//! A driver only performs the attempt and the wait: it calls
+//! [`Retries::after`] with what happened, and either sleeps for the delay it
+//! is given (cut short by a close that gives up) or answers the batch with
+//! the [`Outcome`] it is given. So retry timing, deadlines, `Retry-After`
+//! and the classification of failures are written once, and tested here with
+//! a fake clock.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use super::answer::Outcome;
+use crate::config::Config;
+
+/// Why an attempt got no answer, as the driver saw it. Every kind but
+/// [`FailureKind::Tls`] and [`FailureKind::Refused`] is worth another try.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FailureKind {
+    /// No answer within `request_timeout`.
+    Timeout,
+    /// The connection could not be opened, or was lost.
+    Connection,
+    /// The host name could not be resolved.
+    Dns,
+    /// TLS failed: a certificate that does not verify, or a handshake the
+    /// server refuses. Retrying cannot help.
+    Tls,
+    /// The proxy could not be used (a transient failure of the proxy itself).
+    Proxy,
+    /// The answer broke HTTP, or was larger than the SDK reads.
+    Protocol,
+    /// A failure that retrying cannot help (a request that cannot be built,
+    /// a proxy that refuses our credentials).
+    Refused,
+}
+
+impl FailureKind {
+    /// Whether another attempt may succeed.
+    pub(crate) fn transient(self) -> bool {
+        !matches!(self, FailureKind::Tls | FailureKind::Refused)
+    }
+}
+
+/// What happened to one attempt.
+pub(crate) enum Attempt {
+    /// The server answered (any status).
+    Answered {
+        status: u16,
+        /// The `Retry-After` header, as sent.
+        retry_after: Option<String>,
+        /// Whether the answer's `Content-Type` is msgpack.
+        msgpack: bool,
+        body: Vec<u8>,
+    },
+    /// No answer.
+    Failed { kind: FailureKind, message: String },
+}
+
+/// What the driver does next with a batch.
+pub(crate) enum Next {
+    /// Wait `delay` (or until a close gives up), then try again. `failed`
+    /// is how this attempt ended: what the events get if a close gives up
+    /// during the wait ([`Claim::retrying`](super::flight::Claim::retrying)).
+    Retry { delay: Duration, failed: Outcome },
+    /// Answer the batch's events with this.
+    Done(Outcome),
+}
+
+/// The attempts of one batch: started when its first attempt starts.
+pub(crate) struct Retries {
+    policy: RetryPolicy,
+    started: Instant,
+    attempt: u32,
+}
+
+impl Retries {
+    pub(crate) fn new(policy: RetryPolicy, now: Instant) -> Self {
+        Retries {
+            policy,
+            started: now,
+            attempt: 1,
+        }
+    }
+
+    /// How many attempts were made (or are being made).
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Decides after an attempt, at `now` (`wall` is the wall clock, for a
+    /// `Retry-After` given as a date).
+    pub(crate) fn after(&mut self, attempt: Attempt, now: Instant, wall: SystemTime) -> Next {
+        let (outcome, retryable, retry_after) = match attempt {
+            Attempt::Answered {
+                status,
+                retry_after,
+                msgpack,
+                body,
+            } => {
+                let after = retry_after
+                    .as_deref()
+                    .and_then(|v| parse_retry_after(v, wall));
+                let outcome = Outcome::Http {
+                    status,
+                    body,
+                    msgpack,
+                };
+                (outcome, is_retryable_status(status), after)
+            }
+            Attempt::Failed { kind, message } => {
+                let message = if self.attempt > 1 {
+                    format!("{message} (after {} attempts)", self.attempt)
+                } else {
+                    message
+                };
+                (Outcome::Transport { kind, message }, kind.transient(), None)
+            }
+        };
+        if retryable {
+            let elapsed = now.saturating_duration_since(self.started);
+            if let Some(delay) = self.policy.next_delay(self.attempt, elapsed, retry_after) {
+                self.attempt += 1;
+                return Next::Retry {
+                    delay,
+                    failed: outcome,
+                };
+            }
+        }
+        Next::Done(outcome)
+    }
+}
+
+/// When and how often to retry.
+#[derive(Clone, Debug)]
+pub(crate) struct RetryPolicy {
+    pub(crate) max_attempts: u32,
+    pub(crate) deadline: Duration,
+    pub(crate) base: Duration,
+    pub(crate) max: Duration,
+}
+
+impl RetryPolicy {
+    pub(crate) fn from_config(c: &Config) -> Self {
+        RetryPolicy {
+            max_attempts: c.max_attempts,
+            deadline: c.retry_deadline,
+            base: c.retry_base_delay,
+            max: c.retry_max_delay,
+        }
+    }
+
+    /// The delay before attempt `attempt + 1`, or `None` to give up.
+    /// `retry_after` (from the server) replaces the backoff; if it would pass
+    /// the deadline, the batch gives up now.
+    pub(crate) fn next_delay(
+        &self,
+        attempt: u32,
+        elapsed: Duration,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        if attempt >= self.max_attempts {
+            return None;
+        }
+        let delay = match retry_after {
+            Some(d) => d,
+            None => {
+                let exp = self
+                    .base
+                    .saturating_mul(1u32 << (attempt - 1).min(20))
+                    .min(self.max);
+                // Jitter: uniformly between half and the whole delay.
+                let half = exp / 2;
+                half + Duration::from_nanos(fastrand::u64(0..=(exp - half).as_nanos() as u64))
+            }
+        };
+        if elapsed + delay > self.deadline {
+            return None;
+        }
+        Some(delay)
+    }
+}
+
+/// Statuses worth retrying: timeouts, rate limits and transient server errors.
+pub(crate) fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Parses `Retry-After`: seconds (integer or decimal) or an HTTP date.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+        }
+        return None;
+    }
+    let when = httpdate::parse_http_date(v).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            parse_retry_after(" 0.5 ", now),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(7)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_respects_limits() {
+        let p = RetryPolicy {
+            max_attempts: 5,
+            deadline: Duration::from_secs(10),
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
+        for _ in 0..100 {
+            let d1 = p.next_delay(1, Duration::ZERO, None).unwrap();
+            assert!(
+                d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100),
+                "{d1:?}"
+            );
+            let d3 = p.next_delay(3, Duration::ZERO, None).unwrap();
+            assert!(
+                d3 >= Duration::from_millis(200) && d3 <= Duration::from_millis(400),
+                "{d3:?}"
+            );
+            let d4 = p.next_delay(4, Duration::ZERO, None).unwrap();
+            assert!(d4 <= Duration::from_secs(1), "capped: {d4:?}");
+        }
+        assert_eq!(
+            p.next_delay(5, Duration::ZERO, None),
+            None,
+            "out of attempts"
+        );
+        assert_eq!(
+            p.next_delay(1, Duration::ZERO, Some(Duration::from_secs(3))),
+            Some(Duration::from_secs(3)),
+            "Retry-After wins"
+        );
+        assert_eq!(
+            p.next_delay(1, Duration::from_secs(8), Some(Duration::from_secs(3))),
+            None,
+            "past the deadline"
+        );
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(is_retryable_status(s));
+        }
+        for s in [200, 400, 401, 403, 404, 413, 501] {
+            assert!(!is_retryable_status(s));
+        }
+    }
+}
