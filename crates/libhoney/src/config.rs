@@ -22,6 +22,9 @@ pub const API_MAX_BATCH_BYTES: usize = 5_000_000;
 
 /// Durations above this (100 years) are treated as this, so that `Duration::MAX`
 /// can mean "wait forever" without overflowing an `Instant`.
+/// The default of [`Config::max_pending_bytes`].
+pub(crate) const DEFAULT_MAX_PENDING_BYTES: usize = 48 << 20;
+
 pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// How batch bodies are compressed. `Content-Encoding` says which.
@@ -115,7 +118,8 @@ pub struct Config {
     pub(crate) max_batch_size: usize,
     pub(crate) send_frequency: Duration,
     pub(crate) max_concurrent_batches: usize,
-    pub(crate) pending_work_capacity: usize,
+    pub(crate) pending_work_capacity: Option<usize>,
+    pub(crate) max_pending_bytes: usize,
     pub(crate) response_queue_capacity: Option<usize>,
     pub(crate) block_on_send: bool,
     pub(crate) block_on_response: bool,
@@ -132,7 +136,7 @@ pub struct Config {
     pub(crate) compression: Compression,
     pub(crate) compression_level: Option<i32>,
     pub(crate) encoding: Encoding,
-    pub(crate) max_attempts: u32,
+    pub(crate) max_attempts: Option<u32>,
     pub(crate) retry_deadline: Duration,
     pub(crate) retry_base_delay: Duration,
     pub(crate) retry_max_delay: Duration,
@@ -160,6 +164,7 @@ impl fmt::Debug for Config {
             .field("send_frequency", &self.send_frequency)
             .field("max_concurrent_batches", &self.max_concurrent_batches)
             .field("pending_work_capacity", &self.pending_work_capacity)
+            .field("max_pending_bytes", &self.max_pending_bytes)
             .field(
                 "response_queue_capacity",
                 &self.get_response_queue_capacity(),
@@ -220,12 +225,13 @@ impl Config {
     /// | max_batch_size | 500 events (libhoney-go: 50, libhoney-py: 100; larger batches cost the sender and the API less per event, and `send_frequency` still bounds the wait) |
     /// | send_frequency | 100 ms after a batch's first event |
     /// | max_concurrent_batches | 10 requests in flight |
-    /// | pending_work_capacity | 2,048 events (libhoney-go: 10,000, libhoney-py: 1,000; the queue holds whole events, and a shorter one stays in the CPU's caches: see [`pending_work_capacity`](Config::pending_work_capacity)) |
-    /// | response_queue_capacity | 2 × pending_work_capacity |
+    /// | max_pending_bytes | 48 MiB of events waiting to be sent (bursts of hundreds of thousands of events absorbed at once: see [`max_pending_bytes`](Config::max_pending_bytes)) |
+    /// | pending_work_capacity | none (libhoney-go: 10,000 events, libhoney-py: 1,000); set it to bound the queue by a count of events instead |
+    /// | response_queue_capacity | 2 × pending_work_capacity, or 4,096 |
     /// | block_on_send / block_on_response | false / false |
     /// | encode_on | [`EncodeOn::Adaptive`] (the batcher encodes while it keeps up, `send` once it is behind) |
     /// | request_timeout | 10 s per attempt |
-    /// | max_attempts / retry_deadline | 3 / 30 s |
+    /// | retry_deadline / max_attempts | 60 s / no cap (transient failures are retried with capped exponential backoff and jitter until the deadline) |
     /// | compression / encoding | zstd / JSON |
     /// | shutdown_timeout | 10 s (used by `flush`, `close` and drop) |
     /// | compression_level | 1 |
@@ -253,7 +259,8 @@ impl Config {
             max_batch_size: 500,
             send_frequency: Duration::from_millis(100),
             max_concurrent_batches: 10,
-            pending_work_capacity: 2048,
+            pending_work_capacity: None,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
             response_queue_capacity: None,
             block_on_send: false,
             block_on_response: false,
@@ -268,8 +275,8 @@ impl Config {
             compression: Compression::Zstd,
             compression_level: None,
             encoding: Encoding::Json,
-            max_attempts: 3,
-            retry_deadline: Duration::from_secs(30),
+            max_attempts: None,
+            retry_deadline: Duration::from_secs(60),
             retry_base_delay: Duration::from_millis(100),
             retry_max_delay: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
@@ -382,33 +389,55 @@ impl Config {
         self
     }
 
-    /// How many events may wait for the transmission (default 2,048). When full,
-    /// `send` drops the event with a [`QueueOverflow`](crate::ResponseError::QueueOverflow)
-    /// response, or waits if [`block_on_send`](Config::block_on_send) is on. Memory
-    /// for queued events is only used while they wait. A batch body that
-    /// [`Http`](crate::transmission::Http)'s `send` filled (see
-    /// [`encode_on`](Config::encode_on)) counts as the events it holds, and
-    /// is queued while the queue holds fewer than this many (so the queue
-    /// may pass it by less than one body); with the queue full and
-    /// `block_on_send` off, each of its events gets a `QueueOverflow`
-    /// response. The tokio transmission keeps the buffers of events encoded in
-    /// `send` for reuse: at most this many (and at most 16,384), of at most
-    /// 4 KiB each, so never more than a full queue of such events held. 0 is
-    /// a [`ConfigError::Zero`].
+    /// Bounds the queue of events waiting for the transmission by a count
+    /// of events instead of memory (by default there is no count: the queue
+    /// is bounded by [`max_pending_bytes`](Config::max_pending_bytes)). When
+    /// full, `send` answers the event with a
+    /// [`QueueOverflow`](crate::ResponseError::QueueOverflow) response, or
+    /// waits if [`block_on_send`](Config::block_on_send) is on. A batch body
+    /// that `send` filled (see [`encode_on`](Config::encode_on)) counts as the
+    /// events it holds; each event is admitted on its own, so a full queue
+    /// never refuses a whole body. 0 is a [`ConfigError::Zero`].
     ///
-    /// Why 2,048 and not libhoney-go's 10,000: the queue holds the events
-    /// themselves (120 bytes each, plus their fields elsewhere), not
-    /// pointers, and its slots are written by the sending threads and read by
-    /// the batcher on another core. A longer queue cycles through more memory
-    /// than the caches hold: flat out (`libhoney-bench send`, 1 M events,
-    /// alternating runs) the SDK took 1.47 µs of CPU per event with 2,048 and
-    /// 1.84 µs with 10,000 (medians of 8). The batcher takes up to a quarter
-    /// of the queue per round and wakes within a millisecond, so 2,048 still
-    /// absorbs bursts of thousands of events; raise it for longer ones
-    /// without [`block_on_send`](Config::block_on_send). (OpenTelemetry's
-    /// batch span processor queues 2,048 by default too.)
+    /// For a small, fixed queue (libhoney-go's 10,000 events; 2,048, the
+    /// default before the memory budget, keeps the events of a client below
+    /// saturation in the CPU's caches: 1.47 µs of CPU per event flat out
+    /// against 1.84 µs with 10,000, `libhoney-bench send`, medians of 8).
+    /// The batcher's rhythm (how many events it takes per round, when it
+    /// counts as behind) follows this count, or 2,048 without it.
     pub fn pending_work_capacity(mut self, n: usize) -> Self {
-        self.pending_work_capacity = n;
+        self.pending_work_capacity = Some(n);
+        self
+    }
+
+    /// The memory budget of events waiting for the transmission (default
+    /// 48 MiB), used unless [`pending_work_capacity`](Config::pending_work_capacity)
+    /// bounds the queue by a count of events instead. What counts: an event
+    /// handed over as it is weighs an estimate of its size in memory (128
+    /// bytes, plus 64 per field it set itself; its strings' contents are
+    /// not counted), a batch body filled by `send` (see
+    /// [`encode_on`](Config::encode_on)) its encoded bytes. Each event is
+    /// admitted on its own, also into a body: past the budget, `send`
+    /// answers that event with
+    /// [`QueueOverflow`](crate::ResponseError::QueueOverflow) (or waits for
+    /// room, with [`block_on_send`](Config::block_on_send), or awaits it with
+    /// [`Event::send_async`](crate::Event::send_async)); a whole body is
+    /// never refused. The queue may pass the budget by the bodies of events
+    /// admitted just before (a few MB). 0 is a [`ConfigError::Zero`].
+    ///
+    /// Why 48 MiB: once the batcher is behind, `send` encodes into bodies,
+    /// so the budget holds encoded events (about 340 bytes each for ten
+    /// fields): some 140,000 of them, which absorbs a one-thread loop of
+    /// 200,000 events, or 100 tokio tasks sending 1,000 each, with no loss
+    /// and a peak RSS under 64 MB (`bench/burst.sh`, docs/PERFORMANCE.md).
+    /// Memory is used only while events wait.
+    ///
+    /// ```
+    /// let config = libhoney::Config::new().max_pending_bytes(8 << 20);
+    /// assert_eq!(config.get_max_pending_bytes(), 8 << 20);
+    /// ```
+    pub fn max_pending_bytes(mut self, n: usize) -> Self {
+        self.max_pending_bytes = n;
         self
     }
 
@@ -680,9 +709,15 @@ impl Config {
         self
     }
 
-    /// How many times a batch may be tried in all, for transient failures
-    /// (connection errors, timeouts, 408, 429, 500, 502, 503, 504); default 3.
-    /// 1 disables retries; 0 is a [`ConfigError::Zero`].
+    /// A cap on how many times a batch may be tried in all, for transient
+    /// failures (connection errors, timeouts, 408, 429, 500, 502, 503, 504).
+    /// By default there is none: a batch is retried, with capped exponential
+    /// backoff and jitter (or the server's `Retry-After`), until
+    /// [`retry_deadline`](Config::retry_deadline) (60 s), so that an outage
+    /// of tens of seconds loses nothing (with
+    /// [`block_on_send`](Config::block_on_send), or
+    /// [`Event::send_async`](crate::Event::send_async), for what is sent
+    /// meanwhile). 1 disables retries; 0 is a [`ConfigError::Zero`].
     ///
     /// Retries make delivery *at least once*: when an attempt fails after
     /// the server already took the batch (a timeout or a dropped connection
@@ -692,12 +727,14 @@ impl Config {
     /// `max_attempts(1)` delivery is at most once: such a batch's events get
     /// a failure response instead.
     pub fn max_attempts(mut self, n: u32) -> Self {
-        self.max_attempts = n;
+        self.max_attempts = Some(n);
         self
     }
 
-    /// The total time a batch may spend in retries before its events fail.
-    /// Zero is a [`ConfigError::ZeroDuration`]; to turn retries off, use
+    /// The total time a batch may spend in retries before its events fail
+    /// (default 60 s). A retry that would start after it is not made; a
+    /// `Retry-After` that points past it ends the retries at once. Zero is a
+    /// [`ConfigError::ZeroDuration`]; to turn retries off, use
     /// [`max_attempts`](Config::max_attempts)`(1)`.
     pub fn retry_deadline(mut self, d: Duration) -> Self {
         self.retry_deadline = d;
@@ -814,13 +851,20 @@ impl Config {
         self.max_concurrent_batches
     }
     /// Pending queue capacity.
-    pub fn get_pending_work_capacity(&self) -> usize {
+    pub fn get_pending_work_capacity(&self) -> Option<usize> {
         self.pending_work_capacity
+    }
+
+    /// The memory budget of waiting events (see [`max_pending_bytes`](Config::max_pending_bytes)).
+    pub fn get_max_pending_bytes(&self) -> usize {
+        self.max_pending_bytes
     }
     /// Response queue capacity (twice the pending work capacity unless set).
     pub fn get_response_queue_capacity(&self) -> usize {
-        self.response_queue_capacity
-            .unwrap_or(self.pending_work_capacity.saturating_mul(2))
+        self.response_queue_capacity.unwrap_or(
+            self.pending_work_capacity
+                .map_or(4096, |n| n.saturating_mul(2)),
+        )
     }
     /// Whether `send` waits for room.
     pub fn get_block_on_send(&self) -> bool {
@@ -859,7 +903,7 @@ impl Config {
         self.encoding
     }
     /// Attempts per batch.
-    pub fn get_max_attempts(&self) -> u32 {
+    pub fn get_max_attempts(&self) -> Option<u32> {
         self.max_attempts
     }
     /// Total retry time per batch.
@@ -931,7 +975,11 @@ impl Config {
         for (option, v) in [
             ("max_batch_size", self.max_batch_size),
             ("max_concurrent_batches", self.max_concurrent_batches),
-            ("pending_work_capacity", self.pending_work_capacity),
+            (
+                "pending_work_capacity",
+                self.pending_work_capacity.unwrap_or(1),
+            ),
+            ("max_pending_bytes", self.max_pending_bytes),
             (
                 "response_queue_capacity",
                 self.get_response_queue_capacity(),
@@ -943,7 +991,7 @@ impl Config {
                 return Err(ConfigError::Zero { option });
             }
         }
-        if self.max_attempts == 0 {
+        if self.max_attempts == Some(0) {
             return Err(ConfigError::Zero {
                 option: "max_attempts",
             });

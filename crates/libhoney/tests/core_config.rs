@@ -48,7 +48,8 @@ fn assert_defaults(c: &Config) {
     assert_eq!(c.get_max_batch_size(), 500);
     assert_eq!(c.get_send_frequency(), Duration::from_millis(100));
     assert_eq!(c.get_max_concurrent_batches(), 10);
-    assert_eq!(c.get_pending_work_capacity(), 2048);
+    assert_eq!(c.get_pending_work_capacity(), None);
+    assert_eq!(c.get_max_pending_bytes(), 48 << 20);
     assert_eq!(c.get_response_queue_capacity(), 4096);
     assert!(!c.get_block_on_send());
     assert!(!c.get_block_on_response());
@@ -58,8 +59,8 @@ fn assert_defaults(c: &Config) {
     assert_eq!(c.get_compression(), Compression::Zstd);
     assert_eq!(c.get_compression_level(), 1);
     assert_eq!(c.get_encoding(), Encoding::Json);
-    assert_eq!(c.get_max_attempts(), 3);
-    assert_eq!(c.get_retry_deadline(), Duration::from_secs(30));
+    assert_eq!(c.get_max_attempts(), None);
+    assert_eq!(c.get_retry_deadline(), Duration::from_secs(60));
     assert_eq!(
         c.get_retry_backoff(),
         (Duration::from_millis(100), Duration::from_secs(5))
@@ -133,7 +134,7 @@ fn assert_everything_changed(c: &Config) {
     assert_eq!(c.get_max_batch_size(), 33);
     assert_eq!(c.get_send_frequency(), Duration::from_millis(7));
     assert_eq!(c.get_max_concurrent_batches(), 3);
-    assert_eq!(c.get_pending_work_capacity(), 55);
+    assert_eq!(c.get_pending_work_capacity(), Some(55));
     assert_eq!(c.get_response_queue_capacity(), 66);
     assert!(c.get_block_on_send());
     assert!(c.get_block_on_response());
@@ -148,7 +149,7 @@ fn assert_everything_changed(c: &Config) {
     assert_eq!(c.get_compression(), Compression::Gzip);
     assert_eq!(c.get_compression_level(), 9);
     assert_eq!(c.get_encoding(), Encoding::Msgpack);
-    assert_eq!(c.get_max_attempts(), 5);
+    assert_eq!(c.get_max_attempts(), Some(5));
     assert_eq!(c.get_retry_deadline(), Duration::from_secs(4));
     assert_eq!(
         c.get_retry_backoff(),

@@ -83,13 +83,16 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
+    /// `rhythm`: the queue length (in events) its rounds and its "behind"
+    /// threshold are tuned for.
     pub(crate) fn new(
         rx: queue::Receiver<Msg>,
+        rhythm: usize,
         batcher: Batcher,
         lanes: Arc<Lanes>,
         core: Arc<Core>,
     ) -> Self {
-        let capacity = rx.capacity();
+        let capacity = rhythm;
         Engine {
             busy_round: (capacity / 4).max(1),
             backlog: BacklogWatch::new(capacity),

@@ -56,6 +56,8 @@ pub(crate) struct Lanes {
     max_spares: usize,
     /// Events in open bodies (they count against the pending budget).
     held: AtomicUsize,
+    /// Their bodies' weight in bytes (see `pipeline::body_bytes`).
+    held_bytes: AtomicUsize,
 }
 
 struct SlotCell {
@@ -127,6 +129,7 @@ impl Lanes {
             spares: Mutex::new(Vec::new()),
             max_spares: slots + 4,
             held: AtomicUsize::new(0),
+            held_bytes: AtomicUsize::new(0),
         }
     }
 
@@ -187,6 +190,7 @@ impl Lanes {
         let mut p = Pushed::default();
         let (cell, mut slot) = self.slot();
         let before = open_events(&slot);
+        let before_bytes = open_bytes(&slot);
         let filled = fill(
             &mut slot.open,
             &self.settings,
@@ -200,13 +204,14 @@ impl Lanes {
         if p.opened || !p.ship.is_empty() {
             self.publish(cell, &slot);
         }
-        let after = open_events(&slot);
-        if after >= before {
-            self.held.fetch_add(after - before, Ordering::SeqCst);
-        } else {
-            self.held.fetch_sub(before - after, Ordering::SeqCst);
-        }
+        add(&self.held, before, open_events(&slot));
+        add(&self.held_bytes, before_bytes, open_bytes(&slot));
         p
+    }
+
+    /// Bytes held in open bodies (see `pipeline::body_bytes`); takes no lock.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.held_bytes.load(Ordering::SeqCst)
     }
 
     /// Events in open bodies; takes no lock.
@@ -239,6 +244,8 @@ impl Lanes {
                 if now.is_none_or(|now| slot.open[i].deadline <= now) {
                     let body = slot.open.swap_remove(i);
                     self.held.fetch_sub(body.count(), Ordering::SeqCst);
+                    self.held_bytes
+                        .fetch_sub(super::body_bytes(&body), Ordering::SeqCst);
                     out.push(body);
                 } else {
                     i += 1;
@@ -265,6 +272,20 @@ impl Lanes {
 /// Events in a slot's open bodies.
 fn open_events(slot: &Slot) -> usize {
     slot.open.iter().map(OpenBatch::count).sum()
+}
+
+/// Bytes of a slot's open bodies.
+fn open_bytes(slot: &Slot) -> usize {
+    slot.open.iter().map(super::body_bytes).sum()
+}
+
+/// Moves `counter` from `before` to `after`.
+fn add(counter: &AtomicUsize, before: usize, after: usize) {
+    if after >= before {
+        counter.fetch_add(after - before, Ordering::SeqCst);
+    } else {
+        counter.fetch_sub(before - after, Ordering::SeqCst);
+    }
 }
 
 #[cfg(test)]

@@ -68,14 +68,33 @@ pub(crate) enum Msg {
 }
 
 impl queue::Weight for Msg {
-    /// A body counts as the events it holds against `pending_work_capacity`.
-    fn weight(&self) -> usize {
-        match self {
-            Msg::Body(b) => b.count(),
+    /// Counted in events, a body is the events it holds. In bytes, an event
+    /// handed over as it is weighs [`event_bytes`], a body its encoded bytes
+    /// and its events' metadata slots.
+    fn weight(&self, unit: queue::Unit) -> usize {
+        match (self, unit) {
+            (Msg::Body(b), queue::Unit::Events) => b.count(),
+            (Msg::Body(b), queue::Unit::Bytes) => body_bytes(b),
+            (Msg::Event(ev), queue::Unit::Bytes) => event_bytes(ev),
             _ => 1,
         }
     }
 }
+
+/// What an event waiting as it is weighs against the memory budget: an
+/// estimate of the event and its own fields (not its strings' contents).
+pub(crate) fn event_bytes(ev: &QueuedEvent) -> usize {
+    128 + 64 * ev.fields.own.len()
+}
+
+/// What a body filled by lanes weighs against the memory budget.
+pub(crate) fn body_bytes(b: &OpenBatch) -> usize {
+    b.body.len() + 16 * b.count()
+}
+
+/// The queue length the batcher's rhythm is tuned for, when the queue is
+/// bounded by memory (see `Config::pending_work_capacity`).
+const ROUND_EVENTS: usize = 2048;
 
 impl Msg {
     /// Calls `fail` with the metadata of every event the message holds.
@@ -191,7 +210,11 @@ pub(crate) fn build(
         sending: Sharded::default(),
         behind: Behind::default(),
     });
-    let (tx, rx) = queue::bounded(config.pending_work_capacity);
+    let (tx, rx) = match config.pending_work_capacity {
+        Some(n) => queue::bounded(n, queue::Unit::Events),
+        None => queue::bounded(config.max_pending_bytes, queue::Unit::Bytes),
+    };
+    let rhythm = config.pending_work_capacity.unwrap_or(ROUND_EVENTS);
     let settings = BatchSettings::from_config(config);
     let lanes = Arc::new(Lanes::new(settings.clone()));
     let compressor = Compressor::new(config.compression, config.compression_level.unwrap_or(1));
@@ -201,7 +224,7 @@ pub(crate) fn build(
         EncodeOn::Adaptive => UseLanes::WhileBehind,
         EncodeOn::Send => UseLanes::Always,
     };
-    let engine = Engine::new(rx, batcher, Arc::clone(&lanes), Arc::clone(&core));
+    let engine = Engine::new(rx, rhythm, batcher, Arc::clone(&lanes), Arc::clone(&core));
     let intake = Intake {
         tx,
         lanes,
@@ -275,7 +298,7 @@ impl Intake {
         // Each event is admitted on its own, against the queue and the
         // events lanes hold: a full queue refuses (or holds back) this event,
         // never a whole body of them.
-        if !self.tx.has_room(self.lanes.held()) {
+        if !self.tx.has_room(self.lanes_held()) {
             return Err(ev);
         }
         let pushed = self.lanes.push(ev);
@@ -354,6 +377,14 @@ impl Intake {
                 Ok(()) => return,
                 Err(back) => ev = back,
             }
+        }
+    }
+
+    /// What the lanes hold, in the queue's unit.
+    fn lanes_held(&self) -> usize {
+        match self.tx.unit() {
+            queue::Unit::Events => self.lanes.held(),
+            queue::Unit::Bytes => self.lanes.held_bytes(),
         }
     }
 
@@ -488,8 +519,8 @@ impl Intake {
         Err(CloseError::Timeout { timeout, pending })
     }
 
-    /// Events waiting: queued (bodies counting theirs) or in lanes.
+    /// What waits (in the queue's unit: events, or bytes): queued, or in lanes.
     pub(crate) fn queue_len(&self) -> usize {
-        self.tx.len() + self.lanes.held()
+        self.tx.len() + self.lanes_held()
     }
 }

@@ -43,16 +43,26 @@ use std::time::{Duration, Instant};
 /// How often the receiver publishes its count of items taken.
 const PUBLISH_EVERY: usize = 32;
 
+/// What a queue's capacity counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// Events (an item standing for several counts as those).
+    Events,
+    /// Bytes of memory held (an estimate for items not yet encoded).
+    Bytes,
+}
+
 /// How much of the queue's capacity an item takes.
 pub(crate) trait Weight {
-    /// 1 unless the item stands for several (at least 1).
-    fn weight(&self) -> usize {
+    /// 1 event unless the item stands for several (at least 1).
+    fn weight(&self, _unit: Unit) -> usize {
         1
     }
 }
 
 struct Shared<T> {
     capacity: usize,
+    unit: Unit,
     state: Mutex<State<T>>,
     /// Weight taken by the receiver (a running total, wrapping), as last
     /// published by it.
@@ -97,7 +107,7 @@ impl<T: Weight> Shared<T> {
 
     /// Appends `item` under the lock `s` holds, then wakes a waiting receiver.
     fn admit(&self, mut s: MutexGuard<'_, State<T>>, item: T) {
-        s.pushed = s.pushed.wrapping_add(item.weight().max(1));
+        s.pushed = s.pushed.wrapping_add(item.weight(self.unit).max(1));
         self.pushed.store(s.pushed, Ordering::SeqCst);
         s.items.push_back(item);
         self.release_waking(s);
@@ -118,11 +128,12 @@ impl<T: Weight> Shared<T> {
     }
 }
 
-/// A queue of at most `capacity` items' weight (at least 1).
-pub(crate) fn bounded<T: Weight>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+/// A queue of at most `capacity` items' weight (at least 1), counted in `unit`.
+pub(crate) fn bounded<T: Weight>(capacity: usize, unit: Unit) -> (Sender<T>, Receiver<T>) {
     let capacity = capacity.max(1);
     let shared = Arc::new(Shared {
         capacity,
+        unit,
         low_water: capacity / 2,
         writers: AtomicUsize::new(0),
         writable: Condvar::new(),
@@ -269,6 +280,11 @@ impl<T: Weight> Sender<T> {
         Ok(())
     }
 
+    /// What the capacity counts.
+    pub(crate) fn unit(&self) -> Unit {
+        self.shared.unit
+    }
+
     /// Whether the receiver is gone (or closed).
     pub(crate) fn is_disconnected(&self) -> bool {
         self.shared.gone.load(Ordering::SeqCst)
@@ -360,7 +376,7 @@ impl<T: Weight> Receiver<T> {
     /// The oldest item, if one is queued.
     pub(crate) fn try_recv(&mut self) -> Result<T, TryRecvError> {
         if let Some(item) = self.local.pop_front() {
-            self.took(item.weight());
+            self.took(item.weight(self.shared.unit));
             return Ok(item);
         }
         let mut s = self.shared.state.lock_unpoisoned();
@@ -376,7 +392,7 @@ impl<T: Weight> Receiver<T> {
         drop(s);
         match self.local.pop_front() {
             Some(item) => {
-                self.took(item.weight());
+                self.took(item.weight(self.shared.unit));
                 Ok(item)
             }
             None => Err(TryRecvError::Empty),
@@ -511,10 +527,6 @@ impl<T: Weight> Receiver<T> {
     pub(crate) fn items(&self) -> usize {
         self.local.len() + self.shared.state.lock_unpoisoned().items.len()
     }
-
-    pub(crate) fn capacity(&self) -> usize {
-        self.shared.capacity
-    }
 }
 
 impl<T> Receiver<T> {
@@ -543,6 +555,10 @@ impl<T> Drop for Receiver<T> {
 mod tests {
     use super::*;
 
+    fn bounded_events<T: Weight>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+        bounded(capacity, Unit::Events)
+    }
+
     fn recv_timeout<T: Weight>(rx: &mut Receiver<T>, d: Duration) -> Result<T, RecvTimeoutError> {
         rx.recv_deadline(Instant::now() + d)
     }
@@ -557,14 +573,14 @@ mod tests {
     struct Heavy(usize);
 
     impl Weight for Heavy {
-        fn weight(&self) -> usize {
+        fn weight(&self, _unit: Unit) -> usize {
             self.0
         }
     }
 
     #[test]
     fn capacity_counts_weight_and_a_heavy_item_needs_only_some_room() {
-        let (tx, mut rx) = bounded::<Heavy>(100);
+        let (tx, mut rx) = bounded_events::<Heavy>(100);
         tx.try_send(Heavy(60)).unwrap();
         // 40 free: a 50 still goes in, then nothing does.
         tx.try_send(Heavy(50)).unwrap();
@@ -581,7 +597,7 @@ mod tests {
 
     #[test]
     fn a_kick_ends_one_wait_without_an_item() {
-        let (tx, mut rx) = bounded::<u32>(4);
+        let (tx, mut rx) = bounded_events::<u32>(4);
         // A kick before the wait: the next wait returns at once, once.
         tx.kick();
         assert_eq!(rx.recv(), Err(RecvTimeoutError::Timeout));
@@ -611,7 +627,7 @@ mod tests {
 
     #[test]
     fn keeps_order_and_reports_full_at_capacity() {
-        let (tx, mut rx) = bounded(3);
+        let (tx, mut rx) = bounded_events(3);
         for i in 0..3 {
             tx.try_send(i).unwrap();
         }
@@ -633,7 +649,7 @@ mod tests {
     #[test]
     fn room_is_published_every_few_items() {
         let cap = PUBLISH_EVERY * 3;
-        let (tx, mut rx) = bounded(cap);
+        let (tx, mut rx) = bounded_events(cap);
         for i in 0..cap {
             tx.try_send(i).unwrap();
         }
@@ -655,7 +671,7 @@ mod tests {
 
     #[test]
     fn disconnects_both_ways() {
-        let (tx, mut rx) = bounded::<u32>(4);
+        let (tx, mut rx) = bounded_events::<u32>(4);
         tx.try_send(1).unwrap();
         drop(tx);
         // What was queued is still delivered, then the end.
@@ -666,7 +682,7 @@ mod tests {
             Err(RecvTimeoutError::Disconnected)
         );
 
-        let (tx, rx) = bounded::<u32>(4);
+        let (tx, rx) = bounded_events::<u32>(4);
         drop(rx);
         assert_eq!(tx.try_send(1), Err(TrySendError::Disconnected(1)));
         assert_eq!(tx.send_blocking(2), Err(2));
@@ -675,7 +691,7 @@ mod tests {
 
     #[test]
     fn timed_waits() {
-        let (tx, mut rx) = bounded::<u32>(1);
+        let (tx, mut rx) = bounded_events::<u32>(1);
         let t = Instant::now();
         assert_eq!(
             recv_timeout(&mut rx, Duration::from_millis(20)),
@@ -691,7 +707,7 @@ mod tests {
 
     #[test]
     fn a_waiting_receiver_is_woken() {
-        let (tx, mut rx) = bounded::<u32>(4);
+        let (tx, mut rx) = bounded_events::<u32>(4);
         let reader = std::thread::spawn(move || {
             let first = rx.recv();
             let second = rx.recv_deadline(Instant::now() + Duration::from_secs(10));
@@ -713,7 +729,7 @@ mod tests {
     #[test]
     fn a_blocked_sender_waits_while_the_queue_is_full() {
         const CAP: usize = PUBLISH_EVERY * 4;
-        let (tx, mut rx) = bounded::<usize>(CAP);
+        let (tx, mut rx) = bounded_events::<usize>(CAP);
         for i in 0..CAP {
             tx.send_blocking(i).unwrap();
         }
@@ -752,7 +768,7 @@ mod tests {
     #[test]
     fn many_senders_one_receiver() {
         const PER: usize = 20_000;
-        let (tx, mut rx) = bounded::<(usize, usize)>(64);
+        let (tx, mut rx) = bounded_events::<(usize, usize)>(64);
         let tx = Arc::new(tx);
         let senders: Vec<_> = (0..4)
             .map(|w| {

@@ -143,7 +143,7 @@ pub(crate) struct RetryPolicy {
 impl RetryPolicy {
     pub(crate) fn from_config(c: &Config) -> Self {
         RetryPolicy {
-            max_attempts: c.max_attempts,
+            max_attempts: c.max_attempts.unwrap_or(u32::MAX),
             deadline: c.retry_deadline,
             base: c.retry_base_delay,
             max: c.retry_max_delay,
