@@ -159,4 +159,7 @@ mod layer;
 pub use ext::SpanExt;
 pub use fields::{is_reserved, RESERVED_FIELDS, RESERVED_PREFIX, RESERVED_PREFIXES};
 pub use ids::{ParseIdError, SpanId, TraceContext, TraceId};
-pub use layer::{is_ignored_target, HoneycombLayer, IGNORED_TARGET_PREFIX, IGNORED_THREAD_PREFIX};
+pub use layer::{
+    external_span, is_ignored_target, HoneycombLayer, EXTERNAL_SPAN_TARGET, IGNORED_TARGET_PREFIX,
+    IGNORED_THREAD_PREFIX,
+};
