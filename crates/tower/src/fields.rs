@@ -61,6 +61,16 @@ pub const RESPONSE_STATUS_CODE: &str = "response.status_code";
 pub const RESPONSE_CONTENT_LENGTH: &str = "response.content_length";
 /// `response.grpc_status`: the gRPC status code (header or trailer), for gRPC.
 pub const RESPONSE_GRPC_STATUS: &str = "response.grpc_status";
+/// `response.grpc_message`: the `grpc-message` header or trailer (tonic),
+/// percent-decoded, for gRPC responses that carry one (errors).
+pub const RESPONSE_GRPC_MESSAGE: &str = "response.grpc_message";
+/// `name`: the span name of the request event, `{method} {route}` (e.g.
+/// `GET /users/{id}`) unless the handler set one.
+pub const NAME: &str = "name";
+/// The `request.route` of a `404` response whose route neither the framework
+/// nor the handler named (axum's fallback, a hyper service's unknown path):
+/// one value instead of every path a scanner tries.
+pub const UNMATCHED_ROUTE: &str = "<unmatched>";
 /// `duration_ms`: milliseconds from the request entering the layer to the end
 /// of the response body, or to the error, panic or cancellation.
 pub const DURATION_MS: &str = "duration_ms";

@@ -15,8 +15,9 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::fields;
-use crate::future::ResponseFuture;
-use crate::handle::{panic_message, Finisher, HoneycombEvent, Outcome};
+use crate::future::{panic_outcome, ResponseFuture};
+use crate::handle::{panic_message, Finisher, HoneycombEvent};
+use crate::trace;
 
 /// What the middleware does when a handler panics. Either way the request's
 /// event is sent first, with `error` = `panic: <message>`.
@@ -242,25 +243,34 @@ where
         let settings = &*self.settings;
         let mut event = settings.source.new_event();
         let route_is_template = record_request(&mut event, &req, settings.remote_addr);
+        let (trace, span) = trace::start(&mut event, req.headers());
         let handle = HoneycombEvent::new(event, route_is_template);
         req.extensions_mut().insert(handle.clone());
         let head_request = req.method() == http::Method::HEAD;
-        let finisher = Finisher { handle, start };
-        match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
-            Ok(future) => {
-                ResponseFuture::new(future, finisher, head_request, settings.panic_policy)
-            }
+        let grpc = is_grpc(&req);
+        let finisher = Finisher {
+            handle,
+            start,
+            trace,
+        };
+        let called = {
+            let _entered = span.enter();
+            catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
+        };
+        match called {
+            Ok(future) => ResponseFuture::new(
+                future,
+                finisher,
+                head_request,
+                settings.panic_policy,
+                grpc,
+                span,
+            ),
             Err(payload) => {
-                let mut outcome = Outcome::error(panic_message(&*payload));
-                if settings.panic_policy == PanicPolicy::Respond500 {
-                    outcome.status = Some(500);
-                    outcome.response_bytes = Some(0);
-                }
-                finisher.finish(outcome);
-                match settings.panic_policy {
-                    PanicPolicy::Respond500 => {
-                        ResponseFuture::internal_error(settings.panic_policy)
-                    }
+                let policy = settings.panic_policy;
+                finisher.finish(panic_outcome(panic_message(&*payload), policy, grpc));
+                match policy {
+                    PanicPolicy::Respond500 => ResponseFuture::internal_error(policy, grpc),
                     PanicPolicy::Resume => resume_unwind(payload),
                 }
             }
@@ -283,6 +293,28 @@ fn header_str(value: &http::HeaderValue) -> String {
     String::from_utf8_lossy(value.as_bytes()).into_owned()
 }
 
+/// Is this a gRPC request (`content-type: application/grpc`, `+proto`, ...)?
+fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The path the client asked for: under a nested axum router, the original
+/// one (axum strips the nest prefix from the URI the inner router sees).
+#[cfg(feature = "axum")]
+fn original_path<B>(req: &Request<B>) -> &str {
+    match req.extensions().get::<axum::extract::OriginalUri>() {
+        Some(original) => original.0.path(),
+        None => req.uri().path(),
+    }
+}
+
+#[cfg(not(feature = "axum"))]
+fn original_path<B>(req: &Request<B>) -> &str {
+    req.uri().path()
+}
+
 /// Records the request fields; returns whether `request.route` is a
 /// framework route template.
 fn record_request<B: Body>(
@@ -290,7 +322,7 @@ fn record_request<B: Body>(
     req: &Request<B>,
     default_remote: Option<SocketAddr>,
 ) -> bool {
-    let path = req.uri().path();
+    let path = original_path(req);
     event.add_field(fields::REQUEST_METHOD, req.method().as_str().to_owned());
     event.add_field(fields::REQUEST_PATH, path.to_owned());
     let route = route_template(req);
@@ -344,6 +376,13 @@ fn remote_addr<B>(req: &Request<B>) -> Option<SocketAddr> {
         ext.get::<axum::extract::ConnectInfo<SocketAddr>>()
     {
         return Some(*addr);
+    }
+    #[cfg(feature = "tonic")]
+    if let Some(addr) = ext
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(|info| info.remote_addr())
+    {
+        return Some(addr);
     }
     None
 }

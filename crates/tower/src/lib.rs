@@ -155,6 +155,9 @@ pub mod fields;
 mod future;
 mod handle;
 mod layer;
+#[cfg(feature = "tracing")]
+pub mod propagation;
+mod trace;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;

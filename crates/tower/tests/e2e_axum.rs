@@ -181,9 +181,10 @@ async fn routes_statuses_durations_and_request_fields() {
     assert_eq!(n(&ev, fields::RESPONSE_STATUS_CODE), Some(404));
     assert_eq!(
         s(&ev, fields::REQUEST_ROUTE),
-        Some("/no/such/route"),
-        "no template: the path"
+        Some(fields::UNMATCHED_ROUTE),
+        "no template: one bounded name, not the path"
     );
+    assert_eq!(s(&ev, fields::REQUEST_PATH), Some("/no/such/route"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
