@@ -160,7 +160,7 @@ async fn routes_statuses_durations_and_request_fields() {
         "from axum's ConnectInfo: the client's own socket address"
     );
     assert_eq!(n(&ev, fields::RESPONSE_STATUS_CODE), Some(200));
-    assert_eq!(n(&ev, fields::RESPONSE_CONTENT_LENGTH), Some(8));
+    assert_eq!(n(&ev, fields::RESPONSE_CONTENT_LENGTH), Some(15));
     assert!(ev.data[fields::DURATION_MS]
         .as_f64()
         .is_some_and(|d| d >= 0.0));
