@@ -63,7 +63,10 @@ async fn lookup_greeting(name: &str) -> String {
 }
 
 async fn find_user(request: Request<String>) -> Result<Response<String>, Status> {
-    Err(Status::not_found(format!("no user {:?}", request.get_ref())))
+    Err(Status::not_found(format!(
+        "no user {:?}",
+        request.get_ref()
+    )))
 }
 
 async fn crash(_request: Request<String>) -> Result<Response<String>, Status> {

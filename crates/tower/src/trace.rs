@@ -16,9 +16,15 @@ pub(crate) type RequestSpan = tracing::Span;
 #[derive(Debug, Default)]
 pub(crate) struct RequestSpan;
 
+/// What entering a [`RequestSpan`] returns without the `tracing` feature.
+#[cfg(not(feature = "tracing"))]
+pub(crate) struct NotEntered;
+
 #[cfg(not(feature = "tracing"))]
 impl RequestSpan {
-    pub(crate) fn enter(&self) {}
+    pub(crate) fn enter(&self) -> NotEntered {
+        NotEntered
+    }
 }
 
 /// A span that records nothing, for futures that run no handler.

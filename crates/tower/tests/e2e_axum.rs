@@ -126,7 +126,7 @@ async fn routes_statuses_durations_and_request_fields() {
         .unwrap();
     let reply = read_reply(&mut stream).await.unwrap();
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.body, b"user 42\n");
+    assert_eq!(reply.body, b"user 42: grace\n");
 
     let reply = send_request(h.addr, "GET", "/", &[], b"").await.unwrap();
     assert_eq!(reply.status, 200);

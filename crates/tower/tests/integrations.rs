@@ -8,9 +8,9 @@
 //! and no other. The SIGTERM test runs the `axum_service` example in a child
 //! process (this binary, re-run with `INTEG_CHILD` set).
 
-mod common;
 #[path = "../examples/axum_service.rs"]
 mod axum_example;
+mod common;
 #[path = "../examples/tonic_service.rs"]
 mod tonic_example;
 
@@ -122,7 +122,10 @@ fn one_grpc_call_at_defaults_sends_a_handful_of_events() {
     };
     let quiet = count(false);
     let names: Vec<&str> = quiet.iter().map(|e| s(e, "name")).collect();
-    println!("one gRPC call at defaults: {} events {names:?}", quiet.len());
+    println!(
+        "one gRPC call at defaults: {} events {names:?}",
+        quiet.len()
+    );
     assert_eq!(quiet.len(), 4, "{names:?}");
     for name in [
         "POST /demo.Greeter/SayHello",
@@ -198,7 +201,12 @@ fn two_services_one_trace() {
     // Every span id is distinct.
     let ids: HashMap<&str, &str> = events
         .iter()
-        .filter_map(|e| e.data.get("trace.span_id")?.as_str().map(|id| (id, s(e, "name"))))
+        .filter_map(|e| {
+            e.data
+                .get("trace.span_id")?
+                .as_str()
+                .map(|id| (id, s(e, "name")))
+        })
         .collect();
     assert_eq!(ids.len(), 5);
     client.close().unwrap();
@@ -259,13 +267,17 @@ async fn axum_nested_whole_router_and_unmatched() {
         .route("/users/{id}", get(|| async { "user" }))
         .layer(layer.clone());
     let nested = serve_axum(Router::new().nest("/api", users)).await;
-    let whole = serve_axum(layer.wrap_router(
-        Router::new().route("/orders/{id}", get(|| async { "order" })),
-    ))
+    let whole = serve_axum(
+        layer.wrap_router(Router::new().route("/orders/{id}", get(|| async { "order" }))),
+    )
     .await;
-    let reply = send_request(nested, "GET", "/api/users/7", &[], b"").await.unwrap();
+    let reply = send_request(nested, "GET", "/api/users/7", &[], b"")
+        .await
+        .unwrap();
     assert_eq!(reply.status, 200);
-    let reply = send_request(whole, "GET", "/orders/9", &[], b"").await.unwrap();
+    let reply = send_request(whole, "GET", "/orders/9", &[], b"")
+        .await
+        .unwrap();
     assert_eq!((reply.status, &reply.body[..]), (200, &b"order"[..]));
     for path in ["/wp-login.php", "/.env", "/admin/config.php"] {
         let reply = send_request(whole, "GET", path, &[], b"").await.unwrap();
@@ -361,7 +373,11 @@ fn a_missing_api_key_is_said_once_by_each_layer_and_counted() {
     let tracing = warnings("libhoney_tracing");
     assert_eq!(tracing.len(), 1, "{tracing:?}");
     assert!(tracing[0].contains("HONEYCOMB_API_KEY"), "{}", tracing[0]);
-    assert_eq!(warnings("libhoney").len(), 1, "still one: refused sends are counted, not logged");
+    assert_eq!(
+        warnings("libhoney").len(),
+        1,
+        "still one: refused sends are counted, not logged"
+    );
     client.close().unwrap();
 }
 

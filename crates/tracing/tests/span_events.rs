@@ -83,7 +83,11 @@ fn log_events_attach_to_the_innermost_span_or_their_explicit_parent() {
 #[test]
 fn a_log_event_outside_spans_is_a_standalone_event() {
     let events = capture(
-        |c| HoneycombLayer::new(c).service_name("svc").orphan_events(true),
+        |c| {
+            HoneycombLayer::new(c)
+                .service_name("svc")
+                .orphan_events(true)
+        },
         || {
             error!(code = 7, "disk full");
             let span = info_span!("s");
@@ -125,7 +129,9 @@ fn either_kind_can_be_turned_off() {
         ["inside", "outside", "span"]
     );
     assert_eq!(
-        run(|c| HoneycombLayer::new(c).orphan_events(true).span_events(false)),
+        run(|c| HoneycombLayer::new(c)
+            .orphan_events(true)
+            .span_events(false)),
         ["outside", "span"]
     );
     assert_eq!(
