@@ -265,7 +265,12 @@ pub async fn shutdown_signal() {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let demo = std::env::args().any(|a| a == "--demo");
+    run(std::env::args().any(|a| a == "--demo")).await
+}
+
+/// The example: serves until Ctrl-C or SIGTERM or, with `demo`, makes three
+/// calls to itself and returns. Installs the global tracing subscriber.
+pub async fn run(demo: bool) -> Result<(), Box<dyn Error>> {
     let (client, receiver) = client_from_env()?;
     // Flushes and closes the client when `main` returns, whatever else holds
     // a clone of it (the layers below do, the tracing one for ever).

@@ -54,7 +54,8 @@ pub const TRACEPARENT: &str = "traceparent";
 
 /// Gives the request event its trace fields (continuing an incoming
 /// `traceparent`, else starting a trace) and returns the span for the
-/// handler. Costs two random ids, three small strings and a span.
+/// handler. Costs two random ids, three small strings, a look-up of the
+/// current dispatcher and, where libhoney-tracing records it, a span.
 #[cfg(feature = "tracing")]
 pub(crate) fn start(event: &mut Event, headers: &HeaderMap) -> (RequestTrace, RequestSpan) {
     use libhoney_tracing::{SpanId, TraceContext, TraceId};
@@ -79,7 +80,17 @@ pub(crate) fn start(event: &mut Event, headers: &HeaderMap) -> (RequestTrace, Re
     let sampled = trace_id.is_sampled(event.sample_rate());
     let mut ctx = TraceContext::new(trace_id, span_id);
     ctx.sampled = sampled;
-    let span = libhoney_tracing::external_span(ctx);
+    // Only where libhoney-tracing records it: elsewhere (no subscriber, or
+    // only a `fmt` layer) the span would link nothing and show up in logs.
+    let recorded = tracing::dispatcher::get_default(|d| {
+        d.downcast_ref::<libhoney_tracing::HoneycombLayer>()
+            .is_some()
+    });
+    let span = if recorded {
+        libhoney_tracing::external_span(ctx)
+    } else {
+        tracing::Span::none()
+    };
     (RequestTrace { sampled }, span)
 }
 

@@ -381,14 +381,92 @@ fn a_missing_api_key_is_said_once_by_each_layer_and_counted() {
     client.close().unwrap();
 }
 
-/// The child's side of [`sigterm_after_requests_delivers_every_event`]: the
-/// `axum_service` example's own `main`, serving until SIGTERM.
+/// The child's side of [`sigterm_after_requests_delivers_every_event`] (the
+/// `axum_service` example's own `main`, serving until SIGTERM) and of
+/// [`tonic_example_demo_delivers_every_event`].
 #[test]
 fn child() {
-    if std::env::var("INTEG_CHILD").as_deref() != Ok("axum-sigterm") {
+    match std::env::var("INTEG_CHILD").as_deref() {
+        Ok("axum-sigterm") => axum_example::main().unwrap(),
+        Ok("tonic-demo") => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(tonic_example::run(true))
+            .unwrap(),
+        _ => {}
+    }
+}
+
+/// Spawns this binary as a child in `mode`, sending to `rx` under `dataset`.
+fn spawn_child(mode: &str, rx: &RunningReceiver, dataset: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--test-threads", "1", "--nocapture"])
+        .env("INTEG_CHILD", mode)
+        .env("HONEYCOMB_API_KEY", "child-key")
+        .env("HONEYCOMB_API_ENDPOINT", rx.url())
+        .env("HONEYCOMB_DATASET", dataset)
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits up to 30 s for `child` to exit; panics if it does not, or fails.
+fn wait_success(child: &mut std::process::Child) {
+    let start = Instant::now();
+    let exit = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the child did not exit within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(exit.success(), "{exit:?}");
+}
+
+/// The `tonic_service` example's `--demo` run, in its own process (it
+/// installs the global subscriber): three calls, and every event of them
+/// delivered by the time the process has exited.
+#[test]
+fn tonic_example_demo_delivers_every_event() {
+    if std::env::var("INTEG_CHILD").is_ok() {
         return;
     }
-    axum_example::main().unwrap();
+    let rx = Receiver::builder().api_key("child-key").start().unwrap();
+    let mut child = spawn_child("tonic-demo", &rx, "tonic-demo");
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let out: Vec<String> = stdout.lines().map(Result::unwrap).collect();
+    wait_success(&mut child);
+    assert!(
+        out.iter()
+            .any(|l| l.contains("SayHello(\"ada\") -> Ok(\"hello, ada\")")),
+        "{out:?}"
+    );
+    assert!(out.iter().any(|l| l.contains("code: Internal")), "{out:?}");
+    let events = rx.events();
+    let names: Vec<&str> = events.iter().map(|e| s(e, "name")).collect();
+    // SayHello: its request event, two spans, one span event; FindUser and
+    // Crash: their request events.
+    assert_eq!(events.len(), 6, "{names:?}");
+    assert_eq!(
+        n(
+            named(&events, "POST /demo.Greeter/Crash"),
+            fields::RESPONSE_GRPC_STATUS
+        ),
+        Some(13)
+    );
+    let hello = named(&events, "POST /demo.Greeter/SayHello");
+    assert_eq!(
+        s(named(&events, "say_hello"), "trace.parent_id"),
+        s(hello, "trace.span_id")
+    );
 }
 
 /// 20 requests to the `axum_service` example, then SIGTERM: the server
@@ -399,18 +477,8 @@ fn sigterm_after_requests_delivers_every_event() {
     if std::env::var("INTEG_CHILD").is_ok() {
         return;
     }
-    let rx = Receiver::builder().api_key("sigterm-key").start().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--test-threads", "1", "--nocapture"])
-        .env("INTEG_CHILD", "axum-sigterm")
-        .env("HONEYCOMB_API_KEY", "sigterm-key")
-        .env("HONEYCOMB_API_ENDPOINT", rx.url())
-        .env("HONEYCOMB_DATASET", "sigterm")
-        .env("LISTEN_ADDR", "127.0.0.1:0")
-        .env("RUST_BACKTRACE", "0")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let rx = Receiver::builder().api_key("child-key").start().unwrap();
+    let mut child = spawn_child("axum-sigterm", &rx, "sigterm");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr: SocketAddr = loop {
         let line = lines
@@ -437,18 +505,9 @@ fn sigterm_after_requests_delivers_every_event() {
         .status()
         .unwrap();
     assert!(status.success());
-    let start = Instant::now();
-    let exit = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the child did not exit within 30 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert!(exit.success(), "{exit:?}");
+    // Drain the child's output so that it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    wait_success(&mut child);
     // Nothing waits here: what the child did not deliver before exiting is lost.
     let events: Vec<_> = rx
         .events()
