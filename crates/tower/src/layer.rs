@@ -125,9 +125,11 @@ impl HoneycombLayer {
 
     /// Records `addr` as `request.remote_addr` of every request through
     /// services made by this layer, unless the request carries a
-    /// [`RemoteAddr`] or axum `ConnectInfo` extension. For servers that build
-    /// the service stack per connection, such as plain hyper:
-    /// `layer.clone().remote_addr(peer).layer(service)`.
+    /// [`RemoteAddr`], axum `ConnectInfo` or tonic `TcpConnectInfo`
+    /// extension. For servers that build the service stack per connection,
+    /// such as plain hyper: `layer.clone().remote_addr(peer).layer(service)`.
+    /// (tonic builds its stack once, in `Server::builder().layer(..)`: turn on
+    /// the `tonic` feature instead, which reads its `TcpConnectInfo`.)
     pub fn remote_addr(self, addr: SocketAddr) -> Self {
         self.map_settings(|s| s.remote_addr = Some(addr))
     }

@@ -75,12 +75,19 @@
 //!     format!("user {id}")
 //! }
 //!
-//! pub async fn serve(client: libhoney::Client) -> std::io::Result<()> {
+//! pub async fn serve(client: libhoney::Client) -> Result<(), Box<dyn std::error::Error>> {
+//!     let guard = client.close_on_drop(); // see Shutdown below
 //!     let app = Router::new()
 //!         .route("/users/{id}", get(user))
 //!         .layer(HoneycombLayer::from_client(client));
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+//!         // Finish the requests in flight on Ctrl-C (add SIGTERM: see
+//!         // examples/axum_service.rs), then deliver their events.
+//!         .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+//!         .await?;
+//!     guard.close_async(std::time::Duration::from_secs(5)).await?;
+//!     Ok(())
 //! }
 //! # }
 //! ```

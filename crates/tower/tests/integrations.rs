@@ -212,6 +212,26 @@ fn two_services_one_trace() {
     client.close().unwrap();
 }
 
+/// `propagation::inject` and `traceparent` give the current span's context;
+/// nothing outside a recorded span.
+#[test]
+fn inject_sets_the_current_spans_traceparent() {
+    use libhoney_tower::propagation;
+    use libhoney_tracing::SpanExt;
+    let (client, _mock) = common::mock_client();
+    run_traced(TracingLayer::new(client.clone()), || async {
+        let mut headers = http::HeaderMap::new();
+        assert!(!propagation::inject(&mut headers));
+        assert!(headers.is_empty());
+        let span = tracing::info_span!("outgoing_call");
+        let _entered = span.enter();
+        assert!(propagation::inject(&mut headers));
+        let expected = span.trace_context().unwrap().to_traceparent();
+        assert_eq!(headers["traceparent"], expected.as_str());
+        assert_eq!(propagation::traceparent().unwrap(), expected.as_str());
+    });
+}
+
 /// gRPC statuses and messages are recorded from the trailers; a panicking
 /// handler answers `grpc-status: 13` (not a bare HTTP 500); the peer address
 /// comes from tonic's connect info.
