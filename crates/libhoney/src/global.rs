@@ -3,9 +3,10 @@
 //! [`init`] installs a client; the functions here use it. Before `init` they
 //! return [`NotInitialized`] (or the matching variant of their error type), never
 //! panic. Calling `init` again replaces the default client; the previous one is
-//! closed once its last handle (events, builders, clones) is gone, waiting at
-//! most its [`shutdown_timeout`](crate::Config::shutdown_timeout). [`close`]
-//! closes the default client and uninstalls it.
+//! closed when its guard drops, or once its last handle (events, builders,
+//! clones) is gone, waiting at most its
+//! [`shutdown_timeout`](crate::Config::shutdown_timeout). [`close`] closes the
+//! default client and uninstalls it.
 //!
 //! **At process exit:** Rust never drops statics, so the default client is
 //! not closed when `main` returns (libhoney-py closes it from `atexit`).

@@ -27,11 +27,12 @@ use crate::trace;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PanicPolicy {
-    /// Answer with an empty `500 Internal Server Error` (the default). The
-    /// event then has `response.status_code` = 500, telling what the client
-    /// saw, and the connection survives: under HTTP/2 (so always with tonic)
-    /// a resumed panic would tear down every other request multiplexed on the
-    /// same connection.
+    /// Answer with an empty `500 Internal Server Error` (the default), or,
+    /// to a gRPC request (`content-type: application/grpc…`), with HTTP `200`
+    /// and `grpc-status: 13` (INTERNAL), which gRPC clients read as a status.
+    /// The event then has the status the client saw, and the connection
+    /// survives: under HTTP/2 (so always with tonic) a resumed panic would
+    /// tear down every other request multiplexed on the same connection.
     #[default]
     Respond500,
     /// Resume the panic once the event is sent, as if the layer were not
