@@ -272,3 +272,33 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(raw: &str) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-message", raw.parse().unwrap());
+        grpc_message(&headers)
+    }
+
+    #[test]
+    fn grpc_message_is_percent_decoded_and_bounded() {
+        assert_eq!(grpc_message(&HeaderMap::new()), None);
+        assert_eq!(message("no%20user%20%22bob%22").unwrap(), "no user \"bob\"");
+        assert_eq!(message("caf%C3%A9").unwrap(), "café");
+        // Invalid or cut escapes are kept as they are.
+        assert_eq!(message("100%zz").unwrap(), "100%zz");
+        assert_eq!(message("50%").unwrap(), "50%");
+        assert_eq!(message("a%4").unwrap(), "a%4");
+        // Invalid UTF-8 after decoding becomes U+FFFD, never a panic.
+        assert_eq!(message("%FF").unwrap(), "\u{FFFD}");
+        let long = "x".repeat(5000);
+        assert_eq!(message(&long).unwrap().len(), GRPC_MESSAGE_MAX);
+        // A cut in the middle of a character stays on a boundary.
+        let wide = "%C3%A9".repeat(600);
+        let decoded = message(&wide).unwrap();
+        assert!(decoded.len() <= GRPC_MESSAGE_MAX && decoded.chars().all(|c| c == 'é'));
+    }
+}
