@@ -287,10 +287,34 @@ async fn axum_nested_whole_router_and_unmatched() {
         .route("/users/{id}", get(|| async { "user" }))
         .layer(layer.clone());
     let nested = serve_axum(Router::new().nest("/api", users)).await;
-    let whole = serve_axum(
-        layer.wrap_router(Router::new().route("/orders/{id}", get(|| async { "order" }))),
+    let outer = serve_axum(
+        Router::new()
+            .nest(
+                "/v2",
+                Router::new().route("/items/{id}", get(|| async { "item" })),
+            )
+            .layer(layer.clone()),
     )
     .await;
+    let whole = serve_axum(
+        layer.wrap_router(
+            Router::new()
+                .route("/orders/{id}", get(|| async { "order" }))
+                .nest(
+                    "/shop",
+                    Router::new().route("/carts/{id}", get(|| async { "cart" })),
+                ),
+        ),
+    )
+    .await;
+    let reply = send_request(outer, "GET", "/v2/items/3", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!((reply.status, &reply.body[..]), (200, &b"item"[..]));
+    let reply = send_request(whole, "GET", "/shop/carts/5", &[], b"")
+        .await
+        .unwrap();
+    assert_eq!((reply.status, &reply.body[..]), (200, &b"cart"[..]));
     let reply = send_request(nested, "GET", "/api/users/7", &[], b"")
         .await
         .unwrap();
@@ -310,7 +334,13 @@ async fn axum_nested_whole_router_and_unmatched() {
     })
     .await
     .unwrap();
-    assert_eq!(events.len(), 5, "{events:#?}");
+    assert_eq!(events.len(), 7, "{events:#?}");
+    // A layer on the outer router, and `wrap_router`, see nested routes'
+    // full templates too (axum flattens nested routers into their parent).
+    let item = named(&events, "GET /v2/items/{id}");
+    assert_eq!(s(item, fields::REQUEST_PATH), "/v2/items/3");
+    let cart = named(&events, "GET /shop/carts/{id}");
+    assert_eq!(s(cart, fields::REQUEST_PATH), "/shop/carts/5");
     let user = named(&events, "GET /api/users/{id}");
     assert_eq!(s(user, fields::REQUEST_PATH), "/api/users/7");
     assert_eq!(s(user, fields::REQUEST_ROUTE), "/api/users/{id}");
