@@ -15,7 +15,9 @@ fn hostname() -> String {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (config, _receiver) = support::config("global-fields")?;
     // The process-wide default client, as libhoney-py's module functions.
-    libhoney::init(config)?;
+    // The guard closes the default client if `main` returns early; here
+    // `close` does it first.
+    let _guard = libhoney::init(config)?;
     libhoney::add_field("hostname", hostname())?;
     libhoney::add_field("build_id", "2026.11.26-abc123")?;
     libhoney::add(&serde_json::json!({ "region": "eu-west-1", "canary": false }))?;

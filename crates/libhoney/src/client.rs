@@ -110,6 +110,12 @@ impl Client {
     /// threads and an HTTPS agent, and the response queue's slots are allocated.
     /// No network I/O happens here and nothing blocks.
     ///
+    /// Without an API key (neither [`Config::api_key`] nor `HONEYCOMB_API_KEY`)
+    /// the client still starts, since builders and events may carry their own
+    /// key, but it logs one warning (target `libhoney`), and each event sent
+    /// without a key is refused with [`SendError::MissingApiKey`] and counted
+    /// in [`MetricsSnapshot::events_missing_api_key`].
+    ///
     /// ```
     /// use libhoney::{Client, Config};
     /// let client = Client::new(Config::new().api_key("my-key").dataset("my-service"))?;
@@ -145,6 +151,15 @@ impl Client {
             config.api_key.as_deref().unwrap_or(""),
             config.dataset.as_deref().unwrap_or(""),
         );
+        if config.api_key.as_deref().is_none_or(str::is_empty) {
+            // Said once, here, rather than per refused send (which only
+            // counts in `Metrics::events_missing_api_key`).
+            log::warn!(
+                target: "libhoney",
+                "no API key configured (Config::api_key or HONEYCOMB_API_KEY): events are refused \
+                 with SendError::MissingApiKey unless a builder or event sets one"
+            );
+        }
         log::debug!(target: "libhoney", "client started: {config:?}");
         let root = Template {
             fields: Arc::new(Fields::default()),
@@ -537,6 +552,9 @@ impl Client {
             return Err(SendError::EmptyEvent);
         }
         if let Some(problem) = dest.problem() {
+            if *problem == SendError::MissingApiKey {
+                inner.metrics.record_missing_api_key();
+            }
             return Err(problem.clone());
         }
         if sample_rate == 0 {

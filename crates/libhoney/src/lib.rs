@@ -161,8 +161,10 @@
 //! [`Client::flush_async`] / [`Client::close_async`], which wait on a helper
 //! thread. When the last handle to a client is dropped, it closes itself with
 //! the same bounded wait. The default client of [`init`] lives in a static,
-//! which Rust never drops: call [`close`] before `main` returns, or keep the
-//! guard of [`close_on_drop`] in `main`.
+//! which Rust never drops, so `init` returns a [`CloseOnDrop`] guard to keep
+//! in `main` (`let _guard = libhoney::init(config)?;`); a client of your own
+//! that a layer or a global subscriber also holds gets the same guard from
+//! [`Client::close_on_drop`].
 //!
 //! ## Values JSON cannot hold
 //!

@@ -19,6 +19,7 @@ pub struct Metrics {
     retries: AtomicU64,
     responses_dropped: AtomicU64,
     batches: AtomicU64,
+    missing_api_key: AtomicU64,
 }
 
 impl Metrics {
@@ -40,6 +41,11 @@ impl Metrics {
         let done =
             self.sent.load(Relaxed) + self.failed.load(Relaxed) + self.overflowed.load(Relaxed);
         self.queued.sum(Relaxed).saturating_sub(done) as usize
+    }
+
+    /// Counts one send refused for want of an API key.
+    pub(crate) fn record_missing_api_key(&self) {
+        self.missing_api_key.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn record_queued(&self) {
@@ -73,6 +79,7 @@ impl Metrics {
             retries: self.retries.load(Relaxed),
             responses_dropped: self.responses_dropped.load(Relaxed),
             batches_sent: self.batches.load(Relaxed),
+            events_missing_api_key: self.missing_api_key.load(Relaxed),
             queue_length,
         }
     }
@@ -116,6 +123,11 @@ pub struct MetricsSnapshot {
     pub responses_dropped: u64,
     /// HTTP requests made (each attempt of a batch counts once).
     pub batches_sent: u64,
+    /// Events refused by `send` because no API key was set (on the config,
+    /// the builder, the event, or in `HONEYCOMB_API_KEY`): `send` returned
+    /// [`SendError::MissingApiKey`](crate::SendError::MissingApiKey). Not
+    /// counted in `events_queued`.
+    pub events_missing_api_key: u64,
     /// Events waiting in the transmission's queue right now.
     pub queue_length: usize,
 }

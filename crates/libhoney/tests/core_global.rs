@@ -82,7 +82,12 @@ fn global_client_lifecycle() {
 
     // 3. init installs a default client that every function uses.
     let first = Mock::new();
-    let first_handle = libhoney::init(config(&first)).unwrap();
+    // `into_client` gives up init's guard: this client then closes when its
+    //  last handle goes, as any client (steps 5 and 6 rely on that).
+    let first_handle = libhoney::init(config(&first))
+        .unwrap()
+        .into_client()
+        .unwrap();
     let counter = Arc::new(AtomicU64::new(0));
     let c = Arc::clone(&counter);
     libhoney::add_field("build", "b1").unwrap();
@@ -138,7 +143,10 @@ fn global_client_lifecycle() {
         ev
     };
     let second = Mock::new();
-    let second_handle = libhoney::init(config(&second)).unwrap();
+    let second_handle = libhoney::init(config(&second))
+        .unwrap()
+        .into_client()
+        .unwrap();
     assert_eq!(first.close_count(), 0);
     let mut ev = libhoney::new_event().unwrap();
     ev.add_field("n", 5);
@@ -164,7 +172,7 @@ fn global_client_lifecycle() {
     //    Without outstanding handles, replacing closes the old client at once.
     drop(second_handle);
     let third = Mock::new();
-    drop(libhoney::init(config(&third)).unwrap());
+    drop(libhoney::init(config(&third)).unwrap().into_client());
     assert_eq!(second.close_count(), 1);
     assert_eq!(third.close_count(), 0);
 
@@ -180,12 +188,50 @@ fn global_client_lifecycle() {
 
     // 7. init works again after close.
     let fourth = Mock::new();
-    libhoney::init(config(&fourth)).unwrap();
+    let _fourth_guard = libhoney::init(config(&fourth)).unwrap().into_client();
     let mut ev = libhoney::new_event().unwrap();
     ev.add_field("n", 7);
     ev.send().unwrap();
     assert_eq!(fourth.len(), 1);
     libhoney::close().unwrap();
     assert_eq!(fourth.close_count(), 1);
+    assert_not_initialized();
+
+    // 8. init's guard flushes, closes and uninstalls the client when dropped,
+    //    even while another handle (a layer's clone, say) lives.
+    let fifth = Mock::new();
+    let guard = libhoney::init(config(&fifth)).unwrap();
+    let held = guard.client().unwrap();
+    let mut ev = libhoney::new_event().unwrap();
+    ev.add_field("n", 8);
+    ev.send().unwrap();
+    drop(guard);
+    assert_eq!(fifth.close_count(), 1);
+    assert_eq!(fifth.len(), 1);
+    assert!(held.is_closed());
+    assert_not_initialized();
+
+    // 9. A guard of a replaced client closes that client only; the default
+    //    installed after it stays.
+    let sixth = Mock::new();
+    let seventh = Mock::new();
+    let sixth_guard = libhoney::init(config(&sixth)).unwrap();
+    let seventh_guard = libhoney::init(config(&seventh)).unwrap();
+    drop(sixth_guard);
+    assert_eq!((sixth.close_count(), seventh.close_count()), (1, 0));
+    assert!(libhoney::new_event().is_ok());
+    // close() through the guard returns the result instead of logging it.
+    seventh_guard.close().unwrap();
+    assert_eq!(seventh.close_count(), 1);
+    assert_not_initialized();
+
+    // 10. close_on_drop() closes whatever client is the default at drop time.
+    let eighth = Mock::new();
+    let guard = libhoney::close_on_drop();
+    assert!(guard.client().is_none());
+    let _kept = libhoney::init(config(&eighth)).unwrap().into_client();
+    assert!(guard.client().is_some());
+    drop(guard);
+    assert_eq!(eighth.close_count(), 1);
     assert_not_initialized();
 }

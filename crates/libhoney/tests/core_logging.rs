@@ -67,7 +67,7 @@ fn normal_use() {
     ev.send().unwrap();
     drop(client); // closed by drop
 
-    libhoney::init(base().transmission(Discard::new())).unwrap();
+    let _guard = libhoney::init(base().transmission(Discard::new())).unwrap();
     let mut ev = libhoney::new_event().unwrap();
     ev.add_field("x", 1);
     ev.send().unwrap();

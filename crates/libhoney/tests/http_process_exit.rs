@@ -40,15 +40,22 @@ fn child() {
             let client = libhoney::Client::new(config).unwrap();
             send(&client);
         }
-        // The default client with the guard of close_on_drop.
+        // The default client with the guard init returns.
         "global-guard" => {
-            let client = libhoney::init(config).unwrap();
-            let _guard = libhoney::close_on_drop();
+            let guard = libhoney::init(config).unwrap();
+            send(&guard.client().unwrap());
+        }
+        // A clone kept for ever (as a layer in a global subscriber keeps
+        // one) would stop "close on last drop"; the client's guard closes it.
+        "held-clone-guard" => {
+            let client = libhoney::Client::new(config).unwrap();
+            let _guard = client.close_on_drop();
+            std::mem::forget(client.clone());
             send(&client);
         }
         // The default client and no close: the process still exits at once.
         "global-no-close" => {
-            let client = libhoney::init(config).unwrap();
+            let client = libhoney::init(config).unwrap().into_client().unwrap();
             send(&client);
         }
         other => panic!("unknown mode {other}"),
@@ -82,7 +89,7 @@ fn events_sent_just_before_exit() {
         return; // inside a child
     }
     let rx = Receiver::builder().api_key(KEY).start().unwrap();
-    for mode in ["local-client", "global-guard"] {
+    for mode in ["local-client", "global-guard", "held-clone-guard"] {
         let (ok, _) = run_child(&rx.url(), mode);
         assert!(ok, "the {mode} child failed");
         let got = rx.events().iter().filter(|e| e.dataset == mode).count() as u64;

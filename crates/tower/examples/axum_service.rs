@@ -17,6 +17,12 @@
 //! curl localhost:3000/panic
 //! ```
 //!
+//! Both integrations are installed: libhoney-tower's layer sends one event
+//! per request, and libhoney-tracing's layer sends the handlers' spans as its
+//! children, in one trace per request. Ctrl-C or SIGTERM stops the server
+//! gracefully (requests in flight finish), then the client is closed, so no
+//! event is lost at exit. `LISTEN_ADDR` overrides the address.
+//!
 //! The test suite serves [`app`] too (it includes this file as a module).
 
 #![allow(dead_code)] // The tests include this file and use only part of it.
@@ -35,6 +41,7 @@ use libhoney::{Client, Config};
 use libhoney_receiver::{Print, Receiver, RunningReceiver};
 use libhoney_tower::{HoneycombEvent, HoneycombLayer};
 use tokio::net::TcpListener;
+use tracing_subscriber::prelude::*;
 
 #[path = "support/raw_http.rs"]
 pub mod raw_http;
@@ -56,7 +63,19 @@ pub fn app(layer: HoneycombLayer) -> Router {
 async fn user(Path(id): Path<u64>, ev: HoneycombEvent) -> String {
     ev.add_field("user.id", id);
     ev.add_field("user.plan", if id % 2 == 0 { "free" } else { "pro" });
-    format!("user {id}\n")
+    let name = load_user(id).await;
+    format!("user {id}: {name}\n")
+}
+
+/// A child span of the request event (with libhoney-tracing's layer).
+#[tracing::instrument]
+async fn load_user(id: u64) -> &'static str {
+    tracing::info!(cache = "miss", "user loaded");
+    if id % 2 == 0 {
+        "grace"
+    } else {
+        "ada"
+    }
 }
 
 /// Returns the request body: request and response sizes match.
@@ -120,16 +139,48 @@ pub fn client_from_env() -> Result<(Client, Option<RunningReceiver>), Box<dyn Er
     }
 }
 
+/// Completes on Ctrl-C or, on Unix, SIGTERM (what `kill`, systemd and
+/// Kubernetes send), for `with_graceful_shutdown`.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
+pub async fn main() -> Result<(), Box<dyn Error>> {
     let demo = std::env::args().any(|a| a == "--demo");
     let (client, receiver) = client_from_env()?;
+    // Flushes and closes the client when `main` returns, although the layers
+    // below keep clones of it (the tracing one in a global subscriber, for
+    // ever): without it, the events of the last requests would be lost.
+    let guard = client.close_on_drop();
     client.add_field("service.name", "axum-example");
+    // Spans of the handlers (`#[instrument]`, `info_span!`) join the
+    // request's trace, under the request event.
+    tracing_subscriber::registry()
+        .with(libhoney_tracing::HoneycombLayer::new(client.clone()).service_name("axum-example"))
+        .init();
 
-    let addr = if demo {
-        "127.0.0.1:0"
-    } else {
-        "127.0.0.1:3000"
+    let addr = match std::env::var("LISTEN_ADDR") {
+        Ok(addr) => addr,
+        Err(_) if demo => "127.0.0.1:0".to_owned(),
+        Err(_) => "127.0.0.1:3000".to_owned(),
     };
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
@@ -147,22 +198,19 @@ async fn main() -> Result<(), Box<dyn Error>> {
             ("POST", "/echo", "hello, honeycomb"),
             ("GET", "/fail", ""),
             ("GET", "/panic", ""),
+            ("GET", "/wp-login.php", ""),
         ] {
             let reply = send_request(addr, method, path, &[], body.as_bytes()).await?;
             println!("{method} {path} -> {}", reply.status);
         }
-        if let Some(receiver) = &receiver {
-            receiver.wait_for_events(5, Duration::from_secs(10));
-        }
     } else {
-        server
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        // Stops accepting on Ctrl-C or SIGTERM, then waits for the requests
+        // in flight (their events are sent as their responses end).
+        server.with_graceful_shutdown(shutdown_signal()).await?;
     }
-    // Deliver what is still queued, without blocking the runtime.
-    client.close_async(Duration::from_secs(5)).await?;
+    // Deliver what is still queued, without blocking the runtime. (Dropping
+    // the guard would do it too, blocking this thread up to 10 s.)
+    guard.close_async(Duration::from_secs(5)).await?;
     drop(receiver);
     Ok(())
 }

@@ -53,6 +53,7 @@ struct BodyState {
     content_length: Option<u64>,
     bytes: u64,
     grpc_status: Option<i64>,
+    grpc_message: Option<String>,
 }
 
 impl BodyState {
@@ -61,6 +62,7 @@ impl BodyState {
             status: Some(self.status.as_u16()),
             response_bytes: Some(self.bytes),
             grpc_status: self.grpc_status,
+            grpc_message: self.grpc_message,
             error,
         };
         self.finisher.finish(outcome);
@@ -80,6 +82,46 @@ fn grpc_status(headers: &HeaderMap) -> Option<i64> {
         .get("grpc-status")
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse().ok())
+}
+
+/// The most `grpc-message` bytes kept (the message a server chose to send;
+/// longer ones are cut, on a character boundary).
+const GRPC_MESSAGE_MAX: usize = 1024;
+
+/// The `grpc-message` header or trailer, percent-decoded as the gRPC spec
+/// says (invalid escapes are kept as they are), at most 1 KiB.
+pub(crate) fn grpc_message(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get("grpc-message")?.as_bytes();
+    let mut out = Vec::with_capacity(raw.len().min(GRPC_MESSAGE_MAX));
+    let mut i = 0;
+    while i < raw.len() && out.len() < GRPC_MESSAGE_MAX {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match raw[i] {
+            b'%' if i + 2 < raw.len() => match (hex(raw[i + 1]), hex(raw[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    if text.len() > GRPC_MESSAGE_MAX {
+        let mut cut = GRPC_MESSAGE_MAX;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    Some(text)
 }
 
 impl<B: Body> ResponseBody<B> {
@@ -108,6 +150,7 @@ impl<B: Body> ResponseBody<B> {
             content_length,
             bytes: 0,
             grpc_status: grpc_status(&parts.headers),
+            grpc_message: grpc_message(&parts.headers),
         };
         if inner.is_end_stream() {
             state.finish(None);
@@ -189,6 +232,9 @@ where
                     if let Some(code) = grpc_status(trailers) {
                         state.grpc_status = Some(code);
                     }
+                    if let Some(message) = grpc_message(trailers) {
+                        state.grpc_message = Some(message);
+                    }
                 }
                 let ended = inner
                     .as_ref()
@@ -224,5 +270,35 @@ where
             Some(body) => body.size_hint(),
             None => SizeHint::with_exact(0),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(raw: &str) -> Option<String> {
+        let mut headers = HeaderMap::new();
+        headers.insert("grpc-message", raw.parse().unwrap());
+        grpc_message(&headers)
+    }
+
+    #[test]
+    fn grpc_message_is_percent_decoded_and_bounded() {
+        assert_eq!(grpc_message(&HeaderMap::new()), None);
+        assert_eq!(message("no%20user%20%22bob%22").unwrap(), "no user \"bob\"");
+        assert_eq!(message("caf%C3%A9").unwrap(), "café");
+        // Invalid or cut escapes are kept as they are.
+        assert_eq!(message("100%zz").unwrap(), "100%zz");
+        assert_eq!(message("50%").unwrap(), "50%");
+        assert_eq!(message("a%4").unwrap(), "a%4");
+        // Invalid UTF-8 after decoding becomes U+FFFD, never a panic.
+        assert_eq!(message("%FF").unwrap(), "\u{FFFD}");
+        let long = "x".repeat(5000);
+        assert_eq!(message(&long).unwrap().len(), GRPC_MESSAGE_MAX);
+        // A cut in the middle of a character stays on a boundary.
+        let wide = "%C3%A9".repeat(600);
+        let decoded = message(&wide).unwrap();
+        assert!(decoded.len() <= GRPC_MESSAGE_MAX && decoded.chars().all(|c| c == 'é'));
     }
 }

@@ -6,17 +6,22 @@
 //!
 //! | field | type | when present | source |
 //! | --- | --- | --- | --- |
+//! | [`name`](NAME) | string | always | `{method} {route}`, e.g. `GET /users/{id}`, unless the handler set one |
+//! | `trace.trace_id`, `trace.span_id` | string | feature `tracing` | 32 and 16 hex digits: the request event is a span of the request's trace |
+//! | `trace.parent_id` | string | feature `tracing`, incoming `traceparent` | the caller's span id |
+//! | `meta.span_type` | string | feature `tracing` | `root`, or `subroot` when continuing a caller's trace |
 //! | [`request.method`](REQUEST_METHOD) | string | always | the request line, e.g. `GET` |
-//! | [`request.route`](REQUEST_ROUTE) | string | always | axum's [`MatchedPath`] (feature `axum`), e.g. `/users/{id}`; else the path |
-//! | [`request.path`](REQUEST_PATH) | string | always | the URI path, without the query string |
+//! | [`request.route`](REQUEST_ROUTE) | string | always | axum's [`MatchedPath`] (feature `axum`), e.g. `/users/{id}`; else the path, except [`UNMATCHED_ROUTE`] for a `404` whose route nobody named |
+//! | [`request.path`](REQUEST_PATH) | string | always | the URI path, without the query string; under a nested axum router, the original path (`OriginalUri`) |
 //! | [`request.http_version`](REQUEST_HTTP_VERSION) | string | always | `HTTP/1.0`, `HTTP/1.1`, `HTTP/2.0`, … |
 //! | [`request.host`](REQUEST_HOST) | string | if known | the URI authority (HTTP/2 `:authority`), else the `Host` header |
 //! | [`request.user_agent`](REQUEST_USER_AGENT) | string | if sent | the `User-Agent` header |
-//! | [`request.remote_addr`](REQUEST_REMOTE_ADDR) | string | if known | `ip:port` of the peer: [`RemoteAddr`](crate::RemoteAddr) extension, else axum's `ConnectInfo<SocketAddr>`, else [`HoneycombLayer::remote_addr`](crate::HoneycombLayer::remote_addr) |
+//! | [`request.remote_addr`](REQUEST_REMOTE_ADDR) | string | if known | `ip:port` of the peer: [`RemoteAddr`](crate::RemoteAddr) extension, else axum's `ConnectInfo<SocketAddr>`, else tonic's `TcpConnectInfo` (feature `tonic`), else [`HoneycombLayer::remote_addr`](crate::HoneycombLayer::remote_addr) |
 //! | [`request.content_length`](REQUEST_CONTENT_LENGTH) | integer | if known up front | the `Content-Length` header, else the body's exact size hint; a chunked upload has none (request bodies are not counted) |
 //! | [`response.status_code`](RESPONSE_STATUS_CODE) | integer | if a response was produced | e.g. `200`; `500` for a panic turned into a response |
 //! | [`response.content_length`](RESPONSE_CONTENT_LENGTH) | integer | if a response was produced | body bytes **counted** as the server read them from the response body (exact for streaming bodies too); `0` for `HEAD`, `204` and `304` |
-//! | [`response.grpc_status`](RESPONSE_GRPC_STATUS) | integer | gRPC only | the `grpc-status` header or trailer (tonic) |
+//! | [`response.grpc_status`](RESPONSE_GRPC_STATUS) | integer | gRPC only | the `grpc-status` header or trailer (tonic); `13` for a panic answered by the layer |
+//! | [`response.grpc_message`](RESPONSE_GRPC_MESSAGE) | string | gRPC, when sent | the `grpc-message` header or trailer, percent-decoded, at most 1 KiB |
 //! | [`duration_ms`](DURATION_MS) | float | always | milliseconds from the request entering the layer to the end of the response body (or the error, panic or cancellation) |
 //! | [`error`](ERROR) | string | on failure | see below |
 //!
@@ -61,6 +66,16 @@ pub const RESPONSE_STATUS_CODE: &str = "response.status_code";
 pub const RESPONSE_CONTENT_LENGTH: &str = "response.content_length";
 /// `response.grpc_status`: the gRPC status code (header or trailer), for gRPC.
 pub const RESPONSE_GRPC_STATUS: &str = "response.grpc_status";
+/// `response.grpc_message`: the `grpc-message` header or trailer (tonic),
+/// percent-decoded, for gRPC responses that carry one (errors).
+pub const RESPONSE_GRPC_MESSAGE: &str = "response.grpc_message";
+/// `name`: the span name of the request event, `{method} {route}` (e.g.
+/// `GET /users/{id}`) unless the handler set one.
+pub const NAME: &str = "name";
+/// The `request.route` of a `404` response whose route neither the framework
+/// nor the handler named (axum's fallback, a hyper service's unknown path):
+/// one value instead of every path a scanner tries.
+pub const UNMATCHED_ROUTE: &str = "<unmatched>";
 /// `duration_ms`: milliseconds from the request entering the layer to the end
 /// of the response body, or to the error, panic or cancellation.
 pub const DURATION_MS: &str = "duration_ms";

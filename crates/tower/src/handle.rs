@@ -5,9 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use libhoney::{Event, FieldName, Value};
+use libhoney::{Event, FieldName, SendError, Value};
 
 use crate::fields;
+use crate::trace::RequestTrace;
 
 /// A cheap handle to the event of the request being served, for handlers to
 /// add fields to it.
@@ -166,6 +167,7 @@ pub(crate) struct Outcome {
     pub(crate) status: Option<u16>,
     pub(crate) response_bytes: Option<u64>,
     pub(crate) grpc_status: Option<i64>,
+    pub(crate) grpc_message: Option<String>,
     pub(crate) error: Option<String>,
 }
 
@@ -175,6 +177,7 @@ impl Outcome {
             status: None,
             response_bytes: None,
             grpc_status: None,
+            grpc_message: None,
             error: Some(error.into()),
         }
     }
@@ -185,6 +188,23 @@ impl Outcome {
 pub(crate) struct Finisher {
     pub(crate) handle: HoneycombEvent,
     pub(crate) start: Instant,
+    pub(crate) trace: RequestTrace,
+}
+
+/// Has a request event been refused for want of an API key yet (in this
+/// process)? Reported once, then only counted by the SDK's metrics.
+static KEY_WARNED: AtomicBool = AtomicBool::new(false);
+
+/// Is the route still the path the layer put there, that is, named neither by
+/// the framework nor by the handler?
+fn route_unnamed(event: &Event) -> bool {
+    match (
+        event.get(fields::REQUEST_ROUTE),
+        event.get(fields::REQUEST_PATH),
+    ) {
+        (Some(route), Some(path)) => route == path,
+        _ => false,
+    }
 }
 
 impl Finisher {
@@ -204,12 +224,48 @@ impl Finisher {
         if let Some(grpc) = outcome.grpc_status {
             event.add_field(fields::RESPONSE_GRPC_STATUS, grpc);
         }
+        if let Some(message) = outcome.grpc_message {
+            event.add_field(fields::RESPONSE_GRPC_MESSAGE, message);
+        }
         if let Some(error) = outcome.error {
             event.add_field(fields::ERROR, error);
         }
+        // A 404 whose route nobody named (a scanner's path, axum's fallback)
+        // gets one bounded route name instead of its path.
+        if outcome.status == Some(404)
+            && !self.handle.shared.route_is_template.load(Ordering::Acquire)
+            && route_unnamed(&event)
+        {
+            event.add_field(fields::REQUEST_ROUTE, fields::UNMATCHED_ROUTE);
+        }
+        if event.get(fields::NAME).is_none() {
+            let name = match (
+                event.get(fields::REQUEST_METHOD).and_then(Value::as_str),
+                event.get(fields::REQUEST_ROUTE).and_then(Value::as_str),
+            ) {
+                (Some(method), Some(route)) => format!("{method} {route}"),
+                _ => "request".to_owned(),
+            };
+            event.add_field(fields::NAME, name);
+        }
         let ms = self.start.elapsed().as_secs_f64() * 1000.0;
         event.add_field(fields::DURATION_MS, ms);
-        let _ = event.send();
+        if !self.trace.sampled {
+            return; // the whole trace is dropped, by its trace id
+        }
+        let result = if cfg!(feature = "tracing") && event.sample_rate() > 1 {
+            // Kept by the trace-id rule already; record the rate only.
+            event.send_presampled()
+        } else {
+            event.send()
+        };
+        if result == Err(SendError::MissingApiKey) && !KEY_WARNED.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                target: "libhoney_tower",
+                "request events are not being sent to Honeycomb: no API key (set Config::api_key \
+                 or HONEYCOMB_API_KEY); this is said once, the SDK's metrics count every refused event"
+            );
+        }
     }
 }
 

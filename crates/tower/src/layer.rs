@@ -15,8 +15,9 @@ use tower_service::Service;
 
 use crate::body::ResponseBody;
 use crate::fields;
-use crate::future::ResponseFuture;
-use crate::handle::{panic_message, Finisher, HoneycombEvent, Outcome};
+use crate::future::{panic_outcome, ResponseFuture};
+use crate::handle::{panic_message, Finisher, HoneycombEvent};
+use crate::trace;
 
 /// What the middleware does when a handler panics. Either way the request's
 /// event is sent first, with `error` = `panic: <message>`.
@@ -26,11 +27,12 @@ use crate::handle::{panic_message, Finisher, HoneycombEvent, Outcome};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum PanicPolicy {
-    /// Answer with an empty `500 Internal Server Error` (the default). The
-    /// event then has `response.status_code` = 500, telling what the client
-    /// saw, and the connection survives: under HTTP/2 (so always with tonic)
-    /// a resumed panic would tear down every other request multiplexed on the
-    /// same connection.
+    /// Answer with an empty `500 Internal Server Error` (the default), or,
+    /// to a gRPC request (`content-type: application/grpc…`), with HTTP `200`
+    /// and `grpc-status: 13` (INTERNAL), which gRPC clients read as a status.
+    /// The event then has the status the client saw, and the connection
+    /// survives: under HTTP/2 (so always with tonic) a resumed panic would
+    /// tear down every other request multiplexed on the same connection.
     #[default]
     Respond500,
     /// Resume the panic once the event is sent, as if the layer were not
@@ -124,9 +126,11 @@ impl HoneycombLayer {
 
     /// Records `addr` as `request.remote_addr` of every request through
     /// services made by this layer, unless the request carries a
-    /// [`RemoteAddr`] or axum `ConnectInfo` extension. For servers that build
-    /// the service stack per connection, such as plain hyper:
-    /// `layer.clone().remote_addr(peer).layer(service)`.
+    /// [`RemoteAddr`], axum `ConnectInfo` or tonic `TcpConnectInfo`
+    /// extension. For servers that build the service stack per connection,
+    /// such as plain hyper: `layer.clone().remote_addr(peer).layer(service)`.
+    /// (tonic builds its stack once, in `Server::builder().layer(..)`: turn on
+    /// the `tonic` feature instead, which reads its `TcpConnectInfo`.)
     pub fn remote_addr(self, addr: SocketAddr) -> Self {
         self.map_settings(|s| s.remote_addr = Some(addr))
     }
@@ -242,25 +246,34 @@ where
         let settings = &*self.settings;
         let mut event = settings.source.new_event();
         let route_is_template = record_request(&mut event, &req, settings.remote_addr);
+        let (trace, span) = trace::start(&mut event, req.headers());
         let handle = HoneycombEvent::new(event, route_is_template);
         req.extensions_mut().insert(handle.clone());
         let head_request = req.method() == http::Method::HEAD;
-        let finisher = Finisher { handle, start };
-        match catch_unwind(AssertUnwindSafe(|| self.inner.call(req))) {
-            Ok(future) => {
-                ResponseFuture::new(future, finisher, head_request, settings.panic_policy)
-            }
+        let grpc = is_grpc(&req);
+        let finisher = Finisher {
+            handle,
+            start,
+            trace,
+        };
+        let called = {
+            let _entered = span.enter();
+            catch_unwind(AssertUnwindSafe(|| self.inner.call(req)))
+        };
+        match called {
+            Ok(future) => ResponseFuture::new(
+                future,
+                finisher,
+                head_request,
+                settings.panic_policy,
+                grpc,
+                span,
+            ),
             Err(payload) => {
-                let mut outcome = Outcome::error(panic_message(&*payload));
-                if settings.panic_policy == PanicPolicy::Respond500 {
-                    outcome.status = Some(500);
-                    outcome.response_bytes = Some(0);
-                }
-                finisher.finish(outcome);
-                match settings.panic_policy {
-                    PanicPolicy::Respond500 => {
-                        ResponseFuture::internal_error(settings.panic_policy)
-                    }
+                let policy = settings.panic_policy;
+                finisher.finish(panic_outcome(panic_message(&*payload), policy, grpc));
+                match policy {
+                    PanicPolicy::Respond500 => ResponseFuture::internal_error(policy, grpc),
                     PanicPolicy::Resume => resume_unwind(payload),
                 }
             }
@@ -283,6 +296,28 @@ fn header_str(value: &http::HeaderValue) -> String {
     String::from_utf8_lossy(value.as_bytes()).into_owned()
 }
 
+/// Is this a gRPC request (`content-type: application/grpc`, `+proto`, ...)?
+fn is_grpc<B>(req: &Request<B>) -> bool {
+    req.headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The path the client asked for: under a nested axum router, the original
+/// one (axum strips the nest prefix from the URI the inner router sees).
+#[cfg(feature = "axum")]
+fn original_path<B>(req: &Request<B>) -> &str {
+    match req.extensions().get::<axum::extract::OriginalUri>() {
+        Some(original) => original.0.path(),
+        None => req.uri().path(),
+    }
+}
+
+#[cfg(not(feature = "axum"))]
+fn original_path<B>(req: &Request<B>) -> &str {
+    req.uri().path()
+}
+
 /// Records the request fields; returns whether `request.route` is a
 /// framework route template.
 fn record_request<B: Body>(
@@ -290,7 +325,7 @@ fn record_request<B: Body>(
     req: &Request<B>,
     default_remote: Option<SocketAddr>,
 ) -> bool {
-    let path = req.uri().path();
+    let path = original_path(req);
     event.add_field(fields::REQUEST_METHOD, req.method().as_str().to_owned());
     event.add_field(fields::REQUEST_PATH, path.to_owned());
     let route = route_template(req);
@@ -344,6 +379,13 @@ fn remote_addr<B>(req: &Request<B>) -> Option<SocketAddr> {
         ext.get::<axum::extract::ConnectInfo<SocketAddr>>()
     {
         return Some(*addr);
+    }
+    #[cfg(feature = "tonic")]
+    if let Some(addr) = ext
+        .get::<tonic::transport::server::TcpConnectInfo>()
+        .and_then(|info| info.remote_addr())
+    {
+        return Some(addr);
     }
     None
 }

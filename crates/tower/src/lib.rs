@@ -75,21 +75,53 @@
 //!     format!("user {id}")
 //! }
 //!
-//! pub async fn serve(client: libhoney::Client) -> std::io::Result<()> {
+//! pub async fn serve(client: libhoney::Client) -> Result<(), Box<dyn std::error::Error>> {
+//!     let guard = client.close_on_drop(); // see Shutdown below
 //!     let app = Router::new()
 //!         .route("/users/{id}", get(user))
 //!         .layer(HoneycombLayer::from_client(client));
 //!     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
-//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+//!     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+//!         // Finish the requests in flight on Ctrl-C (add SIGTERM: see
+//!         // examples/axum_service.rs), then deliver their events.
+//!         .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+//!         .await?;
+//!     guard.close_async(std::time::Duration::from_secs(5)).await?;
+//!     Ok(())
 //! }
 //! # }
 //! ```
 //!
-//! If the layer wraps the whole router instead (an outer
-//! `ServiceBuilder`), it runs before routing: `request.route` is then the
-//! path, unless the handler takes the [`HoneycombEvent`] extractor, which
-//! records the template. Requests that match no route (axum's fallback) have
-//! their path as `request.route`.
+//! On a nested router (`Router::new().nest("/api", users)`, the layer on
+//! `users`), `request.path` is the original path (`/api/users/7`, from
+//! axum's `OriginalUri`) and `request.route` the full template
+//! (`/api/users/{id}`).
+//!
+//! To wrap the whole router instead, use
+//! [`HoneycombLayer::wrap_router`]: it returns a `Router` that `axum::serve`
+//! takes as it is, and still records route templates. (A bare outer
+//! `ServiceBuilder` layer would change the response body type, which
+//! `axum::serve` rejects.) A `404` whose route neither the framework nor the
+//! handler named, such as axum's fallback answering a scanner, has
+//! `request.route` = [`fields::UNMATCHED_ROUTE`] (`<unmatched>`), so scanners
+//! do not multiply the route's values.
+//!
+//! ## One trace per request (feature `tracing`, on by default)
+//!
+//! Each request event is a span of the request's trace (`trace.trace_id`,
+//! `trace.span_id`, `meta.span_type`, `name`), continuing the caller's trace
+//! when the request carries a W3C `traceparent` (then `trace.parent_id` is
+//! the caller's span). The inner service runs inside a `tracing` span that
+//! stands for the request event
+//! ([`libhoney_tracing::external_span`]): with libhoney-tracing's layer
+//! installed, the handler's spans and log events are the request event's
+//! children, in the same trace. [`propagation`] passes the trace on to
+//! outgoing calls (a tower layer for tonic and hyper clients, a `HeaderMap`
+//! function for the rest).
+//!
+//! The event is kept or dropped by its trace id at the sample rate of the
+//! client or builder, the rule libhoney-tracing uses for spans, so a trace
+//! is kept or dropped whole, across services.
 //!
 //! ## With hyper or tonic
 //!
@@ -99,10 +131,18 @@
 //! servers (`Server::builder().layer(…)`), tower-http stacks. Handlers reach
 //! the event with [`HoneycombEvent::from_request`] or
 //! `request.extensions().get::<HoneycombEvent>()` (in tonic, on
-//! `tonic::Request::extensions()`). For `request.remote_addr`, insert a
-//! [`RemoteAddr`] extension, or build the stack per connection with
-//! [`HoneycombLayer::remote_addr`]. A service that does its own routing can
-//! set `request.route` from the handler (the last write of a field wins).
+//! `tonic::Request::extensions()`). For `request.remote_addr`: with tonic,
+//! turn on the `tonic` feature (read from tonic's `TcpConnectInfo`);
+//! otherwise insert a [`RemoteAddr`] extension, or build the stack per
+//! connection with [`HoneycombLayer::remote_addr`]. A service that does its
+//! own routing can set `request.route` from the handler (the last write of a
+//! field wins).
+//!
+//! gRPC responses record `response.grpc_status` and `response.grpc_message`
+//! from headers or trailers. A handler that panics while serving an
+//! `application/grpc` request is answered with HTTP `200` and
+//! `grpc-status: 13` (INTERNAL), as gRPC clients expect; see
+//! `examples/tonic_service.rs` (no protoc needed).
 //!
 //! ## When the event is sent
 //!
@@ -127,9 +167,24 @@
 //! client's or builder's sample rate; a handler can change it per request
 //! through [`HoneycombEvent::with_event`].
 //!
-//! At shutdown, stop the server, then close your own handle of the client
-//! with [`Client::close_async`](libhoney::Client::close_async) so that
-//! queued events are delivered without blocking the runtime.
+//! ## Shutdown
+//!
+//! Serve with graceful shutdown on Ctrl-C and SIGTERM (axum's
+//! `with_graceful_shutdown`, tonic's `serve_with_shutdown`), so requests in
+//! flight finish, and keep the SDK's guard,
+//! [`Client::close_on_drop`](libhoney::Client::close_on_drop), from the start
+//! of `main`: the same [`CloseOnDrop`](libhoney::CloseOnDrop) as
+//! `libhoney::init` returns and libhoney-tracing's docs use. It closes the
+//! client although the layers hold clones of it. In async `main`, end with
+//! `guard.close_async(timeout).await`, which waits off the executor.
+//!
+//! ## Troubleshooting
+//!
+//! Without an API key every event is refused: the SDK warns when the client
+//! starts, this layer warns once per process (target `libhoney_tower`) at
+//! the first refused event, and the client's
+//! [`metrics`](libhoney::Client::metrics) count them in
+//! `events_missing_api_key`.
 //!
 //! ## Costs
 //!
@@ -141,12 +196,22 @@
 //!
 //! ## Features
 //!
-//! - `axum`: route templates from axum's `MatchedPath`, remote addresses from
-//!   `ConnectInfo<SocketAddr>`, and the `HoneycombEvent` extractor. Off by
-//!   default, so hyper and tonic users do not build axum.
+//! - `tracing` (on by default): one trace per request, see above; pulls
+//!   `tracing` and `libhoney-tracing`.
+//! - `axum`: route templates from axum's `MatchedPath`, the original path
+//!   under nested routers, remote addresses from `ConnectInfo<SocketAddr>`,
+//!   the `HoneycombEvent` extractor and [`HoneycombLayer::wrap_router`]. Off
+//!   by default, so hyper and tonic users do not build axum.
+//! - `tonic`: remote addresses from tonic's `TcpConnectInfo`. Off by
+//!   default, so other users do not build tonic.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+/// The README's examples, compiled (and run, unless `no_run`) as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 #[cfg(feature = "axum")]
 mod axum_support;
@@ -155,6 +220,9 @@ pub mod fields;
 mod future;
 mod handle;
 mod layer;
+#[cfg(feature = "tracing")]
+pub mod propagation;
+mod trace;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;

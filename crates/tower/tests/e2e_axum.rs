@@ -126,7 +126,7 @@ async fn routes_statuses_durations_and_request_fields() {
         .unwrap();
     let reply = read_reply(&mut stream).await.unwrap();
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.body, b"user 42\n");
+    assert_eq!(reply.body, b"user 42: grace\n");
 
     let reply = send_request(h.addr, "GET", "/", &[], b"").await.unwrap();
     assert_eq!(reply.status, 200);
@@ -160,7 +160,7 @@ async fn routes_statuses_durations_and_request_fields() {
         "from axum's ConnectInfo: the client's own socket address"
     );
     assert_eq!(n(&ev, fields::RESPONSE_STATUS_CODE), Some(200));
-    assert_eq!(n(&ev, fields::RESPONSE_CONTENT_LENGTH), Some(8));
+    assert_eq!(n(&ev, fields::RESPONSE_CONTENT_LENGTH), Some(15));
     assert!(ev.data[fields::DURATION_MS]
         .as_f64()
         .is_some_and(|d| d >= 0.0));
@@ -181,9 +181,10 @@ async fn routes_statuses_durations_and_request_fields() {
     assert_eq!(n(&ev, fields::RESPONSE_STATUS_CODE), Some(404));
     assert_eq!(
         s(&ev, fields::REQUEST_ROUTE),
-        Some("/no/such/route"),
-        "no template: the path"
+        Some(fields::UNMATCHED_ROUTE),
+        "no template: one bounded name, not the path"
     );
+    assert_eq!(s(&ev, fields::REQUEST_PATH), Some("/no/such/route"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

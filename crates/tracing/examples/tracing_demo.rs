@@ -17,11 +17,11 @@ use libhoney_tracing::{HoneycombLayer, SpanExt, TraceContext};
 use tracing::{info, info_span, warn, Instrument};
 use tracing_subscriber::prelude::*;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dataset = std::env::var("HONEYCOMB_DATASET").unwrap_or_else(|_| "tracing-demo".into());
     let has_key = std::env::var("HONEYCOMB_API_KEY").is_ok_and(|k| !k.trim().is_empty());
     // Keep the receiver alive until the client is closed.
-    let (config, receiver) = if has_key {
+    let (config, _receiver) = if has_key {
         println!("Sending to Honeycomb, dataset {dataset:?}.");
         (Config::new().dataset(&dataset), None)
     } else {
@@ -41,8 +41,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (config, Some(rx))
     };
     let client = Client::new(config)?;
+    // At exit (the end of `main`, an early `?`, a panic), the guard sends
+    // what is queued and waits for it, bounded by the client's shutdown
+    // timeout. Without it nothing would: the global subscriber below keeps
+    // a clone of the client for ever, so the client is never dropped.
+    let _guard = client.close_on_drop();
 
-    // The layer, installed as the global default subscriber.
+    // The layer, installed as the global default subscriber. At its
+    // defaults it sends spans and the INFO-and-above log events inside them.
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
             .with(HoneycombLayer::new(client.clone()).service_name("tracing-demo")),
@@ -59,18 +65,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         handle_request(2, TraceContext::from_traceparent(header)).await;
     });
-    // Outside any span: a standalone event.
+    // Outside any span: not sent at the layer's defaults
+    // (`HoneycombLayer::orphan_events(true)` would send it).
     info!(requests = 2, "demo finished");
+    // DEBUG spans and events: below the layer's default INFO floor.
+    tracing::debug_span!("cleanup").in_scope(|| tracing::debug!("not sent"));
 
-    // At exit: send everything queued, wait for it (bounded by the client's
-    // shutdown timeout), stop.
-    client.close()?;
+    // Returning drops `_guard` (declared after `_receiver`, so dropped first):
+    // every event is delivered before the process exits.
     let m = client.metrics();
     println!(
-        "Sent {} events ({} failed) in {} batches.",
-        m.events_sent, m.events_failed, m.batches_sent
+        "Queued {} events so far; the guard delivers them at exit.",
+        m.events_queued
     );
-    drop(receiver);
     Ok(())
 }
 

@@ -3,9 +3,11 @@
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use libhoney::{Builder, Client, Event, EventSource, Value};
+use libhoney::{Builder, Client, Event, EventSource, SendError, Value};
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Dispatch, Metadata, Subscriber};
@@ -14,7 +16,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
 use crate::fields::{EventVisitor, FieldList, SpanVisitor};
-use crate::ids::{SpanId, TraceId};
+use crate::ids::{SpanId, TraceContext, TraceId};
 
 /// Targets starting with this are never sent: they are the SDK's own
 /// diagnostics (`libhoney`, `libhoney::…`) and this crate's
@@ -60,9 +62,70 @@ fn muted() -> bool {
     SENDING.try_with(Cell::get).unwrap_or(false) || SDK_THREAD.try_with(|b| *b).unwrap_or(false)
 }
 
+/// The target of [`external_span`]'s span. It starts with
+/// [`IGNORED_TARGET_PREFIX`], so a layer of another version ignores it.
+pub const EXTERNAL_SPAN_TARGET: &str = "libhoney_tracing::external";
+/// The name of [`external_span`]'s span.
+const EXTERNAL_SPAN_NAME: &str = "libhoney.external";
+
+fn is_external(meta: &Metadata<'_>) -> bool {
+    meta.name() == EXTERNAL_SPAN_NAME && meta.target() == EXTERNAL_SPAN_TARGET
+}
+
+/// A span standing for an event that another integration sends itself, such
+/// as the request event of `libhoney-tower`: spans and log events recorded
+/// inside it (while it is entered, or with it as `parent:`) join trace
+/// `ctx.trace_id` as children of span `ctx.span_id`, and are kept or dropped
+/// as `ctx.sampled` says. The span itself is **never sent**: the integration
+/// sends its own event with those ids.
+///
+/// A [`HoneycombLayer`] must record it: it is an `INFO` span of target
+/// [`EXTERNAL_SPAN_TARGET`], so a per-layer filter that rejects that target
+/// (such as an `EnvFilter` of only `my_app=debug`) leaves the handler's spans
+/// as roots of their own traces. Without a `HoneycombLayer` it is an ordinary
+/// span that costs what any span costs. Creating it costs a span and one lock
+/// of its extensions.
+///
+/// ```
+/// # use libhoney::{Client, Config, transmission::Mock};
+/// # let mock = Mock::new();
+/// # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(mock.clone())).unwrap();
+/// use libhoney_tracing::{external_span, HoneycombLayer, SpanId, TraceContext, TraceId};
+/// use tracing_subscriber::prelude::*;
+///
+/// let subscriber = tracing_subscriber::registry().with(HoneycombLayer::new(client.clone()));
+/// let request = TraceContext::new(TraceId::random(), SpanId::random());
+/// tracing::subscriber::with_default(subscriber, || {
+///     external_span(request).in_scope(|| tracing::info_span!("load_user").in_scope(|| {}));
+/// });
+/// let sent = mock.events();
+/// assert_eq!(sent.len(), 1, "only load_user; the external span is not sent");
+/// assert_eq!(sent[0].get("trace.parent_id").unwrap().as_str(), Some(&*request.span_id.to_string()));
+/// assert_eq!(sent[0].get("trace.trace_id").unwrap().as_str(), Some(&*request.trace_id.to_string()));
+/// ```
+pub fn external_span(ctx: TraceContext) -> tracing::Span {
+    let span = tracing::info_span!(target: EXTERNAL_SPAN_TARGET, "libhoney.external");
+    span.with_subscriber(|(id, dispatch)| {
+        let Some(with_state) = dispatch
+            .downcast_ref::<HoneycombLayer>()
+            .and_then(|layer| layer.with_state)
+        else {
+            return;
+        };
+        with_state(dispatch, id, false, &mut |state| {
+            state.trace_id = ctx.trace_id;
+            state.span_id = ctx.span_id;
+            state.parent_id = None;
+            state.sampled = ctx.sampled;
+        });
+    });
+    span
+}
+
 /// Hands an event to the SDK with this thread muted. Never blocks (unless the
-/// client was configured to block on a full queue); errors are dropped.
-fn send(ev: Event, presampled: bool) {
+/// client was configured to block on a full queue); errors are dropped, but
+/// the first [`SendError::MissingApiKey`] is logged once per layer.
+fn send(ev: Event, presampled: bool, warned: &AtomicBool) {
     struct Unmute;
     impl Drop for Unmute {
         fn drop(&mut self) {
@@ -71,11 +134,18 @@ fn send(ev: Event, presampled: bool) {
     }
     let _ = SENDING.try_with(|s| s.set(true));
     let _unmute = Unmute;
-    let _ = if presampled {
+    let result = if presampled {
         ev.send_presampled()
     } else {
         ev.send()
     };
+    if result == Err(SendError::MissingApiKey) && !warned.swap(true, Ordering::Relaxed) {
+        log::warn!(
+            target: "libhoney_tracing",
+            "spans are not being sent to Honeycomb: no API key (set Config::api_key or \
+             HONEYCOMB_API_KEY); this is said once, the SDK's metrics count every refused event"
+        );
+    }
 }
 
 /// What this layer keeps in each span's extensions while the span is open.
@@ -85,6 +155,8 @@ pub(crate) struct SpanState {
     pub(crate) parent_id: Option<SpanId>,
     pub(crate) remote_parent: bool,
     pub(crate) sampled: bool,
+    /// An [`external_span`]: never sent.
+    external: bool,
     start: Instant,
     start_time: SystemTime,
     children: u32,
@@ -183,6 +255,8 @@ pub struct HoneycombLayer {
     orphan_events: bool,
     busy_time: bool,
     pub(crate) with_state: Option<WithState>,
+    /// Set once the missing API key has been reported.
+    key_warned: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for HoneycombLayer {
@@ -205,11 +279,12 @@ impl HoneycombLayer {
             source,
             service_name: None,
             sample_rate: sample_rate.max(1),
-            max_level: LevelFilter::TRACE,
+            max_level: LevelFilter::INFO,
             span_events: true,
-            orphan_events: true,
+            orphan_events: false,
             busy_time: true,
             with_state: None,
+            key_warned: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -256,14 +331,19 @@ impl HoneycombLayer {
     }
 
     /// Ignores spans and log events more verbose than `level` (default:
-    /// [`LevelFilter::TRACE`], everything the subscriber lets through). A span
-    /// ignored this way is not sent; its children attach to its nearest sent
-    /// ancestor.
+    /// [`LevelFilter::INFO`]: your `#[instrument]` and `info_span!` spans and
+    /// `info!`..`error!` events, not the `DEBUG`/`TRACE` internals of
+    /// dependencies such as `h2`, each of which would be a billed event). A
+    /// span ignored this way is not sent; its children attach to its nearest
+    /// sent ancestor.
     ///
-    /// This filter only affects this layer, but it runs after the callsite is
-    /// enabled. To also skip the cost of building ignored spans and events,
-    /// filter earlier: a global filter, or a per-layer one with
-    /// [`Layer::with_filter`](tracing_subscriber::Layer::with_filter).
+    /// This is a floor under whatever per-layer filter you add with
+    /// [`Layer::with_filter`](tracing_subscriber::Layer::with_filter): both
+    /// must let a span through. To let such a filter send `DEBUG` spans of
+    /// your own crate, lift the floor: `.max_level(LevelFilter::TRACE)
+    /// .with_filter(EnvFilter::new("info,my_app=debug"))` (see the crate docs).
+    /// The check costs a comparison, after the callsite is enabled; a
+    /// per-layer filter also skips building what it rejects.
     pub fn max_level(mut self, level: impl Into<LevelFilter>) -> Self {
         self.max_level = level.into();
         self
@@ -277,7 +357,10 @@ impl HoneycombLayer {
     }
 
     /// Sends each log event that happens outside every span as a standalone
-    /// event (default: on). Off, such log events are ignored.
+    /// event (default: **off**). Log lines outside any span (startup,
+    /// shutdown, background chatter) are not part of a trace, and each would
+    /// be a billed event; turn this on to send them (subject to
+    /// [`max_level`](HoneycombLayer::max_level) and your filters).
     pub fn orphan_events(mut self, on: bool) -> Self {
         self.orphan_events = on;
         self
@@ -289,6 +372,12 @@ impl HoneycombLayer {
     pub fn busy_time(mut self, on: bool) -> Self {
         self.busy_time = on;
         self
+    }
+
+    /// Reports a send refused for want of an API key, once per layer (and
+    /// its clones).
+    fn send(&self, ev: Event, presampled: bool) {
+        send(ev, presampled, &self.key_warned);
     }
 
     fn wants(&self, meta: &Metadata<'_>) -> bool {
@@ -335,7 +424,8 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.wants(attrs.metadata()) {
+        let external = is_external(attrs.metadata());
+        if !external && !self.wants(attrs.metadata()) {
             return;
         }
         let Some(span) = ctx.span(id) else {
@@ -362,6 +452,7 @@ where
             parent_id,
             remote_parent: false,
             sampled,
+            external,
             start: Instant::now(),
             start_time: SystemTime::now(),
             children: 0,
@@ -460,7 +551,7 @@ where
             ev.add_field(k, val);
         }
         ev.set_sample_rate(self.sample_rate);
-        send(ev, in_span.is_some());
+        self.send(ev, in_span.is_some());
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
@@ -470,7 +561,7 @@ where
         let Some(state) = span.extensions_mut().remove::<SpanState>() else {
             return;
         };
-        if !state.sampled {
+        if !state.sampled || state.external {
             return;
         }
         let meta = span.metadata();
@@ -512,6 +603,6 @@ where
             ev.add_field(k, v);
         }
         ev.set_sample_rate(self.sample_rate);
-        send(ev, true);
+        self.send(ev, true);
     }
 }

@@ -75,9 +75,10 @@
 //! arrive even if the span never closes (a crash, a leaked future).
 //! [`HoneycombLayer::span_events`]`(false)` ignores them instead.
 //!
-//! A log event outside every span is sent as a **standalone event** with the
-//! same fields minus the `trace.*` and `meta.*` ones;
-//! [`HoneycombLayer::orphan_events`]`(false)` ignores them instead.
+//! A log event outside every span is **not sent** by default: it belongs to
+//! no trace, and each would be a billed event.
+//! [`HoneycombLayer::orphan_events`]`(true)` sends them as standalone events,
+//! with the same fields minus the `trace.*` and `meta.*` ones.
 //!
 //! `log` records bridged into `tracing` by `tracing-log` are handled too:
 //! their `log.target`, `log.module_path`, `log.file` and `log.line` fields
@@ -120,7 +121,30 @@
 //!
 //! [`HoneycombLayer::sample_rate`] keeps one trace in N, deterministically
 //! by trace id ([`TraceId::is_sampled`]), so whole traces are kept or
-//! dropped. [`HoneycombLayer::max_level`] ignores verbose spans and events.
+//! dropped.
+//!
+//! **At the defaults the layer sends spans and in-span log events at `INFO`
+//! and above** ([`HoneycombLayer::max_level`]): your `#[instrument]` and
+//! `info_span!` spans and `info!`..`error!` events, not the `DEBUG`/`TRACE`
+//! internals of dependencies such as `h2` (one gRPC call through tonic: 4
+//! events at the defaults, 570 with everything on). Finer filtering is
+//! tracing-subscriber's own per-layer filtering; `max_level` is a floor
+//! under it, so lift the floor when the filter should let `DEBUG` through:
+//!
+//! ```
+//! # use libhoney::{Client, Config, transmission::Mock};
+//! # let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
+//! use libhoney_tracing::HoneycombLayer;
+//! use tracing::level_filters::LevelFilter;
+//! use tracing_subscriber::{prelude::*, EnvFilter}; // feature "env-filter"
+//!
+//! let filter = EnvFilter::try_from_env("HONEYCOMB_LOG") // e.g. "info,my_app=debug"
+//!     .unwrap_or_else(|_| EnvFilter::new("info"));
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(HoneycombLayer::new(client.clone()).max_level(LevelFilter::TRACE).with_filter(filter));
+//! # drop(subscriber);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! The SDK's own diagnostics never loop back into Honeycomb (where each
 //! event sent would log, and each log be sent, and so on). Never sent:
@@ -144,12 +168,54 @@
 //! its background sender. No lock is shared between spans (no `Mutex` around
 //! the client: `Client` is `Clone` and `send` takes `&self`). Per span: a
 //! small state in its extensions, converted field values, and one event
-//! built at close. See [`HoneycombLayer`] for details. Flush or close the
-//! client at exit ([`Client::close`](libhoney::Client::close)), or the last
-//! events may be lost.
+//! built at close. See [`HoneycombLayer`] for details.
+//!
+//! ## At exit: the guard
+//!
+//! A global subscriber holds the layer, and so a clone of the client, for
+//! ever: the client is never dropped, so it never closes by itself, and
+//! events still queued when `main` returns are lost. Keep the SDK's guard in
+//! `main`, the same [`CloseOnDrop`](libhoney::CloseOnDrop) the global API and
+//! libhoney-tower use:
+//!
+//! ```no_run
+//! # use libhoney::{Client, Config};
+//! # use libhoney_tracing::HoneycombLayer;
+//! # use tracing_subscriber::prelude::*;
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client = Client::new(Config::new().dataset("my-service"))?;
+//!     let _guard = client.close_on_drop(); // flushes and closes when main returns
+//!     tracing_subscriber::registry().with(HoneycombLayer::new(client)).init();
+//!     tracing::info_span!("work").in_scope(|| tracing::info!("done"));
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Dropping it blocks up to the client's `shutdown_timeout` while queued
+//! events are delivered; from async code, `guard.close_async(timeout).await`
+//! waits without blocking the executor.
+//!
+//! ## Linking with other integrations
+//!
+//! [`external_span`] makes a span that stands for an event another
+//! integration sends itself: libhoney-tower uses it so that the spans of a
+//! request's handler are children of the request's event, in one trace.
+//!
+//! ## Troubleshooting
+//!
+//! Without an API key every event is refused: the SDK warns once when the
+//! client starts, this layer warns once (target `libhoney_tracing`) at the
+//! first refused event, and the client's
+//! [`metrics`](libhoney::Client::metrics) count them all in
+//! `events_missing_api_key`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+/// The README's examples, compiled (and run, unless `no_run`) as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod ext;
 mod fields;
@@ -159,4 +225,7 @@ mod layer;
 pub use ext::SpanExt;
 pub use fields::{is_reserved, RESERVED_FIELDS, RESERVED_PREFIX, RESERVED_PREFIXES};
 pub use ids::{ParseIdError, SpanId, TraceContext, TraceId};
-pub use layer::{is_ignored_target, HoneycombLayer, IGNORED_TARGET_PREFIX, IGNORED_THREAD_PREFIX};
+pub use layer::{
+    external_span, is_ignored_target, HoneycombLayer, EXTERNAL_SPAN_TARGET, IGNORED_TARGET_PREFIX,
+    IGNORED_THREAD_PREFIX,
+};

@@ -34,7 +34,12 @@ fn sdk_warnings_on_its_own_thread_do_not_loop_back() {
     tracing::subscriber::set_global_default(
         tracing_subscriber::registry()
             .with(recorder.clone())
-            .with(HoneycombLayer::new(client.clone())),
+            // Everything, so that only the self-filter keeps the SDK's logs out.
+            .with(
+                HoneycombLayer::new(client.clone())
+                    .max_level(tracing::level_filters::LevelFilter::TRACE)
+                    .orphan_events(true),
+            ),
     )
     .unwrap();
 

@@ -43,8 +43,11 @@ fn spans_and_span_events_arrive_at_the_receiver() {
     )
     .unwrap();
     tracing::subscriber::set_global_default(
-        tracing_subscriber::registry()
-            .with(HoneycombLayer::new(client.clone()).service_name("e2e-svc")),
+        tracing_subscriber::registry().with(
+            HoneycombLayer::new(client.clone())
+                .service_name("e2e-svc")
+                .orphan_events(true),
+        ),
     )
     .unwrap();
 

@@ -26,7 +26,12 @@ fn stack(client: &Client, recorder: &Recorder) -> Dispatch {
     Dispatch::new(
         tracing_subscriber::registry()
             .with(recorder.clone())
-            .with(HoneycombLayer::new(client.clone())),
+            // Everything, so that only the self-filter can keep a record out.
+            .with(
+                HoneycombLayer::new(client.clone())
+                    .max_level(tracing::level_filters::LevelFilter::TRACE)
+                    .orphan_events(true),
+            ),
     )
 }
 

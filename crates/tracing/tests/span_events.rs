@@ -83,7 +83,11 @@ fn log_events_attach_to_the_innermost_span_or_their_explicit_parent() {
 #[test]
 fn a_log_event_outside_spans_is_a_standalone_event() {
     let events = capture(
-        |c| HoneycombLayer::new(c).service_name("svc"),
+        |c| {
+            HoneycombLayer::new(c)
+                .service_name("svc")
+                .orphan_events(true)
+        },
         || {
             error!(code = 7, "disk full");
             let span = info_span!("s");
@@ -118,12 +122,16 @@ fn either_kind_can_be_turned_off() {
         names.sort();
         names
     };
+    // Log events outside spans are off by default.
+    assert_eq!(run(HoneycombLayer::new), ["inside", "span"]);
     assert_eq!(
-        run(|c| HoneycombLayer::new(c).orphan_events(false)),
-        ["inside", "span"]
+        run(|c| HoneycombLayer::new(c).orphan_events(true)),
+        ["inside", "outside", "span"]
     );
     assert_eq!(
-        run(|c| HoneycombLayer::new(c).span_events(false)),
+        run(|c| HoneycombLayer::new(c)
+            .orphan_events(true)
+            .span_events(false)),
         ["outside", "span"]
     );
     assert_eq!(
@@ -162,7 +170,10 @@ fn event_fields_with_reserved_names_are_prefixed() {
 
 #[test]
 fn an_event_without_a_message_is_named_after_its_callsite() {
-    let events = capture(HoneycombLayer::new, || info!(answer = 42));
+    let events = capture(
+        |c| HoneycombLayer::new(c).orphan_events(true),
+        || info!(answer = 42),
+    );
     let name = s(&events[0], "name");
     assert!(
         name.starts_with("event ") && name.contains("span_events.rs"),

@@ -308,6 +308,49 @@ fn a_per_layer_filter_works_too() {
 }
 
 #[test]
+fn defaults_send_info_and_above_only() {
+    let events = capture(HoneycombLayer::new, || {
+        info_span!("request").in_scope(|| {
+            debug_span!(target: "h2::proto", "poll").in_scope(|| {
+                trace_span!(target: "h2::codec", "frame").in_scope(|| {});
+                tracing::debug!(target: "h2::proto", "flushing");
+            });
+            debug_span!("my_debug").in_scope(|| {});
+            tracing::info!("handled");
+        });
+    });
+    let names: Vec<_> = events.iter().map(|e| s(e, "name")).collect();
+    assert_eq!(names, ["handled", "request"]);
+}
+
+#[test]
+fn the_env_filter_recipe_lets_your_crates_debug_spans_through() {
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::prelude::*;
+    use tracing_subscriber::EnvFilter;
+    let (client, mock) = mock_client();
+    let layer = HoneycombLayer::new(client.clone())
+        .max_level(LevelFilter::TRACE)
+        .with_filter(EnvFilter::new("info,my_app=debug"));
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, || {
+        info_span!(target: "my_app", "request").in_scope(|| {
+            debug_span!(target: "my_app::db", "query").in_scope(|| {
+                trace_span!(target: "my_app::db", "row").in_scope(|| {});
+            });
+            debug_span!(target: "h2::proto", "poll").in_scope(|| {});
+        });
+    });
+    let events = mock.take_events();
+    let names: Vec<_> = events.iter().map(|e| s(e, "name")).collect();
+    assert_eq!(names, ["query", "request"]);
+    assert_eq!(
+        s(one(&events, "query"), "trace.parent_id"),
+        s(one(&events, "request"), "trace.span_id")
+    );
+}
+
+#[test]
 fn a_builder_source_applies_its_fields_and_dataset() {
     let (client, mock) = mock_client();
     let mut builder = client.new_builder();
