@@ -48,6 +48,20 @@ pub fn send_error_code(e: &SendError) -> u8 {
     }
 }
 
+/// A send error in the CLI's words (flags rather than `Config` methods).
+pub fn explain(e: &SendError) -> String {
+    match e {
+        SendError::MissingApiKey => {
+            "no API key: pass --api-key or set HONEYCOMB_API_KEY".to_owned()
+        }
+        SendError::MissingDataset => {
+            "no dataset: pass --dataset or set HONEYCOMB_DATASET".to_owned()
+        }
+        SendError::MissingApiHost => "the API host is empty: pass --api-host".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 /// The API's own message for a failed response: the `error` member of a
 /// JSON body when there is one, else the body, else the typed error.
 pub fn describe_failure(r: &Response) -> String {
@@ -142,7 +156,7 @@ pub fn run(args: SendArgs) -> u8 {
         ev.set_timestamp(ts);
     }
     if let Err(e) = ev.send() {
-        error(&e);
+        error(explain(&e));
         return send_error_code(&e);
     }
     if let Err(e) = client.close() {

@@ -242,7 +242,7 @@ impl Pipeline {
             }
             Err(e) => {
                 src.track.answered(seq);
-                Err(Fatal::Config(e.to_string()))
+                Err(Fatal::Config(send::explain(&e)))
             }
         }
     }

@@ -5,9 +5,10 @@
 //! grows with the logarithm of its count). The SDK offers only a fixed rate,
 //! so the choice is made here and events go out with `send_presampled`.
 //!
-//! Bounds: at most [`MAX_KEYS`] distinct keys are counted per window; beyond
-//! that, new keys share the goal rate. Keys seen in no window yet get the
-//! goal rate.
+//! Until the first window has ended every key gets the goal rate; after it,
+//! a key not seen in the last window gets rate 1 (it is rare), as in
+//! dynsampler-go. Bounds: at most [`MAX_KEYS`] distinct keys are counted per
+//! window; beyond that, new keys are not counted.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ pub struct DynSampler {
     window_start: Instant,
     counts: HashMap<String, u64>,
     rates: HashMap<String, u32>,
+    have_data: bool,
     rng: u64,
 }
 
@@ -37,6 +39,7 @@ impl DynSampler {
             window_start: Instant::now(),
             counts: HashMap::new(),
             rates: HashMap::new(),
+            have_data: false,
             rng: seed | 1,
         }
     }
@@ -45,7 +48,10 @@ impl DynSampler {
     /// Costs a hash lookup or two and, once per window, a pass over the keys.
     pub fn sample(&mut self, key: &str, now: Instant) -> Option<u32> {
         if now.duration_since(self.window_start) >= self.window {
-            self.rates = rates(self.goal, &self.counts);
+            if !self.counts.is_empty() {
+                self.rates = rates(self.goal, &self.counts);
+                self.have_data = true;
+            }
             self.counts.clear();
             self.window_start = now;
         }
@@ -54,7 +60,11 @@ impl DynSampler {
         } else if self.counts.len() < MAX_KEYS {
             self.counts.insert(key.to_owned(), 1);
         }
-        let rate = self.rates.get(key).copied().unwrap_or(self.goal);
+        let rate = match self.rates.get(key) {
+            Some(&r) => r,
+            None if self.have_data => 1,
+            None => self.goal,
+        };
         (self.next() % u64::from(rate) == 0).then_some(rate)
     }
 
