@@ -337,3 +337,35 @@ fn refused_lines_fail_and_still_advance_the_checkpoint() {
     assert_eq!(entry["offset"], json!(std::fs::metadata(&log).unwrap().len()));
     assert_eq!(rx.events().len(), 4);
 }
+
+#[test]
+fn undelivered_lines_stop_the_tail_and_hold_the_checkpoint() {
+    let rx = receiver();
+    let dir = tempdir("undelivered");
+    let log = dir.join("u.log");
+    let ckpt = dir.join("ckpt.json");
+    std::fs::write(&log, seq_lines(0..20)).unwrap();
+    // A wrong key: every request is refused with 401. Nothing was delivered,
+    // so nothing may be checkpointed.
+    let mut c = honey();
+    c.args(["tail", "--api-host", &rx.api_host(), "-k", "wrong-key", "-d", "u", "--backfill"])
+        .arg("--checkpoint")
+        .arg(&ckpt)
+        .arg(&log);
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("not delivered") && err.contains("unknown API key"), "{err}");
+    assert!(err.contains("the checkpoint stays before them"), "{err}");
+    assert!(!err.contains("wrong-key"), "the key must not be printed: {err}");
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
+    let entry = state["files"].as_object().unwrap().values().next().unwrap().clone();
+    assert_eq!(entry["offset"], json!(0));
+
+    // With the right key, the same command sends all 20 lines.
+    let mut c = honey_to(&rx, "tail", "u");
+    c.args(["--backfill", "--checkpoint"]).arg(&ckpt).arg(&log);
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(seq_counts(&rx).len(), 20);
+}

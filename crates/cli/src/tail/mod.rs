@@ -54,6 +54,9 @@ struct Stats {
     blank: AtomicU64,
     bad_time: AtomicU64,
     failures_reported: AtomicU64,
+    /// Events not delivered (transport, 5xx, 401, ...): their lines stay
+    /// unanswered, holding the checkpoint back, and reading stops.
+    undelivered: AtomicU64,
 }
 
 impl Stats {
@@ -63,6 +66,20 @@ impl Stats {
     fn inc(c: &AtomicU64) {
         c.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Was this failure an answer about the event itself (the API refused it;
+/// sending it again would fail the same way), rather than a failure to
+/// deliver it (unreachable, overloaded, wrong key), after which it could
+/// still be delivered later?
+fn refused_by_api(e: &ResponseError) -> bool {
+    matches!(
+        e,
+        ResponseError::Rejected(_)
+            | ResponseError::TooLarge { .. }
+            | ResponseError::Encoding(_)
+            | ResponseError::HttpStatus(400 | 413)
+    )
 }
 
 /// Metadata on each event: which line of which file generation it is.
@@ -651,19 +668,27 @@ pub fn run(args: TailArgs) -> u8 {
                     match &r.error {
                         None => Stats::inc(&stats.sent),
                         Some(ResponseError::Sampled) => Stats::inc(&stats.sampled),
-                        Some(_) => {
+                        Some(e) => {
                             Stats::inc(&stats.failed);
+                            let refused = refused_by_api(e);
+                            if !refused {
+                                Stats::inc(&stats.undelivered);
+                            }
                             let n = stats.failures_reported.fetch_add(1, Ordering::Relaxed) + 1;
                             if n <= MAX_REPORTS {
                                 error(format_args!(
-                                    "{}:{}: event refused: {}",
+                                    "{}:{}: event {}: {}",
                                     lr.file,
                                     lr.line,
+                                    if refused { "refused" } else { "not delivered" },
                                     send::describe_failure(&r)
                                 ));
                                 if n == MAX_REPORTS {
                                     error("further failed events are only counted");
                                 }
+                            }
+                            if !refused {
+                                continue; // not answered: the checkpoint stays before it
                             }
                         }
                     }
@@ -706,6 +731,7 @@ pub fn run(args: TailArgs) -> u8 {
 
     // The loop: read every file in turn; at the end of all, poll.
     let mut fatal: Option<String> = None;
+    let mut fatal_undelivered = false;
     let mut last_save = Instant::now();
     let mut notices = Vec::new();
     'run: loop {
@@ -729,6 +755,10 @@ pub fn run(args: TailArgs) -> u8 {
             }
         }
         if stop.requested() {
+            break;
+        }
+        if Stats::get(&stats.undelivered) > 0 {
+            fatal_undelivered = true;
             break;
         }
         if sources.iter().all(|s| s.finished) {
@@ -807,6 +837,17 @@ pub fn run(args: TailArgs) -> u8 {
     if let Some(e) = fatal {
         error(e);
         return exit::CONFIG;
+    }
+    if fatal_undelivered || g(&stats.undelivered) > 0 {
+        error(format_args!(
+            "stopped: {} events could not be delivered (see above); {}",
+            g(&stats.undelivered),
+            if args.checkpoint.is_some() {
+                "the checkpoint stays before them, so running again sends them"
+            } else {
+                "without --checkpoint they are not sent again"
+            }
+        ));
     }
     if g(&stats.failed) > 0 || open > 0 {
         exit::NOT_DELIVERED

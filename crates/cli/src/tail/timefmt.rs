@@ -235,9 +235,7 @@ fn pattern(p: &str, s: &str) -> Option<SystemTime> {
                 c.i += 3;
             }
             b'z' | b'Z' => {
-                if c.eat(b'Z') || c.eat(b'z') {
-                    offset_secs = 0;
-                } else if c.i == c.s.len() && pb[k] == b'Z' {
+                if c.eat(b'Z') || c.eat(b'z') || (c.i == c.s.len() && pb[k] == b'Z') {
                     offset_secs = 0;
                 } else {
                     let sign = if c.eat(b'+') {
