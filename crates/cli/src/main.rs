@@ -97,7 +97,9 @@ truncation are detected by polling every --poll-interval. With --checkpoint,
 progress is saved only past lines the API has answered; after a restart (even
 after kill -9) no line is lost, and only lines sent after the last checkpoint
 write (those in flight, plus those answered within --checkpoint-interval) can
-be sent twice. Lines the API refused count as failed and are not retried.
+be sent twice. Lines the API refused count as failed and still advance the
+checkpoint; a line that could not be delivered (unreachable, 5xx, wrong key)
+stops the tail with the checkpoint before it, so the next run sends it.
 Exit codes: 0 ok; 1 some events failed; 2 usage; 3 configuration or I/O.";
 
 const RECEIVE_EXAMPLES: &str = "\
