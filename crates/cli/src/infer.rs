@@ -1,7 +1,9 @@
 //! Values from text: type inference for `name=value` arguments and parsed log
 //! fields, and JSON read straight into SDK values (no intermediate tree).
 
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use libhoney::{FieldName, Value};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -56,6 +58,58 @@ pub fn argument(s: &str) -> Value {
     scalar(s)
 }
 
+/// Distinct field names kept for the life of the process by [`Names`].
+pub const MAX_NAMES: usize = 1024;
+/// Longer names are never interned.
+pub const MAX_NAME_BYTES: usize = 128;
+
+/// Interns field names: a log repeats the same few names on every line, and
+/// an interned name costs no allocation per event (`FieldName` holds a
+/// `&'static str`). At most [`MAX_NAMES`] names of at most
+/// [`MAX_NAME_BYTES`] bytes are kept (leaked on purpose, at most 128 KiB plus
+/// the table); other names are allocated per event as usual.
+#[derive(Default)]
+pub struct Names {
+    set: HashSet<&'static str, BuildHasherDefault<Fx>>,
+}
+
+impl Names {
+    /// The name, interned if there is room. One hash of the name.
+    pub fn get(&mut self, s: &str) -> FieldName {
+        if let Some(&n) = self.set.get(s) {
+            return FieldName::from_static(n);
+        }
+        if self.set.len() < MAX_NAMES && s.len() <= MAX_NAME_BYTES {
+            let n: &'static str = Box::leak(s.to_owned().into_boxed_str());
+            self.set.insert(n);
+            return FieldName::from_static(n);
+        }
+        FieldName::from(s.to_owned())
+    }
+}
+
+/// FxHash (rustc's): field names are short and not attacker-chosen in a way
+/// that matters here (the table is bounded), so a fast hash is fine.
+#[derive(Default)]
+pub struct Fx(u64);
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 /// Splits `name=value`; the name must not be empty.
 pub fn split_assignment(s: &str) -> Result<(&str, &str), String> {
     match s.split_once('=') {
@@ -68,25 +122,45 @@ pub fn split_assignment(s: &str) -> Result<(&str, &str), String> {
 ///
 /// # Errors
 /// The text is not a single JSON object, or nests deeper than [`MAX_DEPTH`].
-pub fn json_object(text: &[u8]) -> Result<Vec<(String, Value)>, String> {
+pub fn json_object(text: &[u8], names: &mut Names) -> Result<Vec<(FieldName, Value)>, String> {
     let mut de = serde_json::Deserializer::from_slice(text);
     let fields = de
-        .deserialize_map(ObjectVisitor)
+        .deserialize_map(ObjectVisitor(names))
         .map_err(|e| e.to_string())?;
     de.end().map_err(|e| e.to_string())?;
     Ok(fields)
 }
 
-struct ObjectVisitor;
+struct ObjectVisitor<'a>(&'a mut Names);
 
-impl<'de> Visitor<'de> for ObjectVisitor {
-    type Value = Vec<(String, Value)>;
+/// A top-level key, interned.
+struct KeySeed<'a>(&'a mut Names);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = FieldName;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<FieldName, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = FieldName;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string key")
+    }
+    fn visit_str<E>(self, v: &str) -> Result<FieldName, E> {
+        Ok(self.0.get(v))
+    }
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor<'_> {
+    type Value = Vec<(FieldName, Value)>;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
-        while let Some(k) = map.next_key::<String>()? {
+        while let Some(k) = map.next_key_seed(KeySeed(self.0))? {
             let v = map.next_value_seed(ValueSeed { depth: 1 })?;
             out.push((k, v));
         }
@@ -199,14 +273,28 @@ mod tests {
 
     #[test]
     fn objects_only_and_depth_bounded() {
-        let f = json_object(br#"{"a":"x","n":1.5,"o":{"p":[1]}}"#).unwrap();
-        assert_eq!(f.len(), 3);
-        assert_eq!(f[0], ("a".to_owned(), Value::String("x".into())));
-        assert!(json_object(b"[1]").is_err());
-        assert!(json_object(b"{\"a\":1} trailing").is_err());
-        assert!(json_object(b"{\"a\":").is_err());
+        let n = &mut Names::default();
+        let f = json_object(br#"{"a":"x","n":1.5,"o":{"p":[1]},"e\u0073c":1}"#, n).unwrap();
+        assert_eq!(f.len(), 4);
+        assert_eq!(f[0], (FieldName::from("a"), Value::String("x".into())));
+        assert_eq!(f[3].0, "esc");
+        assert!(json_object(b"[1]", n).is_err());
+        assert!(json_object(b"{\"a\":1} trailing", n).is_err());
+        assert!(json_object(b"{\"a\":", n).is_err());
         let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100), "]".repeat(100));
-        assert!(json_object(deep.as_bytes()).is_err());
+        assert!(json_object(deep.as_bytes(), n).is_err());
+    }
+
+    #[test]
+    fn names_are_interned_up_to_the_bound() {
+        let mut n = Names::default();
+        for i in 0..MAX_NAMES + 10 {
+            assert_eq!(n.get(&format!("f{i}")).as_str(), format!("f{i}"));
+        }
+        assert_eq!(n.set.len(), MAX_NAMES);
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        assert_eq!(n.get(&long).as_str(), long);
+        assert_eq!(n.set.len(), MAX_NAMES);
     }
 
     #[test]

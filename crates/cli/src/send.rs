@@ -84,7 +84,7 @@ pub fn describe_failure(r: &Response) -> String {
 }
 
 pub fn run(args: SendArgs) -> u8 {
-    let mut fields: Vec<(String, libhoney::Value)> = Vec::new();
+    let mut fields: Vec<(libhoney::FieldName, libhoney::Value)> = Vec::new();
     if args.stdin {
         let mut buf = Vec::new();
         if let Err(e) = std::io::stdin()
@@ -100,7 +100,7 @@ pub fn run(args: SendArgs) -> u8 {
             ));
             return exit::USAGE;
         }
-        match infer::json_object(&buf) {
+        match infer::json_object(&buf, &mut infer::Names::default()) {
             Ok(f) => fields = f,
             Err(e) => {
                 error(format_args!("stdin is not one JSON object: {e}"));
@@ -121,7 +121,7 @@ pub fn run(args: SendArgs) -> u8 {
         } else {
             infer::argument(value)
         };
-        fields.push((name.to_owned(), v));
+        fields.push((name.to_owned().into(), v));
     }
     if fields.is_empty() {
         error("no fields: give name=value arguments or --stdin with a JSON object");

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use libhoney::{Builder, Client, ResponseError, SendError, Value};
+use libhoney::{Builder, Client, FieldName, ResponseError, SendError, Value};
 use sha2::{Digest, Sha256};
 
 use crate::{error, exit, infer, send, signals, ParserKind, ReadFrom, TailArgs};
@@ -105,19 +105,19 @@ impl FieldOps {
         self.rename.is_empty() && self.drop.is_empty() && self.scrub.is_empty() && self.added.is_empty()
     }
 
-    fn apply(&self, fields: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    fn apply(&self, fields: Vec<(FieldName, Value)>) -> Vec<(FieldName, Value)> {
         if self.is_empty() {
             return fields;
         }
         let mut out = Vec::with_capacity(fields.len());
         for (mut name, mut value) in fields {
-            if let Some((_, to)) = self.rename.iter().find(|(from, _)| *from == name) {
-                name.clone_from(to);
+            if let Some((_, to)) = self.rename.iter().find(|(from, _)| from == name.as_str()) {
+                name = FieldName::from(to.clone());
             }
-            if self.drop.contains(&name) || self.added.contains(&name) {
+            if self.drop.iter().chain(&self.added).any(|d| d == name.as_str()) {
                 continue;
             }
-            if self.scrub.contains(&name) {
+            if self.scrub.iter().any(|d| d == name.as_str()) {
                 value = Value::String(scrub(&value).into());
             }
             out.push((name, value));
@@ -187,7 +187,7 @@ impl Pipeline {
                     return Ok(());
                 }
                 vec![(
-                    "raw".to_owned(),
+                    FieldName::from_static("raw"),
                     Value::String(String::from_utf8_lossy(text).into_owned().into()),
                 )]
             }
@@ -195,10 +195,10 @@ impl Pipeline {
         self.send(src, fields, end)
     }
 
-    fn send(&mut self, src: &Source, fields: Vec<(String, Value)>, end: u64) -> Result<(), Fatal> {
+    fn send(&mut self, src: &Source, fields: Vec<(FieldName, Value)>, end: u64) -> Result<(), Fatal> {
         let mut timestamp: Option<SystemTime> = None;
         if let Some(tf) = &self.time_field {
-            if let Some((_, v)) = fields.iter().find(|(n, _)| n == tf) {
+            if let Some((_, v)) = fields.iter().find(|(n, _)| n.as_str() == tf) {
                 timestamp = self.time_format.parse_value(v);
                 if timestamp.is_none() {
                     Stats::inc(&self.stats.bad_time);
@@ -209,7 +209,7 @@ impl Pipeline {
         if let Some(sampler) = &mut self.sampler {
             let mut key = String::new();
             for f in &self.dyn_fields {
-                if let Some((_, v)) = fields.iter().find(|(n, _)| n == f) {
+                if let Some((_, v)) = fields.iter().find(|(n, _)| n.as_str() == f) {
                     key.push_str(&infer::text(v));
                 }
                 key.push('\u{1f}');
@@ -342,7 +342,7 @@ impl Source {
             if avail.is_empty() {
                 return Ok(Next::Eof);
             }
-            match avail.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', avail) {
                 Some(i) => {
                     if !self.skipping {
                         self.buf.extend_from_slice(&avail[..=i]);
@@ -511,16 +511,13 @@ pub fn run(args: TailArgs) -> u8 {
 
     // Parser, field operations, time, sampling.
     let parser = match args.parser {
-        ParserKind::Json => Parser::Json,
-        ParserKind::Logfmt => Parser::Logfmt,
+        ParserKind::Json => Parser::Json(infer::Names::default()),
+        ParserKind::Logfmt => Parser::Logfmt(infer::Names::default()),
         ParserKind::Regex => match Parser::regex(&args.regex) {
             Ok(p) => p,
             Err(e) => return fail(e),
         },
-        ParserKind::Nginx => match Parser::regex(&[parse::NGINX_COMBINED.to_owned()]) {
-            Ok(p) => p,
-            Err(e) => return fail(e),
-        },
+        ParserKind::Nginx => Parser::nginx(),
     };
     let (time_field, time_format) = match (&args.time_field, args.parser) {
         (None, ParserKind::Nginx) => (

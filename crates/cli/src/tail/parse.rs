@@ -2,32 +2,41 @@
 //! combined format is a built-in one). Each turns one line into fields or
 //! says why it cannot; a line that cannot be parsed is never fatal.
 
-use libhoney::Value;
+use libhoney::{FieldName, Value};
 use regex::Regex;
 
-use crate::infer;
+use crate::infer::{self, Names};
 
 /// nginx's `combined` log format:
 /// `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`,
-/// with `$request` also split into method, path and protocol when it has
-/// that shape.
-pub const NGINX_COMBINED: &str = r#"^(?P<remote_addr>\S+) - (?P<remote_user>\S+) \[(?P<time_local>[^\]]+)\] "(?:(?P<request_method>[A-Z]+) (?P<request_path>\S+) (?P<request_protocol>HTTP/[0-9.]+)|[^"]*)" (?P<status>\d{3}) (?P<body_bytes_sent>\d+) "(?P<http_referer>[^"]*)" "(?P<http_user_agent>[^"]*)""#;
+/// with `$request` also split into `request_method`, `request_path` and
+/// `request_protocol` when it has that shape. Each repetition stops at a
+/// byte it cannot match, so the regex is one-pass: captures come from the
+/// one-pass DFA, not the (several times slower) backtracker.
+pub const NGINX_COMBINED: &str = r#"^(?P<remote_addr>\S+) - (?P<remote_user>\S+) \[(?P<time_local>[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{3}) (?P<body_bytes_sent>\d+) "(?P<http_referer>[^"]*)" "(?P<http_user_agent>[^"]*)""#;
 
 /// The largest regex program accepted (the `regex` crate's own default is
 /// 10 MiB; a log pattern needs far less).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// Parsed fields of one line, in line order.
-pub type Fields = Vec<(String, Value)>;
+pub type Fields = Vec<(FieldName, Value)>;
 
 /// A configured parser.
 pub enum Parser {
     /// One JSON object per line; nested values kept as nested JSON.
-    Json,
+    Json(Names),
     /// `key=value key2="quoted value" flag`; values inferred (numbers, booleans).
-    Logfmt,
-    /// Named groups of the first regex that matches; values inferred.
-    Regex(Vec<Regex>),
+    Logfmt(Names),
+    /// Named groups of the first regex that matches; values inferred. With
+    /// `split_request` (the nginx preset), a `request` field of the form
+    /// `METHOD PATH PROTOCOL` also gives the three parts.
+    Regex {
+        /// Tried in order, each with its group names (interned once).
+        res: Vec<(Regex, Vec<Option<FieldName>>)>,
+        /// Split `request` as nginx's preset does.
+        split_request: bool,
+    },
 }
 
 impl Parser {
@@ -40,6 +49,7 @@ impl Parser {
             return Err("--parser regex needs at least one --regex with named groups".into());
         }
         let mut out = Vec::with_capacity(patterns.len());
+        let mut names = Names::default();
         for p in patterns {
             let re = regex::RegexBuilder::new(p)
                 .size_limit(REGEX_SIZE_LIMIT)
@@ -50,27 +60,46 @@ impl Parser {
                     "--regex {p:?} has no named group; name them like (?P<status>\\d+)"
                 ));
             }
-            out.push(re);
+            let groups = re.capture_names().map(|n| n.map(|n| names.get(n))).collect();
+            out.push((re, groups));
         }
-        Ok(Parser::Regex(out))
+        Ok(Parser::Regex {
+            res: out,
+            split_request: false,
+        })
+    }
+
+    /// The nginx `combined` preset.
+    pub fn nginx() -> Parser {
+        match Parser::regex(&[NGINX_COMBINED.to_owned()]) {
+            Ok(Parser::Regex { res, .. }) => Parser::Regex {
+                res,
+                split_request: true,
+            },
+            // The preset is a constant tested below; this cannot happen.
+            _ => Parser::Json(Names::default()),
+        }
     }
 
     /// Parses one line (without its line ending).
     ///
     /// # Errors
     /// Why the line is not in this format (for the error report).
-    pub fn parse(&self, line: &[u8]) -> Result<Fields, String> {
+    pub fn parse(&mut self, line: &[u8]) -> Result<Fields, String> {
         match self {
-            Parser::Json => infer::json_object(line),
-            Parser::Logfmt => logfmt(utf8(line)?),
-            Parser::Regex(res) => {
+            Parser::Json(names) => infer::json_object(line, names),
+            Parser::Logfmt(names) => logfmt(utf8(line)?, names),
+            Parser::Regex { res, split_request } => {
                 let line = utf8(line)?;
-                for re in res {
+                for (re, groups) in res.iter() {
                     if let Some(caps) = re.captures(line) {
-                        let mut out = Vec::with_capacity(caps.len());
-                        for (i, name) in re.capture_names().enumerate() {
+                        let mut out = Vec::with_capacity(caps.len() + 3);
+                        for (i, name) in groups.iter().enumerate() {
                             if let (Some(name), Some(m)) = (name, caps.get(i)) {
-                                out.push((name.to_owned(), infer::scalar(m.as_str())));
+                                out.push((name.clone(), infer::scalar(m.as_str())));
+                                if *split_request && name.as_str() == "request" {
+                                    split(m.as_str(), &mut out);
+                                }
                             }
                         }
                         return Ok(out);
@@ -82,13 +111,25 @@ impl Parser {
     }
 }
 
+/// `GET /a HTTP/1.1` → `request_method`, `request_path`, `request_protocol`.
+fn split(request: &str, out: &mut Fields) {
+    let mut parts = request.splitn(3, ' ');
+    if let (Some(m), Some(p), Some(v)) = (parts.next(), parts.next(), parts.next()) {
+        if !m.is_empty() && !p.is_empty() && v.starts_with("HTTP/") && !v.contains(' ') {
+            out.push(("request_method".into(), Value::String(m.to_owned().into())));
+            out.push(("request_path".into(), Value::String(p.to_owned().into())));
+            out.push(("request_protocol".into(), Value::String(v.to_owned().into())));
+        }
+    }
+}
+
 fn utf8(line: &[u8]) -> Result<&str, String> {
     std::str::from_utf8(line).map_err(|e| format!("not UTF-8: {e}"))
 }
 
 /// logfmt: pairs separated by spaces; a value may be double-quoted with `\"`
 /// and `\\` escapes; a bare key is `true`.
-fn logfmt(line: &str) -> Result<Fields, String> {
+fn logfmt(line: &str, names: &mut Names) -> Result<Fields, String> {
     let b = line.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -108,7 +149,7 @@ fn logfmt(line: &str) -> Result<Fields, String> {
         }
         let key = &line[ks..i];
         if i == b.len() || b[i].is_ascii_whitespace() {
-            out.push((key.to_owned(), Value::Bool(true)));
+            out.push((names.get(key), Value::Bool(true)));
             continue;
         }
         if b[i] == b'"' {
@@ -145,13 +186,13 @@ fn logfmt(line: &str) -> Result<Fields, String> {
             if !closed {
                 return Err(format!("unterminated quoted value for key {key:?}"));
             }
-            out.push((key.to_owned(), Value::String(v.into())));
+            out.push((names.get(key), Value::String(v.into())));
         } else {
             let vs = i;
             while i < b.len() && !b[i].is_ascii_whitespace() {
                 i += 1;
             }
-            out.push((key.to_owned(), infer::scalar(&line[vs..i])));
+            out.push((names.get(key), infer::scalar(&line[vs..i])));
         }
     }
     if out.is_empty() {
@@ -170,7 +211,8 @@ mod tests {
 
     #[test]
     fn logfmt_pairs() {
-        let f = logfmt(r#"level=info msg="hello \"world\"" n=3 t=1.5 ok=true bare path=/a=b"#).unwrap();
+        let n = &mut Names::default();
+        let f = logfmt(r#"level=info msg="hello \"world\"" n=3 t=1.5 ok=true bare path=/a=b"#, n).unwrap();
         assert_eq!(get(&f, "level"), Some(&Value::String("info".into())));
         assert_eq!(get(&f, "msg"), Some(&Value::String("hello \"world\"".into())));
         assert_eq!(get(&f, "n"), Some(&Value::Int(3)));
@@ -178,16 +220,17 @@ mod tests {
         assert_eq!(get(&f, "ok"), Some(&Value::Bool(true)));
         assert_eq!(get(&f, "bare"), Some(&Value::Bool(true)));
         assert_eq!(get(&f, "path"), Some(&Value::String("/a=b".into())));
-        assert!(logfmt(r#"msg="unterminated"#).is_err());
-        assert!(logfmt("=x").is_err());
-        assert!(logfmt("   ").is_err());
-        assert!(logfmt("a\"b=1").is_err());
-        assert_eq!(logfmt("e=").unwrap()[0].1, Value::String("".into()));
+        assert!(logfmt(r#"msg="unterminated"#, n).is_err());
+        assert!(logfmt("=x", n).is_err());
+        assert!(logfmt("   ", n).is_err());
+        assert!(logfmt("a\"b=1", n).is_err());
+        assert_eq!(logfmt("e=", n).unwrap()[0].1, Value::String("".into()));
     }
 
     #[test]
     fn nginx_preset() {
-        let p = Parser::regex(&[NGINX_COMBINED.to_owned()]).unwrap();
+        let mut p = Parser::nginx();
+        assert!(matches!(p, Parser::Regex { split_request: true, .. }));
         let line = br#"192.168.1.7 - alice [10/Oct/2000:13:55:36 -0700] "GET /index.html?q=1 HTTP/1.1" 200 2326 "http://example.com/" "Mozilla/5.0 (X11)""#;
         let f = p.parse(line).unwrap();
         assert_eq!(get(&f, "remote_addr"), Some(&Value::String("192.168.1.7".into())));
@@ -201,6 +244,7 @@ mod tests {
         let odd = br#"10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "-" 400 0 "-" "-""#;
         let f = p.parse(odd).unwrap();
         assert!(get(&f, "request_method").is_none());
+        assert_eq!(get(&f, "request"), Some(&Value::String("-".into())));
         assert_eq!(get(&f, "status"), Some(&Value::Int(400)));
         assert!(p.parse(b"garbage").is_err());
     }
@@ -210,16 +254,17 @@ mod tests {
         assert!(Parser::regex(&[]).is_err());
         assert!(Parser::regex(&["(unclosed".into()]).is_err());
         assert!(Parser::regex(&["(\\d+)".into()]).is_err());
-        let p = Parser::regex(&["^a (?P<x>\\d+)$".into(), "^(?P<y>.*)$".into()]).unwrap();
-        assert_eq!(p.parse(b"a 5").unwrap(), vec![("x".to_owned(), Value::Int(5))]);
-        assert_eq!(p.parse(b"b").unwrap(), vec![("y".to_owned(), Value::String("b".into()))]);
+        let mut p = Parser::regex(&["^a (?P<x>\\d+)$".into(), "^(?P<y>.*)$".into()]).unwrap();
+        assert_eq!(p.parse(b"a 5").unwrap(), vec![("x".into(), Value::Int(5))]);
+        assert_eq!(p.parse(b"b").unwrap(), vec![("y".into(), Value::String("b".into()))]);
         assert!(p.parse(&[0xff, 0xfe]).is_err());
     }
 
     #[test]
     fn json_lines() {
-        assert_eq!(Parser::Json.parse(br#"{"a":1}"#).unwrap().len(), 1);
-        assert!(Parser::Json.parse(b"not json").is_err());
-        assert!(Parser::Json.parse(b"42").is_err());
+        let mut p = Parser::Json(Names::default());
+        assert_eq!(p.parse(br#"{"a":1}"#).unwrap().len(), 1);
+        assert!(p.parse(b"not json").is_err());
+        assert!(p.parse(b"42").is_err());
     }
 }
