@@ -74,15 +74,20 @@ rx_out="$work/receiver.out"
 "$receiver" --listen 127.0.0.1:0 --quiet --no-record --track-unique seq > "$rx_out" 2> "$work/receiver.err" &
 rx_pid=$!
 trap 'kill -TERM $rx_pid 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [[ -s "$rx_out" ]] && break; sleep 0.05; done
-url="$(head -1 "$rx_out" | awk '{print $3}')"
+url=""
+for _ in $(seq 600); do
+    url="$(head -1 "$rx_out" 2>/dev/null | awk '/^listening on/ {print $3}')"
+    [[ -n "$url" ]] && break
+    sleep 0.05
+done
+[[ -n "$url" ]] || { echo "the receiver did not start" >&2; cat "$work/receiver.err" >&2; exit 1; }
 stats() { curl -s "$url/_receiver/stats"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 reset() { curl -s -X POST "$url/_receiver/reset" > /dev/null; }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "receiver: $url"
-printf '\n| run | lines | seconds | lines/s | lost | peak RSS |\n|---|---:|---:|---:|---:|---:|\n'
+printf '\n| run | lines | seconds | lines/s | lost | peak RSS | honey CPU s |\n|---|---:|---:|---:|---:|---:|---:|\n'
 
 run_tail() { # name file parser
     local name="$1" file="$2" parser="$3"
@@ -90,15 +95,16 @@ run_tail() { # name file parser
     local log="$work/$name.time"
     /usr/bin/time -v "$honey" tail --backfill --quiet --api-host "$url" -k bench -d bench \
         --parser "$parser" "$file" 2> "$log" || { cat "$log" >&2; exit 1; }
-    local wall rss accepted n
+    local wall rss accepted n cpu
     wall="$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" | awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')"
     rss="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")"
+    cpu="$(awk -F': ' '/User time|System time/ {t += $2} END {print t}' "$log")"
     n="$(wc -l < "$file")"
     # The receiver counts an event once its answer is written: give the last one a moment.
     sleep 0.2
     accepted="$(stats | field events_accepted)"
-    printf '| %s | %d | %.2f | %.0f | %d | %.1f MB |\n' "$name" "$n" "$wall" \
-        "$(echo "$n / $wall" | bc -l)" "$((n - accepted))" "$(echo "$rss / 1024" | bc -l)"
+    printf '| %s | %d | %.2f | %.0f | %d | %.1f MB | %.2f |\n' "$name" "$n" "$wall" \
+        "$(echo "$n / $wall" | bc -l)" "$((n - accepted))" "$(echo "$rss / 1024" | bc -l)" "$cpu"
 }
 
 run_tail "tail --backfill, JSON" "$json" json
@@ -115,7 +121,7 @@ end=$(date +%s.%N)
 secs="$(echo "$end - $start" | bc -l)"
 accepted="$(stats | field events_accepted)"
 rate="$(echo "$send_lines / $secs" | bc -l)"
-printf '| send, one process per line (%d-line sample) | %d | %.2f | %.0f | %d | - |\n' \
+printf '| send, one process per line (%d-line sample) | %d | %.2f | %.0f | %d | - | - |\n' \
     "$send_lines" "$send_lines" "$secs" "$rate" "$((send_lines - accepted))"
-printf '| send, extrapolated to %d lines | %d | %.0f (extrapolated) | %.0f | - | - |\n' \
+printf '| send, extrapolated to %d lines | %d | %.0f (extrapolated) | %.0f | - | - | - |\n' \
     "$lines" "$lines" "$(echo "$lines / $rate" | bc -l)" "$rate"

@@ -71,9 +71,37 @@ pub const MAX_NAME_BYTES: usize = 128;
 #[derive(Default)]
 pub struct Names {
     set: HashSet<&'static str, BuildHasherDefault<Fx>>,
+    /// The name last seen at each position of an object (the first
+    /// [`POSITIONS`]): log lines repeat their keys in the same order, so one
+    /// comparison usually finds the name without hashing.
+    by_position: Vec<&'static str>,
 }
 
+/// Positions remembered by [`Names::get_at`].
+const POSITIONS: usize = 64;
+
 impl Names {
+    /// As [`get`](Names::get), first trying the name last seen at position
+    /// `i` of an object. One comparison when the keys repeat.
+    pub fn get_at(&mut self, i: usize, s: &str) -> FieldName {
+        if let Some(&n) = self.by_position.get(i) {
+            if n == s {
+                return FieldName::from_static(n);
+            }
+        }
+        let name = self.get(s);
+        if i < POSITIONS {
+            if let Some(n) = self.set.get(s).copied() {
+                if i < self.by_position.len() {
+                    self.by_position[i] = n;
+                } else if i == self.by_position.len() {
+                    self.by_position.push(n);
+                }
+            }
+        }
+        name
+    }
+
     /// The name, interned if there is room. One hash of the name.
     pub fn get(&mut self, s: &str) -> FieldName {
         if let Some(&n) = self.set.get(s) {
@@ -133,8 +161,8 @@ pub fn json_object(text: &[u8], names: &mut Names) -> Result<Vec<(FieldName, Val
 
 struct ObjectVisitor<'a>(&'a mut Names);
 
-/// A top-level key, interned.
-struct KeySeed<'a>(&'a mut Names);
+/// A top-level key at a position, interned.
+struct KeySeed<'a>(&'a mut Names, usize);
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = FieldName;
@@ -149,7 +177,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         f.write_str("a string key")
     }
     fn visit_str<E>(self, v: &str) -> Result<FieldName, E> {
-        Ok(self.0.get(v))
+        Ok(self.0.get_at(self.1, v))
     }
 }
 
@@ -160,7 +188,7 @@ impl<'de> Visitor<'de> for ObjectVisitor<'_> {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
-        while let Some(k) = map.next_key_seed(KeySeed(self.0))? {
+        while let Some(k) = map.next_key_seed(KeySeed(self.0, out.len()))? {
             let v = map.next_value_seed(ValueSeed { depth: 1 })?;
             out.push((k, v));
         }
@@ -292,6 +320,13 @@ mod tests {
             assert_eq!(n.get(&format!("f{i}")).as_str(), format!("f{i}"));
         }
         assert_eq!(n.set.len(), MAX_NAMES);
+        // By position: a hit, a miss that replaces the position, a new position.
+        assert_eq!(n.get_at(0, "f1").as_str(), "f1");
+        assert_eq!(n.get_at(0, "f2").as_str(), "f2");
+        assert_eq!(n.by_position, ["f2"]);
+        assert_eq!(n.get_at(1, "f3").as_str(), "f3");
+        assert_eq!(n.get_at(5, "f4").as_str(), "f4"); // a gap: not remembered
+        assert_eq!(n.by_position, ["f2", "f3"]);
         let long = "x".repeat(MAX_NAME_BYTES + 1);
         assert_eq!(n.get(&long).as_str(), long);
         assert_eq!(n.set.len(), MAX_NAMES);

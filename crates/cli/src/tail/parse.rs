@@ -149,7 +149,7 @@ fn logfmt(line: &str, names: &mut Names) -> Result<Fields, String> {
         }
         let key = &line[ks..i];
         if i == b.len() || b[i].is_ascii_whitespace() {
-            out.push((names.get(key), Value::Bool(true)));
+            out.push((names.get_at(out.len(), key), Value::Bool(true)));
             continue;
         }
         if b[i] == b'"' {
@@ -186,13 +186,13 @@ fn logfmt(line: &str, names: &mut Names) -> Result<Fields, String> {
             if !closed {
                 return Err(format!("unterminated quoted value for key {key:?}"));
             }
-            out.push((names.get(key), Value::String(v.into())));
+            out.push((names.get_at(out.len(), key), Value::String(v.into())));
         } else {
             let vs = i;
             while i < b.len() && !b[i].is_ascii_whitespace() {
                 i += 1;
             }
-            out.push((names.get(key), infer::scalar(&line[vs..i])));
+            out.push((names.get_at(out.len(), key), infer::scalar(&line[vs..i])));
         }
     }
     if out.is_empty() {
