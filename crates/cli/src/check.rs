@@ -55,7 +55,9 @@ pub fn run(args: CheckArgs) -> u8 {
         };
     }
     let Some(j) = json else {
-        error(format_args!("{url} answered 200 with a body that is not JSON"));
+        error(format_args!(
+            "{url} answered 200 with a body that is not JSON"
+        ));
         return exit::CONFIG;
     };
     let slug = |k: &str| -> String {

@@ -285,7 +285,9 @@ mod tests {
         assert_eq!(scalar("1e3"), Value::Float(1000.0));
         assert_eq!(scalar("true"), Value::Bool(true));
         assert_eq!(scalar("false"), Value::Bool(false));
-        for s in ["", "-", "abc", "NaN", "inf", "1.2.3", "0x10", "True", "null"] {
+        for s in [
+            "", "-", "abc", "NaN", "inf", "1.2.3", "0x10", "True", "null",
+        ] {
             assert_eq!(scalar(s), Value::String(s.to_owned().into()), "{s}");
         }
     }
@@ -294,7 +296,10 @@ mod tests {
     fn arguments_read_json() {
         let v = argument(r#"{"a":1,"b":[true,null]}"#);
         assert_eq!(v.get("a").and_then(Value::as_i64), Some(1));
-        assert_eq!(argument("[1,2]"), Value::Array(vec![Value::Int(1), Value::Int(2)]));
+        assert_eq!(
+            argument("[1,2]"),
+            Value::Array(vec![Value::Int(1), Value::Int(2)])
+        );
         assert_eq!(argument("{not json"), Value::String("{not json".into()));
         assert_eq!(argument("{} x"), Value::String("{} x".into()));
     }

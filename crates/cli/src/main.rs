@@ -130,7 +130,7 @@ pub struct Target {
     /// API key [default: $HONEYCOMB_API_KEY or $HONEYCOMB_WRITEKEY]. Never printed.
     #[arg(short = 'k', long)]
     pub api_key: Option<String>,
-    /// API host [default: $HONEYCOMB_API_ENDPOINT or https://api.honeycomb.io].
+    /// API host URL [default: $HONEYCOMB_API_ENDPOINT, else Honeycomb's api.honeycomb.io over HTTPS].
     #[arg(long)]
     pub api_host: Option<String>,
     /// Keep one event in N (Honeycomb weights each kept event by N).
@@ -299,7 +299,7 @@ pub struct CheckArgs {
     /// API key [default: $HONEYCOMB_API_KEY or $HONEYCOMB_WRITEKEY]. Never printed.
     #[arg(short = 'k', long)]
     pub api_key: Option<String>,
-    /// API host [default: $HONEYCOMB_API_ENDPOINT or https://api.honeycomb.io].
+    /// API host URL [default: $HONEYCOMB_API_ENDPOINT, else Honeycomb's api.honeycomb.io over HTTPS].
     #[arg(long)]
     pub api_host: Option<String>,
     /// How long to wait for the API.
@@ -322,7 +322,11 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
-        _ => return Err(format!("unknown unit {unit:?} in {s:?} (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?} (use ms, s, m or h)"
+            ))
+        }
     };
     Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }

@@ -39,11 +39,17 @@ fn sigkill_mid_file_then_restart_loses_nothing() {
     rx.push_fault(Fault::Delay(Duration::from_millis(150)), 100_000);
 
     let mut c = honey_to(&rx, "tail", "k");
-    c.args(["--backfill", "--quiet", "--checkpoint-interval", "20ms", "--checkpoint"])
-        .arg(&ckpt)
-        .arg(&log)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    c.args([
+        "--backfill",
+        "--quiet",
+        "--checkpoint-interval",
+        "20ms",
+        "--checkpoint",
+    ])
+    .arg(&ckpt)
+    .arg(&log)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
@@ -51,26 +57,39 @@ fn sigkill_mid_file_then_restart_loses_nothing() {
             break;
         }
         assert!(Instant::now() < deadline, "no checkpoint progress");
-        assert!(child.try_wait().unwrap().is_none(), "finished before the kill");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap(); // SIGKILL
     let _ = child.wait();
     let committed = checkpoint_offset(&ckpt).unwrap();
     let ends = line_ends(N);
-    assert!(committed < *ends.last().unwrap(), "killed too late to test anything");
+    assert!(
+        committed < *ends.last().unwrap(),
+        "killed too late to test anything"
+    );
     // The checkpoint sits on a line boundary: `before` lines are behind it.
     let before = if committed == 0 {
         0
     } else {
-        ends.iter().position(|&e| e == committed).expect("offset at a line end") as u64 + 1
+        ends.iter()
+            .position(|&e| e == committed)
+            .expect("offset at a line end") as u64
+            + 1
     };
     // Let answers to requests already made land, then look at what arrived.
     rx.clear_faults();
     std::thread::sleep(Duration::from_millis(300));
     let first = seq_counts(&rx);
     for s in 0..before {
-        assert_eq!(first.get(&s), Some(&1), "line {s} is behind the checkpoint but was not received once");
+        assert_eq!(
+            first.get(&s),
+            Some(&1),
+            "line {s} is behind the checkpoint but was not received once"
+        );
     }
     // Lines of the first run past the checkpoint: those in flight (or answered
     // after the last write). These, and only these, can come twice.
@@ -93,12 +112,22 @@ fn sigkill_mid_file_then_restart_loses_nothing() {
         let n = first.get(&s).unwrap_or(&0) + second.get(&s).unwrap_or(&0);
         assert!(n >= 1, "line {s} lost");
         if n > 1 {
-            assert!(in_flight.contains(&s), "line {s} duplicated but was behind the checkpoint");
+            assert!(
+                in_flight.contains(&s),
+                "line {s} duplicated but was behind the checkpoint"
+            );
             dups += n - 1;
         }
     }
-    assert!(dups <= in_flight.len(), "{dups} duplicates, {} in flight", in_flight.len());
-    eprintln!("killed with checkpoint at line {before}; {} in flight; {dups} duplicates", in_flight.len());
+    assert!(
+        dups <= in_flight.len(),
+        "{dups} duplicates, {} in flight",
+        in_flight.len()
+    );
+    eprintln!(
+        "killed with checkpoint at line {before}; {} in flight; {dups} duplicates",
+        in_flight.len()
+    );
     assert_eq!(checkpoint_offset(&ckpt), Some(*ends.last().unwrap()));
 }
 
@@ -135,13 +164,22 @@ fn clean_restart_resumes_without_duplicates() {
     std::fs::write(&log, seq_lines(1000..1003)).unwrap();
     let out = tail(&rx);
     assert_eq!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("checkpoint is for another file"), "{}", stderr(&out));
-    assert_eq!(seq_counts(&rx).keys().copied().collect::<Vec<_>>(), [1000, 1001, 1002]);
+    assert!(
+        stderr(&out).contains("checkpoint is for another file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        seq_counts(&rx).keys().copied().collect::<Vec<_>>(),
+        [1000, 1001, 1002]
+    );
 
     // --read-from end ignores the checkpoint and sends nothing that exists.
     rx.reset();
     let mut c = honey_to(&rx, "tail", "r");
-    c.args(["--backfill", "--read-from", "end", "--checkpoint"]).arg(&ckpt).arg(&log);
+    c.args(["--backfill", "--read-from", "end", "--checkpoint"])
+        .arg(&ckpt)
+        .arg(&log);
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(rx.stats().requests, 0);

@@ -42,7 +42,15 @@ fn check_prints_team_and_environment() {
     let addr = rx.addr();
     drop(rx);
     let mut c = honey();
-    c.args(["check", "--api-host", &format!("http://{addr}"), "-k", KEY, "--timeout", "2s"]);
+    c.args([
+        "check",
+        "--api-host",
+        &format!("http://{addr}"),
+        "-k",
+        KEY,
+        "--timeout",
+        "2s",
+    ]);
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("cannot reach"), "{}", stderr(&out));
@@ -58,10 +66,23 @@ fn receive_serves_send_and_stops_on_sigterm() {
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
-    let url = first.trim().strip_prefix("listening on ").expect("listening line").to_owned();
+    let url = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("listening line")
+        .to_owned();
 
     let mut s = honey();
-    s.args(["send", "--api-host", &url, "-k", KEY, "-d", "rcv", "hello=world"]);
+    s.args([
+        "send",
+        "--api-host",
+        &url,
+        "-k",
+        KEY,
+        "-d",
+        "rcv",
+        "hello=world",
+    ]);
     let sent = run(s, T);
     assert_eq!(sent.status.code(), Some(0), "{}", stderr(&sent));
     // The receiver prints the event (pretty, one line per event).
@@ -84,14 +105,20 @@ fn completions_and_help_with_examples() {
         let out = run(c, T);
         assert_eq!(out.status.code(), Some(0));
         let text = stdout(&out);
-        assert!(text.contains("honey") && text.contains("backfill"), "{shell}");
+        assert!(
+            text.contains("honey") && text.contains("backfill"),
+            "{shell}"
+        );
     }
     for sub in ["send", "tail", "receive", "check", "completions"] {
         let mut c = honey();
         c.args([sub, "--help"]);
         let out = run(c, T);
         assert_eq!(out.status.code(), Some(0));
-        assert!(stdout(&out).contains("Examples:"), "{sub} --help has no examples");
+        assert!(
+            stdout(&out).contains("Examples:"),
+            "{sub} --help has no examples"
+        );
     }
     let mut c = honey();
     c.arg("--version");

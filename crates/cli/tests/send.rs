@@ -49,14 +49,23 @@ fn send_infers_each_type() {
 fn send_string_flag_timestamp_and_sample_rate() {
     let rx = receiver();
     let mut c = honey_to(&rx, "send", "s");
-    c.args(["--string", "--timestamp", "2026-12-07T12:00:00Z", "id=0042", "ok=true"]);
+    c.args([
+        "--string",
+        "--timestamp",
+        "2026-12-07T12:00:00Z",
+        "id=0042",
+        "ok=true",
+    ]);
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let ev = &rx.events()[0];
     assert_eq!(ev.data["id"], json!("0042"));
     assert_eq!(ev.data["ok"], json!("true"));
     assert!(
-        ev.time.as_deref().unwrap_or("").starts_with("2026-12-07T12:00:00"),
+        ev.time
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("2026-12-07T12:00:00"),
         "{:?}",
         ev.time
     );
@@ -72,7 +81,14 @@ fn send_string_flag_timestamp_and_sample_rate() {
     }
     for ev in rx.events() {
         assert_eq!(ev.samplerate, Some(2));
-        assert!(ev.time.as_deref().unwrap_or("").starts_with("2023-11-14T22:13:20"), "{:?}", ev.time);
+        assert!(
+            ev.time
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("2023-11-14T22:13:20"),
+            "{:?}",
+            ev.time
+        );
     }
 }
 
@@ -81,7 +97,9 @@ fn send_reads_a_json_object_from_stdin() {
     let rx = receiver();
     let mut c = honey_to(&rx, "send", "stdin");
     c.args(["--stdin", "extra=1", "job=override"]);
-    c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     child
         .stdin
@@ -100,12 +118,19 @@ fn send_reads_a_json_object_from_stdin() {
     // Not an object: usage error, nothing sent.
     rx.reset();
     let mut c = honey_to(&rx, "send", "stdin");
-    c.arg("--stdin").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.arg("--stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
     child.stdin.take().unwrap().write_all(b"[1,2]").unwrap();
     let out = wait_output(child, T);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not one JSON object"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not one JSON object"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(rx.stats().requests, 0);
 }
 
@@ -114,23 +139,43 @@ fn refused_event_exits_1_with_the_api_message() {
     let rx = receiver();
     // Wrong key: the whole request is refused with 401.
     let mut c = honey();
-    c.args(["send", "--api-host", &rx.api_host(), "-k", "wrong", "-d", "x", "a=1"]);
+    c.args([
+        "send",
+        "--api-host",
+        &rx.api_host(),
+        "-k",
+        "wrong",
+        "-d",
+        "x",
+        "a=1",
+    ]);
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("HTTP 401") && err.contains("unknown API key"), "{err}");
+    assert!(
+        err.contains("HTTP 401") && err.contains("unknown API key"),
+        "{err}"
+    );
     assert!(!err.contains("wrong"), "the key must not be printed: {err}");
 
     // One event refused by its per-event status.
     rx.push_fault(
-        Fault::EventStatus { index: 0, status: 400, error: "Event has too many columns.".into() },
+        Fault::EventStatus {
+            index: 0,
+            status: 400,
+            error: "Event has too many columns.".into(),
+        },
         1,
     );
     let mut c = honey_to(&rx, "send", "x");
     c.arg("a=1");
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("Event has too many columns."), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Event has too many columns."),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -169,7 +214,16 @@ fn usage_and_configuration_errors() {
 fn dry_run_prints_instead_of_sending() {
     let rx = receiver();
     let mut c = honey();
-    c.args(["send", "--api-host", &rx.api_host(), "-d", "dry", "--dry-run", "a=1", "b=x"]);
+    c.args([
+        "send",
+        "--api-host",
+        &rx.api_host(),
+        "-d",
+        "dry",
+        "--dry-run",
+        "a=1",
+        "b=x",
+    ]);
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();

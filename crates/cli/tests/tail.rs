@@ -149,8 +149,24 @@ fn nginx_preset_with_field_operations() {
     assert_eq!(d["status"], json!("overridden"));
     assert_eq!(d["http_user_agent"], json!("curl/8"));
     // The event time is the log's own time_local, in UTC.
-    assert!(evs[0].time.as_deref().unwrap().starts_with("2000-10-10T20:55:36"), "{:?}", evs[0].time);
-    assert!(evs[1].time.as_deref().unwrap().starts_with("2000-10-10T20:55:37"), "{:?}", evs[1].time);
+    assert!(
+        evs[0]
+            .time
+            .as_deref()
+            .unwrap()
+            .starts_with("2000-10-10T20:55:36"),
+        "{:?}",
+        evs[0].time
+    );
+    assert!(
+        evs[1]
+            .time
+            .as_deref()
+            .unwrap()
+            .starts_with("2000-10-10T20:55:37"),
+        "{:?}",
+        evs[1].time
+    );
 }
 
 #[test]
@@ -180,13 +196,22 @@ fn logfmt_regex_and_time_field() {
     )
     .unwrap();
     let mut c = honey_to(&rx, "tail", "lf");
-    c.args(["--backfill", "--parser", "logfmt", "--time-field", "ts"]).arg(&log);
+    c.args(["--backfill", "--parser", "logfmt", "--time-field", "ts"])
+        .arg(&log);
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mut evs = rx.events();
     evs.sort_by_key(|e| e.time.clone());
-    assert!(evs[0].time.as_deref().unwrap().starts_with("2023-11-14T22:13:20"));
-    assert!(evs[1].time.as_deref().unwrap().starts_with("2026-12-07T10:00:00"));
+    assert!(evs[0]
+        .time
+        .as_deref()
+        .unwrap()
+        .starts_with("2023-11-14T22:13:20"));
+    assert!(evs[1]
+        .time
+        .as_deref()
+        .unwrap()
+        .starts_with("2026-12-07T10:00:00"));
     assert_eq!(evs[1].data["msg"], json!("hello there"));
     assert_eq!(evs[1].data["n"], json!(3));
 
@@ -208,8 +233,14 @@ fn logfmt_regex_and_time_field() {
     assert!(stderr(&out).contains("2 unparseable"), "{}", stderr(&out));
     std::fs::write(&log, "WARN 12ms disk nearly full\n").unwrap();
     let mut c = honey_to(&rx, "tail", "re");
-    c.args(["--backfill", "--parser", "regex", "--regex", r"^(?P<level>[A-Z]+) (?P<ms>\d+)ms (?P<msg>.*)$"])
-        .arg(&log);
+    c.args([
+        "--backfill",
+        "--parser",
+        "regex",
+        "--regex",
+        r"^(?P<level>[A-Z]+) (?P<ms>\d+)ms (?P<msg>.*)$",
+    ])
+    .arg(&log);
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let d = &rx.events()[0].data;
@@ -219,7 +250,8 @@ fn logfmt_regex_and_time_field() {
 
     // A bad regex is a configuration error.
     let mut c = honey_to(&rx, "tail", "re");
-    c.args(["--backfill", "--parser", "regex", "--regex", "(unclosed"]).arg(&log);
+    c.args(["--backfill", "--parser", "regex", "--regex", "(unclosed"])
+        .arg(&log);
     assert_eq!(run(c, T).status.code(), Some(3));
 }
 
@@ -251,9 +283,17 @@ fn stdin_and_dry_run() {
 
     // Really sending from stdin.
     let mut c = honey_to(&rx, "tail", "stdin");
-    c.arg("-").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    c.arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = c.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(seq_lines(0..50).as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(seq_lines(0..50).as_bytes())
+        .unwrap();
     let out = wait_output(child, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(seq_counts(&rx).len(), 50);
@@ -270,9 +310,17 @@ fn sampling_fixed_and_dynamic() {
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let evs = rx.events();
-    assert!((100..=320).contains(&evs.len()), "{} kept of 2000 at 1/10", evs.len());
+    assert!(
+        (100..=320).contains(&evs.len()),
+        "{} kept of 2000 at 1/10",
+        evs.len()
+    );
     assert!(evs.iter().all(|e| e.samplerate == Some(10)));
-    assert!(stderr(&out).contains(&format!("{} sampled out", 2000 - evs.len())), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{} sampled out", 2000 - evs.len())),
+        "{}",
+        stderr(&out)
+    );
 
     // Dynamic: once a window has been counted, a rare key is kept far more
     // often than the goal rate and a common one far less.
@@ -287,7 +335,14 @@ fn sampling_fixed_and_dynamic() {
     std::fs::write(&log, lines(0..2000)).unwrap();
     let mut c = honey_to(&rx, "tail", "dyn");
     c.args(["--read-from", "start", "--poll-interval", "20ms", "--quiet"])
-        .args(["--sample-rate", "10", "--dynsample", "status", "--dynsample-window", "200ms"])
+        .args([
+            "--sample-rate",
+            "10",
+            "--dynsample",
+            "status",
+            "--dynsample-window",
+            "200ms",
+        ])
         .arg(&log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -303,8 +358,14 @@ fn sampling_fixed_and_dynamic() {
         .into_iter()
         .filter(|e| e.data["seq"].as_u64().unwrap() >= 10_000)
         .collect();
-    let errors = evs.iter().filter(|e| e.data["status"] == json!(500)).count();
-    let oks = evs.iter().filter(|e| e.data["status"] == json!(200)).count();
+    let errors = evs
+        .iter()
+        .filter(|e| e.data["status"] == json!(500))
+        .count();
+    let oks = evs
+        .iter()
+        .filter(|e| e.data["status"] == json!(200))
+        .count();
     assert!(errors >= 30, "rare key kept {errors} of 40");
     assert!((100..1000).contains(&oks), "common key kept {oks} of 3960");
     for e in &evs {
@@ -323,7 +384,11 @@ fn refused_lines_fail_and_still_advance_the_checkpoint() {
     let ckpt = dir.join("ckpt.json");
     std::fs::write(&log, seq_lines(0..5)).unwrap();
     rx.push_fault(
-        Fault::EventStatus { index: 0, status: 400, error: "Event has too many columns.".into() },
+        Fault::EventStatus {
+            index: 0,
+            status: 400,
+            error: "Event has too many columns.".into(),
+        },
         1,
     );
     let mut c = honey_to(&rx, "tail", "r");
@@ -331,10 +396,22 @@ fn refused_lines_fail_and_still_advance_the_checkpoint() {
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("1 failed") && err.contains("Event has too many columns."), "{err}");
+    assert!(
+        err.contains("1 failed") && err.contains("Event has too many columns."),
+        "{err}"
+    );
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
-    let entry = state["files"].as_object().unwrap().values().next().unwrap().clone();
-    assert_eq!(entry["offset"], json!(std::fs::metadata(&log).unwrap().len()));
+    let entry = state["files"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        entry["offset"],
+        json!(std::fs::metadata(&log).unwrap().len())
+    );
     assert_eq!(rx.events().len(), 4);
 }
 
@@ -348,18 +425,39 @@ fn undelivered_lines_stop_the_tail_and_hold_the_checkpoint() {
     // A wrong key: every request is refused with 401. Nothing was delivered,
     // so nothing may be checkpointed.
     let mut c = honey();
-    c.args(["tail", "--api-host", &rx.api_host(), "-k", "wrong-key", "-d", "u", "--backfill"])
-        .arg("--checkpoint")
-        .arg(&ckpt)
-        .arg(&log);
+    c.args([
+        "tail",
+        "--api-host",
+        &rx.api_host(),
+        "-k",
+        "wrong-key",
+        "-d",
+        "u",
+        "--backfill",
+    ])
+    .arg("--checkpoint")
+    .arg(&ckpt)
+    .arg(&log);
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("not delivered") && err.contains("unknown API key"), "{err}");
+    assert!(
+        err.contains("not delivered") && err.contains("unknown API key"),
+        "{err}"
+    );
     assert!(err.contains("the checkpoint stays before them"), "{err}");
-    assert!(!err.contains("wrong-key"), "the key must not be printed: {err}");
+    assert!(
+        !err.contains("wrong-key"),
+        "the key must not be printed: {err}"
+    );
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(&ckpt).unwrap()).unwrap();
-    let entry = state["files"].as_object().unwrap().values().next().unwrap().clone();
+    let entry = state["files"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()
+        .clone();
     assert_eq!(entry["offset"], json!(0));
 
     // With the right key, the same command sends all 20 lines.
@@ -368,4 +466,60 @@ fn undelivered_lines_stop_the_tail_and_hold_the_checkpoint() {
     let out = run(c, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(seq_counts(&rx).len(), 20);
+}
+
+#[test]
+fn progress_line_and_missing_files() {
+    let rx = receiver();
+    let dir = tempdir("progress");
+    let log = dir.join("p.log");
+    std::fs::write(&log, seq_lines(0..5)).unwrap();
+    let mut c = honey_to(&rx, "tail", "p");
+    c.args(["--read-from", "start", "--progress"])
+        .arg(&log)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    expect_events(&rx, 5, "progress run");
+    std::thread::sleep(Duration::from_millis(1300)); // one progress interval
+    sigterm(&child);
+    let out = wait_output(child, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    // Not a terminal: progress lines are plain lines.
+    assert!(
+        err.lines().any(|l| l.contains("read 5 sent 5 failed 0")),
+        "{err}"
+    );
+    assert!(
+        err.contains("honey: read 5 lines"),
+        "summary missing: {err}"
+    );
+
+    // A missing file is an error for a backfill, waited for when following.
+    let mut c = honey_to(&rx, "tail", "p");
+    c.arg("--backfill").arg(dir.join("nope.log"));
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stderr(&out).contains("cannot open"), "{}", stderr(&out));
+
+    rx.reset();
+    let later = dir.join("later.log");
+    let mut c = honey_to(&rx, "tail", "p");
+    c.args(["--poll-interval", "20ms", "--quiet"])
+        .arg(&later)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    append(&later, &seq_lines(0..3));
+    expect_events(&rx, 3, "a file that appeared later is read from its start");
+    sigterm(&child);
+    let out = wait_output(child, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting for it to appear"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -129,7 +129,10 @@ impl State {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
             Err(e) => return Err(format!("cannot read checkpoint {}: {e}", path.display())),
             Ok(m) if m.len() > MAX_STATE_BYTES => {
-                return Err(format!("checkpoint {} is too large to be one", path.display()))
+                return Err(format!(
+                    "checkpoint {} is too large to be one",
+                    path.display()
+                ))
             }
             Ok(_) => std::fs::read(path)
                 .map_err(|e| format!("cannot read checkpoint {}: {e}", path.display()))?,
@@ -194,11 +197,23 @@ mod tests {
         let _ = std::fs::remove_file(&p);
         assert!(State::load(&p).unwrap().files.is_empty());
         let mut s = State::default();
-        s.files.insert("/x.log".into(), Entry { dev: 1, ino: 2, offset: 3 });
+        s.files.insert(
+            "/x.log".into(),
+            Entry {
+                dev: 1,
+                ino: 2,
+                offset: 3,
+            },
+        );
         s.save(&p).unwrap();
-        assert_eq!(State::load(&p).unwrap().files[Path::new("/x.log")].offset, 3);
+        assert_eq!(
+            State::load(&p).unwrap().files[Path::new("/x.log")].offset,
+            3
+        );
         std::fs::write(&p, "garbage").unwrap();
-        assert!(State::load(&p).unwrap_err().contains("not a honey checkpoint"));
+        assert!(State::load(&p)
+            .unwrap_err()
+            .contains("not a honey checkpoint"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

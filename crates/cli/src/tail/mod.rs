@@ -3,7 +3,7 @@
 //!
 //! One thread reads and parses (this one), the SDK's threads batch, encode
 //! and send, one thread reads responses and closes lines in their file's
-//! [`Track`](checkpoint::Track), and an optional one prints progress.
+//! [`checkpoint::Track`], and an optional one prints progress.
 //! Backpressure: `block_on_send` makes this thread wait while the SDK's queue
 //! is full, and `block_on_response` makes the SDK wait for the response
 //! reader, so no response (and no checkpoint advance) is ever dropped.
@@ -102,7 +102,10 @@ struct FieldOps {
 
 impl FieldOps {
     fn is_empty(&self) -> bool {
-        self.rename.is_empty() && self.drop.is_empty() && self.scrub.is_empty() && self.added.is_empty()
+        self.rename.is_empty()
+            && self.drop.is_empty()
+            && self.scrub.is_empty()
+            && self.added.is_empty()
     }
 
     fn apply(&self, fields: Vec<(FieldName, Value)>) -> Vec<(FieldName, Value)> {
@@ -114,7 +117,12 @@ impl FieldOps {
             if let Some((_, to)) = self.rename.iter().find(|(from, _)| from == name.as_str()) {
                 name = FieldName::from(to.clone());
             }
-            if self.drop.iter().chain(&self.added).any(|d| d == name.as_str()) {
+            if self
+                .drop
+                .iter()
+                .chain(&self.added)
+                .any(|d| d == name.as_str())
+            {
                 continue;
             }
             if self.scrub.iter().any(|d| d == name.as_str()) {
@@ -195,7 +203,12 @@ impl Pipeline {
         self.send(src, fields, end)
     }
 
-    fn send(&mut self, src: &Source, fields: Vec<(FieldName, Value)>, end: u64) -> Result<(), Fatal> {
+    fn send(
+        &mut self,
+        src: &Source,
+        fields: Vec<(FieldName, Value)>,
+        end: u64,
+    ) -> Result<(), Fatal> {
         let mut timestamp: Option<SystemTime> = None;
         if let Some(tf) = &self.time_field {
             if let Some((_, v)) = fields.iter().find(|(n, _)| n.as_str() == tf) {
@@ -429,10 +442,14 @@ impl Source {
         let id = file_id(&m);
         if self.input.is_some() && id == self.id {
             if m.len() < self.pos {
-                events.push(format!("{}: truncated; reading from the start", self.display));
+                events.push(format!(
+                    "{}: truncated; reading from the start",
+                    self.display
+                ));
                 if let Some(Input::File(r)) = &mut self.input {
-                    r.seek(SeekFrom::Start(0))
-                        .map_err(|e| Fatal::Config(format!("cannot rewind {}: {e}", self.display)))?;
+                    r.seek(SeekFrom::Start(0)).map_err(|e| {
+                        Fatal::Config(format!("cannot rewind {}: {e}", self.display))
+                    })?;
                 }
                 self.reset(0);
             }
@@ -483,7 +500,10 @@ fn save_checkpoint(path: &Path, state: &mut State, sources: &[Source]) {
         }
     }
     if let Err(e) = state.save(path) {
-        error(format_args!("cannot write checkpoint {}: {e}", path.display()));
+        error(format_args!(
+            "cannot write checkpoint {}: {e}",
+            path.display()
+        ));
     }
 }
 
@@ -602,7 +622,9 @@ pub fn run(args: TailArgs) -> u8 {
             ReadFrom::Checkpoint => {
                 let cur = std::fs::metadata(path).ok().map(|m| (file_id(&m), m.len()));
                 match (state.files.get(&key), cur) {
-                    (Some(e), Some((id, len))) if (e.dev, e.ino) == id && e.offset <= len => e.offset,
+                    (Some(e), Some((id, len))) if (e.dev, e.ino) == id && e.offset <= len => {
+                        e.offset
+                    }
                     (Some(_), Some(_)) => {
                         error(format_args!(
                             "{display}: the checkpoint is for another file (rotated or truncated while stopped); reading from the start"
@@ -659,7 +681,11 @@ pub fn run(args: TailArgs) -> u8 {
             .name("honey-responses".into())
             .spawn(move || {
                 for r in responses {
-                    let Some(lr) = r.metadata.as_ref().and_then(|m| m.downcast_ref::<LineRef>()) else {
+                    let Some(lr) = r
+                        .metadata
+                        .as_ref()
+                        .and_then(|m| m.downcast_ref::<LineRef>())
+                    else {
                         continue;
                     };
                     match &r.error {

@@ -60,7 +60,10 @@ impl Parser {
                     "--regex {p:?} has no named group; name them like (?P<status>\\d+)"
                 ));
             }
-            let groups = re.capture_names().map(|n| n.map(|n| names.get(n))).collect();
+            let groups = re
+                .capture_names()
+                .map(|n| n.map(|n| names.get(n)))
+                .collect();
             out.push((re, groups));
         }
         Ok(Parser::Regex {
@@ -118,7 +121,10 @@ fn split(request: &str, out: &mut Fields) {
         if !m.is_empty() && !p.is_empty() && v.starts_with("HTTP/") && !v.contains(' ') {
             out.push(("request_method".into(), Value::String(m.to_owned().into())));
             out.push(("request_path".into(), Value::String(p.to_owned().into())));
-            out.push(("request_protocol".into(), Value::String(v.to_owned().into())));
+            out.push((
+                "request_protocol".into(),
+                Value::String(v.to_owned().into()),
+            ));
         }
     }
 }
@@ -212,9 +218,16 @@ mod tests {
     #[test]
     fn logfmt_pairs() {
         let n = &mut Names::default();
-        let f = logfmt(r#"level=info msg="hello \"world\"" n=3 t=1.5 ok=true bare path=/a=b"#, n).unwrap();
+        let f = logfmt(
+            r#"level=info msg="hello \"world\"" n=3 t=1.5 ok=true bare path=/a=b"#,
+            n,
+        )
+        .unwrap();
         assert_eq!(get(&f, "level"), Some(&Value::String("info".into())));
-        assert_eq!(get(&f, "msg"), Some(&Value::String("hello \"world\"".into())));
+        assert_eq!(
+            get(&f, "msg"),
+            Some(&Value::String("hello \"world\"".into()))
+        );
         assert_eq!(get(&f, "n"), Some(&Value::Int(3)));
         assert_eq!(get(&f, "t"), Some(&Value::Float(1.5)));
         assert_eq!(get(&f, "ok"), Some(&Value::Bool(true)));
@@ -230,16 +243,34 @@ mod tests {
     #[test]
     fn nginx_preset() {
         let mut p = Parser::nginx();
-        assert!(matches!(p, Parser::Regex { split_request: true, .. }));
+        assert!(matches!(
+            p,
+            Parser::Regex {
+                split_request: true,
+                ..
+            }
+        ));
         let line = br#"192.168.1.7 - alice [10/Oct/2000:13:55:36 -0700] "GET /index.html?q=1 HTTP/1.1" 200 2326 "http://example.com/" "Mozilla/5.0 (X11)""#;
         let f = p.parse(line).unwrap();
-        assert_eq!(get(&f, "remote_addr"), Some(&Value::String("192.168.1.7".into())));
+        assert_eq!(
+            get(&f, "remote_addr"),
+            Some(&Value::String("192.168.1.7".into()))
+        );
         assert_eq!(get(&f, "remote_user"), Some(&Value::String("alice".into())));
-        assert_eq!(get(&f, "request_method"), Some(&Value::String("GET".into())));
-        assert_eq!(get(&f, "request_path"), Some(&Value::String("/index.html?q=1".into())));
+        assert_eq!(
+            get(&f, "request_method"),
+            Some(&Value::String("GET".into()))
+        );
+        assert_eq!(
+            get(&f, "request_path"),
+            Some(&Value::String("/index.html?q=1".into()))
+        );
         assert_eq!(get(&f, "status"), Some(&Value::Int(200)));
         assert_eq!(get(&f, "body_bytes_sent"), Some(&Value::Int(2326)));
-        assert_eq!(get(&f, "http_user_agent"), Some(&Value::String("Mozilla/5.0 (X11)".into())));
+        assert_eq!(
+            get(&f, "http_user_agent"),
+            Some(&Value::String("Mozilla/5.0 (X11)".into()))
+        );
         // A request line that is not "METHOD PATH PROTO" still parses.
         let odd = br#"10.0.0.1 - - [10/Oct/2000:13:55:36 +0000] "-" 400 0 "-" "-""#;
         let f = p.parse(odd).unwrap();
@@ -256,7 +287,10 @@ mod tests {
         assert!(Parser::regex(&["(\\d+)".into()]).is_err());
         let mut p = Parser::regex(&["^a (?P<x>\\d+)$".into(), "^(?P<y>.*)$".into()]).unwrap();
         assert_eq!(p.parse(b"a 5").unwrap(), vec![("x".into(), Value::Int(5))]);
-        assert_eq!(p.parse(b"b").unwrap(), vec![("y".into(), Value::String("b".into()))]);
+        assert_eq!(
+            p.parse(b"b").unwrap(),
+            vec![("y".into(), Value::String("b".into()))]
+        );
         assert!(p.parse(&[0xff, 0xfe]).is_err());
     }
 

@@ -88,7 +88,11 @@ fn rates(goal: u32, counts: &HashMap<String, u64>) -> HashMap<String, u32> {
     }
     let goal_count = total as f64 / f64::from(goal);
     let log_sum: f64 = counts.values().map(|&c| (c as f64).log10()).sum();
-    let goal_ratio = if log_sum > 0.0 { goal_count / log_sum } else { goal_count };
+    let goal_ratio = if log_sum > 0.0 {
+        goal_count / log_sum
+    } else {
+        goal_count
+    };
     let mut keys: Vec<(&String, u64)> = counts.iter().map(|(k, &c)| (k, c)).collect();
     keys.sort_unstable_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(b.0)));
     let mut extra = 0.0f64;
@@ -143,7 +147,9 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(s.sample("rare", later), Some(1));
         }
-        let kept = (0..10_000).filter(|_| s.sample("common", later).is_some()).count();
+        let kept = (0..10_000)
+            .filter(|_| s.sample("common", later).is_some())
+            .count();
         assert!(kept < 2_000, "{kept}");
     }
 }

@@ -146,7 +146,10 @@ impl Cursor<'_> {
         if self.i - start < min {
             return None;
         }
-        std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()
+        std::str::from_utf8(&self.s[start..self.i])
+            .ok()?
+            .parse()
+            .ok()
     }
     fn eat(&mut self, c: u8) -> bool {
         if self.s.get(self.i) == Some(&c) {
@@ -175,10 +178,14 @@ const MONTHS: [&str; 12] = [
 ];
 
 fn pattern(p: &str, s: &str) -> Option<SystemTime> {
-    let (mut y, mut mo, mut d, mut h, mut mi, mut sec, mut nanos) = (1970i64, 1u32, 1u32, 0, 0, 0, 0u32);
+    let (mut y, mut mo, mut d, mut h, mut mi, mut sec, mut nanos) =
+        (1970i64, 1u32, 1u32, 0, 0, 0, 0u32);
     let mut offset_secs: i64 = 0;
     let mut epoch: Option<i64> = None;
-    let mut c = Cursor { s: s.as_bytes(), i: 0 };
+    let mut c = Cursor {
+        s: s.as_bytes(),
+        i: 0,
+    };
     let pb = p.as_bytes();
     let mut k = 0;
     while k < pb.len() {
@@ -295,13 +302,22 @@ mod tests {
     fn rfc3339_forms() {
         let f = TimeFormat::Rfc3339;
         assert_eq!(secs(f.parse_str("1970-01-01T00:00:00Z").unwrap()), 0.0);
-        assert_eq!(secs(f.parse_str("2000-10-10T13:55:36Z").unwrap()), 971_186_136.0);
+        assert_eq!(
+            secs(f.parse_str("2000-10-10T13:55:36Z").unwrap()),
+            971_186_136.0
+        );
         assert_eq!(
             secs(f.parse_str("2000-10-10T13:55:36-07:00").unwrap()),
             971_186_136.0 + 7.0 * 3600.0
         );
-        assert_eq!(secs(f.parse_str("2000-10-10 13:55:36.250Z").unwrap()), 971_186_136.25);
-        assert_eq!(secs(f.parse_str("2000-10-10T13:55:36").unwrap()), 971_186_136.0);
+        assert_eq!(
+            secs(f.parse_str("2000-10-10 13:55:36.250Z").unwrap()),
+            971_186_136.25
+        );
+        assert_eq!(
+            secs(f.parse_str("2000-10-10T13:55:36").unwrap()),
+            971_186_136.0
+        );
         assert!(f.parse_str("2000-13-10T13:55:36Z").is_none());
         assert!(f.parse_str("yesterday").is_none());
         assert!(f.parse_str("2000-10-10T13:55:36Zjunk").is_none());
@@ -315,20 +331,42 @@ mod tests {
             971_186_136.0 + 7.0 * 3600.0
         );
         let f = TimeFormat::from_flag("%F %T").unwrap();
-        assert_eq!(secs(f.parse_str("2000-10-10 13:55:36").unwrap()), 971_186_136.0);
-        assert_eq!(secs(TimeFormat::from_flag("%s").unwrap().parse_str("12").unwrap()), 12.0);
+        assert_eq!(
+            secs(f.parse_str("2000-10-10 13:55:36").unwrap()),
+            971_186_136.0
+        );
+        assert_eq!(
+            secs(
+                TimeFormat::from_flag("%s")
+                    .unwrap()
+                    .parse_str("12")
+                    .unwrap()
+            ),
+            12.0
+        );
         assert!(TimeFormat::from_flag("%Q").is_err());
         assert!(TimeFormat::from_flag("fortnightly").is_err());
     }
 
     #[test]
     fn epochs_and_values() {
-        assert_eq!(secs(TimeFormat::Auto.parse_value(&Value::Int(10)).unwrap()), 10.0);
+        assert_eq!(
+            secs(TimeFormat::Auto.parse_value(&Value::Int(10)).unwrap()),
+            10.0
+        );
         assert_eq!(secs(TimeFormat::Auto.parse_str("1.5").unwrap()), 1.5);
-        assert_eq!(secs(TimeFormat::UnixMs.parse_value(&Value::Int(1500)).unwrap()), 1.5);
-        assert_eq!(secs(TimeFormat::UnixNs.parse_value(&Value::Float(2e9)).unwrap()), 2.0);
+        assert_eq!(
+            secs(TimeFormat::UnixMs.parse_value(&Value::Int(1500)).unwrap()),
+            1.5
+        );
+        assert_eq!(
+            secs(TimeFormat::UnixNs.parse_value(&Value::Float(2e9)).unwrap()),
+            2.0
+        );
         assert!(TimeFormat::Unix.parse_value(&Value::Bool(true)).is_none());
-        assert!(TimeFormat::Unix.parse_value(&Value::Float(f64::NAN)).is_none());
+        assert!(TimeFormat::Unix
+            .parse_value(&Value::Float(f64::NAN))
+            .is_none());
         assert!(TimeFormat::Unix.parse_value(&Value::Float(1e300)).is_none());
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(1969, 12, 31), -1);

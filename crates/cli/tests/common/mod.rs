@@ -35,7 +35,15 @@ pub fn honey() -> Command {
 /// `honey SUBCOMMAND --api-host RX --api-key KEY --dataset DS`.
 pub fn honey_to(rx: &RunningReceiver, sub: &str, dataset: &str) -> Command {
     let mut c = honey();
-    c.args([sub, "--api-host", &rx.api_host(), "--api-key", KEY, "--dataset", dataset]);
+    c.args([
+        sub,
+        "--api-host",
+        &rx.api_host(),
+        "--api-key",
+        KEY,
+        "--dataset",
+        dataset,
+    ]);
     c
 }
 
@@ -107,7 +115,11 @@ pub fn tempdir(name: &str) -> PathBuf {
 pub fn seq_counts(rx: &RunningReceiver) -> BTreeMap<u64, usize> {
     let mut m = BTreeMap::new();
     for e in rx.events() {
-        let s = e.data.get("seq").and_then(|v| v.as_u64()).expect("seq field");
+        let s = e
+            .data
+            .get("seq")
+            .and_then(|v| v.as_u64())
+            .expect("seq field");
         *m.entry(s).or_default() += 1;
     }
     m
