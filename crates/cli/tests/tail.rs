@@ -523,3 +523,31 @@ fn progress_line_and_missing_files() {
         stderr(&out)
     );
 }
+
+#[test]
+fn overlong_lines_are_skipped_and_counted() {
+    let rx = receiver();
+    let dir = tempdir("overlong");
+    let log = dir.join("o.log");
+    let mut text = seq_lines(0..2);
+    text.push_str(&format!("{{\"big\":\"{}\"}}\n", "x".repeat(1_100_000)));
+    text.push_str(&seq_lines(2..4));
+    std::fs::write(&log, text).unwrap();
+    let mut c = honey_to(&rx, "tail", "o");
+    c.arg("--backfill").arg(&log);
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("o.log:3: unparseable line: line longer than 1 MiB"),
+        "{err}"
+    );
+    assert!(
+        err.contains("1 unparseable") && err.contains("4 sent"),
+        "{err}"
+    );
+    assert_eq!(
+        seq_counts(&rx).keys().copied().collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+}

@@ -357,13 +357,17 @@ impl Source {
             }
             match memchr::memchr(b'\n', avail) {
                 Some(i) => {
-                    if !self.skipping {
+                    // `i` bytes before the newline: the line's length is known now.
+                    let overlong = self.skipping || self.buf.len() + i > MAX_LINE_BYTES;
+                    if !overlong {
                         self.buf.extend_from_slice(&avail[..=i]);
                     }
                     r.consume(i + 1);
                     self.pos += i as u64 + 1;
                     self.line_no += 1;
-                    if std::mem::take(&mut self.skipping) {
+                    self.skipping = false;
+                    if overlong {
+                        self.buf.clear();
                         return Ok(Next::Overlong);
                     }
                     return Ok(Next::Line);
