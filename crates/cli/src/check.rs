@@ -5,6 +5,8 @@ use crate::{error, exit, CheckArgs};
 /// The largest `/1/auth` answer read (the real one is a few hundred bytes).
 const MAX_BODY_BYTES: u64 = 64 * 1024;
 
+/// Runs `honey check`; returns the exit code. Blocks for one HTTP request,
+/// at most `--timeout`.
 pub fn run(args: CheckArgs) -> u8 {
     let key = args
         .api_key

@@ -7,6 +7,8 @@ use libhoney_receiver::{Print, Receiver};
 
 use crate::{error, exit, signals, ReceiveArgs};
 
+/// Runs `honey receive` until SIGINT or SIGTERM (noticed within 100 ms);
+/// returns the exit code.
 pub fn run(args: ReceiveArgs) -> u8 {
     let mut b = Receiver::builder()
         .addr(args.listen.as_str())

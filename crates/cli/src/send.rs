@@ -83,6 +83,8 @@ pub fn describe_failure(r: &Response) -> String {
     }
 }
 
+/// Runs `honey send`; returns the exit code. Blocks until the event's answer,
+/// at most the SDK's shutdown timeout (10 s).
 pub fn run(args: SendArgs) -> u8 {
     let mut fields: Vec<(libhoney::FieldName, libhoney::Value)> = Vec::new();
     if args.stdin {

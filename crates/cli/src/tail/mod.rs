@@ -511,6 +511,9 @@ fn save_checkpoint(path: &Path, state: &mut State, sources: &[Source]) {
     }
 }
 
+/// Runs `honey tail`; returns the exit code. Runs until the inputs end
+/// (`--backfill`, stdin), a signal, or an undelivered event; then waits up to
+/// 30 s for outstanding answers.
 pub fn run(args: TailArgs) -> u8 {
     let started = Instant::now();
     let stdin_mode = args.files.iter().any(|f| f.as_os_str() == "-");
