@@ -62,6 +62,20 @@ pub fn explain(e: &SendError) -> String {
     }
 }
 
+/// Was this failure an answer about the event itself (the API refused it;
+/// sending it again would fail the same way), rather than a failure to
+/// deliver it (unreachable, overloaded, wrong key), after which it could
+/// still be delivered later?
+pub fn refused_by_api(e: &ResponseError) -> bool {
+    matches!(
+        e,
+        ResponseError::Rejected(_)
+            | ResponseError::TooLarge { .. }
+            | ResponseError::Encoding(_)
+            | ResponseError::HttpStatus(400 | 413)
+    )
+}
+
 /// The API's own message for a failed response: the `error` member of a
 /// JSON body when there is one, else the body, else the typed error.
 pub fn describe_failure(r: &Response) -> String {
@@ -176,7 +190,12 @@ pub fn run(args: SendArgs) -> u8 {
             exit::OK
         }
         Ok(r) => {
-            error(format_args!("event refused: {}", describe_failure(&r)));
+            let what = match &r.error {
+                Some(e) if refused_by_api(e) => "refused",
+                Some(ResponseError::HttpStatus(401 | 403)) => "refused",
+                _ => "not delivered",
+            };
+            error(format_args!("event {what}: {}", describe_failure(&r)));
             exit::NOT_DELIVERED
         }
         Err(_) => {

@@ -68,20 +68,6 @@ impl Stats {
     }
 }
 
-/// Was this failure an answer about the event itself (the API refused it;
-/// sending it again would fail the same way), rather than a failure to
-/// deliver it (unreachable, overloaded, wrong key), after which it could
-/// still be delivered later?
-fn refused_by_api(e: &ResponseError) -> bool {
-    matches!(
-        e,
-        ResponseError::Rejected(_)
-            | ResponseError::TooLarge { .. }
-            | ResponseError::Encoding(_)
-            | ResponseError::HttpStatus(400 | 413)
-    )
-}
-
 /// Metadata on each event: which line of which file generation it is.
 struct LineRef {
     track: Arc<Track>,
@@ -700,7 +686,7 @@ pub fn run(args: TailArgs) -> u8 {
                         Some(ResponseError::Sampled) => Stats::inc(&stats.sampled),
                         Some(e) => {
                             Stats::inc(&stats.failed);
-                            let refused = refused_by_api(e);
+                            let refused = send::refused_by_api(e);
                             if !refused {
                                 Stats::inc(&stats.undelivered);
                             }
