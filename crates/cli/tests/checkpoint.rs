@@ -190,3 +190,106 @@ fn clean_restart_resumes_without_duplicates() {
     assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("not a honey checkpoint"));
 }
+
+#[test]
+fn rotated_while_stopped_the_old_file_is_finished_first() {
+    let rx = receiver();
+    let dir = tempdir("rot-stopped");
+    let log = dir.join("a.log");
+    let ckpt = dir.join("ckpt.json");
+    std::fs::write(&log, seq_lines(0..100)).unwrap();
+    let tail = |rx: &libhoney_receiver::RunningReceiver| {
+        let mut c = honey_to(rx, "tail", "r");
+        c.args(["--backfill", "--checkpoint"]).arg(&ckpt).arg(&log);
+        run(c, T)
+    };
+    assert_eq!(tail(&rx).status.code(), Some(0));
+    // While honey is stopped: more lines, then a rotation and a new file.
+    append(&log, &seq_lines(100..120));
+    std::fs::rename(&log, dir.join("a.log.1")).unwrap();
+    std::fs::write(&log, seq_lines(120..130)).unwrap();
+    rx.reset();
+    let out = tail(&rx);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reading the rest of"),
+        "{}",
+        stderr(&out)
+    );
+    let counts = seq_counts(&rx);
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        (100..130).collect::<Vec<_>>()
+    );
+    assert!(counts.values().all(|&n| n == 1));
+    // Done with the old file: it leaves the checkpoint, nothing is sent again.
+    rx.reset();
+    let out = tail(&rx);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(rx.stats().requests, 0, "{}", stderr(&out));
+    assert!(!std::fs::read_to_string(&ckpt).unwrap().contains("rotated"));
+}
+
+#[test]
+fn sigkill_just_after_a_rotation_loses_nothing() {
+    let rx = receiver();
+    let dir = tempdir("rot-kill");
+    let log = dir.join("a.log");
+    let ckpt = dir.join("ckpt.json");
+    std::fs::write(&log, "").unwrap();
+    // Slow answers: the old file's lines are still in flight at the kill.
+    rx.push_fault(Fault::Delay(Duration::from_millis(700)), 1_000);
+    let mut c = honey_to(&rx, "tail", "rk");
+    c.args([
+        "--read-from",
+        "start",
+        "--poll-interval",
+        "20ms",
+        "--checkpoint-interval",
+        "20ms",
+    ])
+    .arg("--checkpoint")
+    .arg(&ckpt)
+    .arg(&log)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    append(&log, &seq_lines(0..100));
+    std::thread::sleep(Duration::from_millis(200)); // read and sent, not answered
+    std::fs::rename(&log, dir.join("a.log.1")).unwrap();
+    append(&log, &seq_lines(100..150));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&ckpt)
+        .unwrap_or_default()
+        .contains("rotated")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the rotation never reached the checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    rx.clear_faults();
+    std::thread::sleep(Duration::from_millis(900)); // delayed answers land
+    let first = seq_counts(&rx);
+
+    let mut c = honey_to(&rx, "tail", "rk");
+    c.args(["--backfill", "--checkpoint"]).arg(&ckpt).arg(&log);
+    let out = run(c, T);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("reading the rest of"),
+        "{}",
+        stderr(&out)
+    );
+    let all = seq_counts(&rx);
+    for s in 0..150 {
+        assert!(
+            all.contains_key(&s),
+            "line {s} lost (first run had {} lines)",
+            first.len()
+        );
+    }
+}

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug)]
 pub struct Track {
     inner: Mutex<Inner>,
+    /// False while a rotated file found after a restart is still being read.
+    drained: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -40,7 +43,26 @@ impl Track {
                 slots: VecDeque::new(),
                 committed: offset,
             }),
+            drained: AtomicBool::new(true),
         }
+    }
+
+    /// A track for a rotated file still to be read to its end (see
+    /// [`mark_drained`](Track::mark_drained)).
+    pub fn draining(offset: u64) -> Self {
+        let t = Track::new(offset);
+        t.drained.store(false, Ordering::Relaxed);
+        t
+    }
+
+    /// The file has been read to its end.
+    pub fn mark_drained(&self) {
+        self.drained.store(true, Ordering::Relaxed);
+    }
+
+    /// Has the file been read to its end (always, except while draining)?
+    pub fn drained(&self) -> bool {
+        self.drained.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -98,13 +120,29 @@ impl Track {
 }
 
 /// What the checkpoint file records for one path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Device and inode of the file the offset belongs to (0 where unknown).
     pub dev: u64,
     /// Inode.
     pub ino: u64,
     /// Every line before this byte offset has been answered.
+    pub offset: u64,
+    /// Files rotated away from this path whose lines were not all answered
+    /// yet, oldest first: after a restart they are found again by device and
+    /// inode in the same directory and read from their offset.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rotated: Vec<Rotated>,
+}
+
+/// A file rotated away from a followed path, with lines still unanswered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotated {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Every line of it before this offset has been answered.
     pub offset: u64,
 }
 
@@ -203,13 +241,25 @@ mod tests {
                 dev: 1,
                 ino: 2,
                 offset: 3,
+                rotated: vec![Rotated {
+                    dev: 1,
+                    ino: 9,
+                    offset: 4,
+                }],
             },
         );
         s.save(&p).unwrap();
-        assert_eq!(
-            State::load(&p).unwrap().files[Path::new("/x.log")].offset,
-            3
-        );
+        let e = &State::load(&p).unwrap().files[Path::new("/x.log")];
+        assert_eq!((e.offset, e.rotated[0].ino, e.rotated[0].offset), (3, 9, 4));
+        // Files written before `rotated` existed still load.
+        std::fs::write(
+            &p,
+            r#"{"version":1,"files":{"/y":{"dev":1,"ino":2,"offset":5}}}"#,
+        )
+        .unwrap();
+        assert!(State::load(&p).unwrap().files[Path::new("/y")]
+            .rotated
+            .is_empty());
         std::fs::write(&p, "garbage").unwrap();
         assert!(State::load(&p)
             .unwrap_err()

@@ -24,7 +24,7 @@ use libhoney::{Builder, Client, FieldName, ResponseError, SendError, Value};
 use sha2::{Digest, Sha256};
 
 use crate::{error, exit, infer, send, signals, ParserKind, ReadFrom, TailArgs};
-use checkpoint::{Entry, State, Track};
+use checkpoint::{Entry, Rotated, State, Track};
 use parse::Parser;
 use sample::DynSampler;
 use timefmt::TimeFormat;
@@ -298,6 +298,12 @@ struct Source {
     skipping: bool,
     track: Arc<Track>,
     finished: bool,
+    /// Files rotated away from this path (or being drained after a restart)
+    /// whose lines are not all answered: kept in the checkpoint until they are.
+    retired: Vec<((u64, u64), Arc<Track>)>,
+    /// A rotated file found again after a restart: read to its end, never
+    /// followed, checkpointed through the source of its path.
+    drain: bool,
 }
 
 fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
@@ -390,9 +396,10 @@ impl Source {
                     self.track.done(self.pos);
                 }
                 Ok(Next::Eof) => {
-                    if matches!(self.input, Some(Input::Stdin(_))) {
+                    if self.drain || matches!(self.input, Some(Input::Stdin(_))) {
                         self.finish_partial(p)?;
                         self.finished = true;
+                        self.track.mark_drained();
                     }
                     break;
                 }
@@ -423,7 +430,7 @@ impl Source {
     /// At the end of the file: has the path been rotated or truncated, or has
     /// a missing file appeared?
     fn check(&mut self, p: &mut Pipeline, events: &mut Vec<String>) -> Result<(), Fatal> {
-        if matches!(self.input, Some(Input::Stdin(_))) {
+        if self.drain || matches!(self.input, Some(Input::Stdin(_))) {
             return Ok(());
         }
         let Ok(m) = std::fs::metadata(&self.path) else {
@@ -450,6 +457,9 @@ impl Source {
             while self.pump(p, usize::MAX)? > 0 {}
             self.finish_partial(p)?;
             events.push(format!("{}: rotated; following the new file", self.display));
+            if self.track.open_lines() > 0 {
+                self.retired.push((self.id, self.track.clone()));
+            }
         }
         match Source::open_file(&self.path, 0) {
             Ok((input, id, at)) => {
@@ -471,22 +481,56 @@ impl Source {
     }
 }
 
+/// Directory entries looked at when searching for a rotated file.
+const MAX_DIR_ENTRIES: usize = 10_000;
+
+/// The file in `dir` with this device and inode, if any (rotated files keep
+/// both when renamed).
+fn find_by_id(dir: &Path, id: (u64, u64)) -> Option<PathBuf> {
+    if id == (0, 0) {
+        return None;
+    }
+    std::fs::read_dir(dir)
+        .ok()?
+        .take(MAX_DIR_ENTRIES)
+        .filter_map(Result::ok)
+        .find(|e| std::fs::metadata(e.path()).is_ok_and(|m| m.is_file() && file_id(&m) == id))
+        .map(|e| e.path())
+}
+
 fn fail(msg: impl std::fmt::Display) -> u8 {
     error(msg);
     exit::CONFIG
 }
 
-fn save_checkpoint(path: &Path, state: &mut State, sources: &[Source]) {
+fn save_checkpoint(path: &Path, state: &mut State, sources: &mut [Source]) {
     for s in sources {
-        if s.input.is_some() && !matches!(s.input, Some(Input::Stdin(_))) {
+        if s.drain || matches!(s.input, Some(Input::Stdin(_))) {
+            continue;
+        }
+        s.retired
+            .retain(|(_, t)| t.open_lines() > 0 || !t.drained());
+        let rotated = s
+            .retired
+            .iter()
+            .map(|((dev, ino), t)| Rotated {
+                dev: *dev,
+                ino: *ino,
+                offset: t.committed(),
+            })
+            .collect();
+        if s.input.is_some() {
             state.files.insert(
                 s.key.clone(),
                 Entry {
                     dev: s.id.0,
                     ino: s.id.1,
                     offset: s.track.committed(),
+                    rotated,
                 },
             );
+        } else if let Some(e) = state.files.get_mut(&s.key) {
+            e.rotated = rotated;
         }
     }
     if let Err(e) = state.save(path) {
@@ -605,22 +649,37 @@ pub fn run(args: TailArgs) -> u8 {
                 skipping: false,
                 track: Arc::new(Track::new(0)),
                 finished: false,
+                retired: Vec::new(),
+                drain: false,
             });
             continue;
         }
         let key = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        // Rotated files to read first (oldest first): those the checkpoint
+        // lists with unanswered lines, and the checkpointed file itself if
+        // the path names another file now.
+        let mut rotated: Vec<Rotated> = Vec::new();
         let wanted = match read_from {
             ReadFrom::Start => 0,
             ReadFrom::End => u64::MAX,
             ReadFrom::Checkpoint => {
                 let cur = std::fs::metadata(path).ok().map(|m| (file_id(&m), m.len()));
-                match (state.files.get(&key), cur) {
+                let entry = state.files.get(&key);
+                rotated = entry.map(|e| e.rotated.clone()).unwrap_or_default();
+                match (entry, cur) {
                     (Some(e), Some((id, len))) if (e.dev, e.ino) == id && e.offset <= len => {
                         e.offset
                     }
-                    (Some(_), Some(_)) => {
+                    (Some(e), Some((id, _))) => {
+                        if (e.dev, e.ino) != id {
+                            rotated.push(Rotated {
+                                dev: e.dev,
+                                ino: e.ino,
+                                offset: e.offset,
+                            });
+                        }
                         error(format_args!(
-                            "{display}: the checkpoint is for another file (rotated or truncated while stopped); reading from the start"
+                            "{display}: the checkpoint is for another file (rotated or truncated while stopped); reading it from the start"
                         ));
                         0
                     }
@@ -636,6 +695,44 @@ pub fn run(args: TailArgs) -> u8 {
                 (None, (0, 0), 0)
             }
         };
+        // Files rotated away from this path with lines still unanswered when
+        // the checkpoint was written: find them again and read their rest first.
+        let mut retired = Vec::new();
+        for r in rotated {
+            let dir = key.parent().unwrap_or(Path::new("."));
+            let Some(found) = find_by_id(dir, (r.dev, r.ino)) else {
+                error(format_args!(
+                    "{display}: the file rotated away from it (inode {}) is no longer in {}; lines of it not yet sent are not sent",
+                    r.ino,
+                    dir.display()
+                ));
+                continue;
+            };
+            let Ok((input, id, at)) = Source::open_file(&found, r.offset) else {
+                continue;
+            };
+            error(format_args!(
+                "{display}: reading the rest of {} first (it was rotated away from this path)",
+                found.display()
+            ));
+            let track = Arc::new(Track::draining(at));
+            retired.push((id, track.clone()));
+            sources.push(Source {
+                display: Arc::from(found.display().to_string()),
+                key: found.clone(),
+                path: found,
+                input: Some(input),
+                id,
+                pos: at,
+                line_no: 0,
+                buf: Vec::new(),
+                skipping: false,
+                track,
+                finished: false,
+                retired: Vec::new(),
+                drain: true,
+            });
+        }
         sources.push(Source {
             path: path.clone(),
             key,
@@ -648,6 +745,8 @@ pub fn run(args: TailArgs) -> u8 {
             skipping: false,
             track: Arc::new(Track::new(pos)),
             finished: false,
+            retired,
+            drain: false,
         });
     }
 
@@ -766,7 +865,7 @@ pub fn run(args: TailArgs) -> u8 {
         }
         if let Some(p) = &args.checkpoint {
             if !dry_run && last_save.elapsed() >= args.checkpoint_interval {
-                save_checkpoint(p, &mut state, &sources);
+                save_checkpoint(p, &mut state, &mut sources);
                 last_save = Instant::now();
             }
         }
@@ -820,7 +919,7 @@ pub fn run(args: TailArgs) -> u8 {
     }
     if let Some(p) = &args.checkpoint {
         if !dry_run {
-            save_checkpoint(p, &mut state, &sources);
+            save_checkpoint(p, &mut state, &mut sources);
         }
     }
     let open: usize = sources.iter().map(|s| s.track.open_lines()).sum();
