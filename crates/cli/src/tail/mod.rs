@@ -457,6 +457,8 @@ impl Source {
             while self.pump(p, usize::MAX)? > 0 {}
             self.finish_partial(p)?;
             events.push(format!("{}: rotated; following the new file", self.display));
+            self.retired
+                .retain(|(_, t)| t.open_lines() > 0 || !t.drained());
             if self.track.open_lines() > 0 {
                 self.retired.push((self.id, self.track.clone()));
             }
