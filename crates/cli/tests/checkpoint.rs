@@ -50,7 +50,7 @@ fn sigkill_mid_file_then_restart_loses_nothing() {
     .arg(&log)
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
+    let mut child = spawn(c);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if checkpoint_offset(&ckpt).is_some_and(|o| o > 0) {
@@ -58,13 +58,13 @@ fn sigkill_mid_file_then_restart_loses_nothing() {
         }
         assert!(Instant::now() < deadline, "no checkpoint progress");
         assert!(
-            child.try_wait().unwrap().is_none(),
+            child.child().try_wait().unwrap().is_none(),
             "finished before the kill"
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.kill().unwrap(); // SIGKILL
-    let _ = child.wait();
+    child.child().kill().unwrap(); // SIGKILL
+    let _ = child.child().wait();
     let committed = checkpoint_offset(&ckpt).unwrap();
     let ends = line_ends(N);
     assert!(
@@ -253,7 +253,7 @@ fn sigkill_just_after_a_rotation_loses_nothing() {
     .arg(&log)
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
+    let mut child = spawn(c);
     append(&log, &seq_lines(0..100));
     std::thread::sleep(Duration::from_millis(200)); // read and sent, not answered
     std::fs::rename(&log, dir.join("a.log.1")).unwrap();
@@ -269,8 +269,8 @@ fn sigkill_just_after_a_rotation_loses_nothing() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.kill().unwrap();
-    let _ = child.wait();
+    child.child().kill().unwrap(); // SIGKILL
+    let _ = child.child().wait();
     rx.clear_faults();
     std::thread::sleep(Duration::from_millis(900)); // delayed answers land
     let first = seq_counts(&rx);

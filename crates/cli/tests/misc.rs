@@ -62,8 +62,8 @@ fn receive_serves_send_and_stops_on_sigterm() {
     c.args(["receive", "--listen", "127.0.0.1:0", "--api-key", KEY])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = spawn(c);
+    let mut out = BufReader::new(child.child().stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
     let url = first
@@ -90,8 +90,8 @@ fn receive_serves_send_and_stops_on_sigterm() {
     out.read_line(&mut line).unwrap();
     assert!(line.contains("rcv") && line.contains("hello"), "{line}");
 
-    sigterm(&child);
-    let rest = wait_output(child, T);
+    sigterm(&mut child);
+    let rest = child.finish(T);
     assert_eq!(rest.status.code(), Some(0));
     let err = stderr(&rest);
     assert!(err.contains("\"events_accepted\":1"), "{err}");

@@ -22,7 +22,7 @@ fn follows_appends_rotation_truncation_and_partial_lines() {
         .arg(&log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = c.spawn().unwrap();
+    let mut child = spawn(c);
 
     expect_events(&rx, 10, "initial lines");
     append(&log, &seq_lines(10..20));
@@ -47,8 +47,8 @@ fn follows_appends_rotation_truncation_and_partial_lines() {
     append(&log, "38}\n");
     expect_events(&rx, 39, "partial line");
 
-    sigterm(&child);
-    let out = wait_output(child, T);
+    sigterm(&mut child);
+    let out = child.finish(T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let counts = seq_counts(&rx);
     assert_eq!(counts.len(), 39, "{counts:?}");
@@ -346,12 +346,12 @@ fn sampling_fixed_and_dynamic() {
         .arg(&log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = c.spawn().unwrap();
+    let mut child = spawn(c);
     std::thread::sleep(Duration::from_millis(500)); // the first window ends
     append(&log, &lines(10_000..14_000));
     std::thread::sleep(Duration::from_millis(500));
-    sigterm(&child);
-    let out = wait_output(child, T);
+    sigterm(&mut child);
+    let out = child.finish(T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let evs: Vec<_> = rx
         .events()
@@ -479,11 +479,11 @@ fn progress_line_and_missing_files() {
         .arg(&log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = c.spawn().unwrap();
+    let mut child = spawn(c);
     expect_events(&rx, 5, "progress run");
     std::thread::sleep(Duration::from_millis(1300)); // one progress interval
-    sigterm(&child);
-    let out = wait_output(child, T);
+    sigterm(&mut child);
+    let out = child.finish(T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let err = stderr(&out);
     // Not a terminal: progress lines are plain lines.
@@ -510,12 +510,12 @@ fn progress_line_and_missing_files() {
         .arg(&later)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let child = c.spawn().unwrap();
+    let mut child = spawn(c);
     std::thread::sleep(Duration::from_millis(200));
     append(&later, &seq_lines(0..3));
     expect_events(&rx, 3, "a file that appeared later is read from its start");
-    sigterm(&child);
-    let out = wait_output(child, T);
+    sigterm(&mut child);
+    let out = child.finish(T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("waiting for it to appear"),

@@ -93,10 +93,39 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// A running `honey` that is killed if the test ends (or panics) before
+/// [`finish`](Running::finish), so a failed test leaves no process behind.
+pub struct Running(Option<Child>);
+
+impl Running {
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+    /// Waits for it to exit, at most `timeout`.
+    pub fn finish(mut self, timeout: Duration) -> Output {
+        wait_output(self.0.take().expect("running"), timeout)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts `honey` with stdout and stderr captured.
+pub fn spawn(mut c: Command) -> Running {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    Running(Some(c.spawn().expect("honey starts")))
+}
+
 /// Sends SIGTERM with the system's `kill` (no libc dependency in tests).
-pub fn sigterm(child: &Child) {
+pub fn sigterm(child: &mut Running) {
     let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.child().id().to_string()])
         .status()
         .expect("kill runs")
         .success();
