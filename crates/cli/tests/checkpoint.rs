@@ -36,7 +36,7 @@ fn sigkill_mid_file_then_restart_loses_nothing() {
     let ckpt = dir.join("ckpt.json");
     std::fs::write(&log, seq_lines(0..N)).unwrap();
     // Slow answers keep many lines in flight when the kill comes.
-    rx.push_fault(Fault::Delay(Duration::from_millis(150)), 100_000);
+    rx.push_fault(Fault::Delay(Duration::from_millis(400)), 100_000);
 
     let mut c = honey_to(&rx, "tail", "k");
     c.args([

@@ -37,6 +37,8 @@ pub(crate) mod lanes;
 pub(crate) mod queue;
 pub(crate) mod retry;
 pub(crate) mod signal;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use self::answer::{content_type, max_answer_bytes, Outcome};
 pub(crate) use self::batch::{BatchSettings, OpenBatch, ReadyBatch};

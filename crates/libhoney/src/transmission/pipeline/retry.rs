@@ -258,6 +258,154 @@ mod tests {
         );
     }
 
+    fn policy(max_attempts: u32) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts,
+            deadline: Duration::from_secs(60),
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(5),
+        }
+    }
+
+    fn failed(kind: FailureKind) -> Attempt {
+        Attempt::Failed {
+            kind,
+            message: format!("{kind:?}"),
+        }
+    }
+
+    fn answered(status: u16, retry_after: Option<&str>) -> Attempt {
+        Attempt::Answered {
+            status,
+            retry_after: retry_after.map(str::to_string),
+            msgpack: false,
+            body: b"[]".to_vec(),
+        }
+    }
+
+    /// Runs attempts on a fake clock: each attempt takes `attempt_time`, and
+    /// `outcome(t)` says how the attempt started at `t` (from the first) ends.
+    /// Returns the final outcome, the attempts made and when it ended.
+    fn run(
+        policy: RetryPolicy,
+        attempt_time: Duration,
+        outcome: impl Fn(Duration) -> Attempt,
+    ) -> (Outcome, u32, Duration) {
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut t = Duration::ZERO;
+        let mut r = Retries::new(policy, t0);
+        loop {
+            let a = outcome(t);
+            t += attempt_time;
+            match r.after(a, t0 + t, wall + t) {
+                Next::Done(o) => return (o, r.attempts(), t),
+                Next::Retry { delay, .. } => t += delay,
+            }
+        }
+    }
+
+    #[test]
+    fn an_outage_of_ten_seconds_is_ridden_out_by_default() {
+        let back = Duration::from_secs(10);
+        let (o, attempts, t) = run(policy(u32::MAX), Duration::from_millis(2), |t| {
+            if t < back {
+                failed(FailureKind::Connection)
+            } else {
+                answered(200, None)
+            }
+        });
+        assert!(matches!(o, Outcome::Http { status: 200, .. }));
+        // Capped backoff: back within one maximum delay of the outage's end.
+        assert!(
+            t >= back && t <= back + Duration::from_secs(5) + Duration::from_millis(10),
+            "{t:?}"
+        );
+        assert!(
+            attempts > 3,
+            "more than the old fixed 3 attempts: {attempts}"
+        );
+    }
+
+    #[test]
+    fn a_lasting_outage_ends_at_the_deadline_with_the_last_failure() {
+        let (o, attempts, t) = run(policy(u32::MAX), Duration::from_millis(2), |_| {
+            failed(FailureKind::Timeout)
+        });
+        match o {
+            Outcome::Transport { kind, message } => {
+                assert_eq!(kind, FailureKind::Timeout);
+                assert!(
+                    message.contains(&format!("after {attempts} attempts")),
+                    "{message}"
+                );
+            }
+            _ => panic!("not a transport failure"),
+        }
+        assert!(
+            t <= Duration::from_secs(60),
+            "never past the deadline: {t:?}"
+        );
+        assert!(
+            t >= Duration::from_secs(55),
+            "retried until close to it: {t:?}"
+        );
+    }
+
+    #[test]
+    fn max_attempts_caps_the_retries() {
+        let (_, attempts, _) = run(policy(3), Duration::ZERO, |_| answered(503, None));
+        assert_eq!(attempts, 3);
+        let (_, attempts, _) = run(policy(1), Duration::ZERO, |_| answered(503, None));
+        assert_eq!(attempts, 1);
+    }
+
+    #[test]
+    fn tls_and_refused_failures_and_client_errors_are_not_retried() {
+        for kind in [FailureKind::Tls, FailureKind::Refused] {
+            let (o, attempts, _) = run(policy(u32::MAX), Duration::ZERO, |_| failed(kind));
+            assert_eq!(attempts, 1, "{kind:?}");
+            assert!(matches!(o, Outcome::Transport { kind: k, .. } if k == kind));
+        }
+        for status in [400, 401, 403, 404, 413] {
+            let (o, attempts, _) =
+                run(policy(u32::MAX), Duration::ZERO, |_| answered(status, None));
+            assert_eq!(attempts, 1, "{status}");
+            assert!(matches!(o, Outcome::Http { status: s, .. } if s == status));
+        }
+    }
+
+    #[test]
+    fn retry_after_is_followed_unless_it_points_past_the_deadline() {
+        // 429 with Retry-After: 2 twice, then accepted: waits exactly 2 s each time.
+        let (o, attempts, t) = run(policy(u32::MAX), Duration::ZERO, |t| {
+            if t < Duration::from_secs(4) {
+                answered(429, Some("2"))
+            } else {
+                answered(200, None)
+            }
+        });
+        assert!(matches!(o, Outcome::Http { status: 200, .. }));
+        assert_eq!((attempts, t), (3, Duration::from_secs(4)));
+        // As an HTTP date, 30 s ahead.
+        let mut r = Retries::new(policy(u32::MAX), Instant::now());
+        let wall = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let date = httpdate::fmt_http_date(wall + Duration::from_secs(30));
+        match r.after(answered(503, Some(&date)), Instant::now(), wall) {
+            Next::Retry { delay, failed } => {
+                assert_eq!(delay, Duration::from_secs(30));
+                assert!(matches!(failed, Outcome::Http { status: 503, .. }));
+            }
+            Next::Done(_) => panic!("retried"),
+        }
+        // Past the deadline: given up at once, with the server's answer.
+        let (o, attempts, _) = run(policy(u32::MAX), Duration::ZERO, |_| {
+            answered(503, Some("3600"))
+        });
+        assert_eq!(attempts, 1);
+        assert!(matches!(o, Outcome::Http { status: 503, .. }));
+    }
+
     #[test]
     fn retryable_statuses() {
         for s in [408, 429, 500, 502, 503, 504] {
