@@ -4,6 +4,10 @@
 #
 #   bench/ab.sh OLD_BINARY NEW_BINARY [PAIRS] [EVENTS]
 #
+# OLD_ARGS / NEW_ARGS (environment) add options to one side's `send`, for
+# example NEW_ARGS="--transmission tokio" to set the tokio driver against
+# the threaded one with the same binary for both.
+#
 # Needs a receiver on 127.0.0.1:18086:
 #   libhoney-receiver --listen 127.0.0.1:18086 --quiet --no-record --track-unique count
 # Prints one line per run: build, threads, CPU µs per event, events/s,
@@ -16,9 +20,11 @@ for i in $(seq 1 "$pairs"); do
         # Alternate which build goes first.
         if (( i % 2 )); then order="old new"; else order="new old"; fi
         for which in $order; do
-            bin=$old; [[ $which == new ]] && bin=$new
+            bin=$old; extra=${OLD_ARGS:-}
+            if [[ $which == new ]]; then bin=$new; extra=${NEW_ARGS:-}; fi
             curl -s -X POST "$url/_receiver/reset" >/dev/null
-            "$bin" send --url "$url" --events "$events" --threads "$t" | python3 -c "
+            # shellcheck disable=SC2086 # extra options are words
+            "$bin" send --url "$url" --events "$events" --threads "$t" $extra | python3 -c "
 import json, sys
 d = json.load(sys.stdin)
 print('$which', $t, round(d['cpu_s'] / d['events'] * 1e6, 2), round(d['events'] / d['elapsed_s']),

@@ -6,10 +6,24 @@
 //! help to understand it later.
 //!
 //! `send` never blocks and never panics by default: events are queued, batched
-//! per destination, compressed (zstd) and sent from background threads. Every
-//! event that `send` accepts gets exactly one [`Response`] saying whether it was
-//! delivered, and if not, why. `flush` and `close` really drain, within a time
-//! limit. Nothing here needs, creates or blocks on an async runtime.
+//! per destination, compressed (zstd) and sent from background threads. `flush`
+//! and `close` really drain, within a time limit. Nothing here needs, creates or
+//! blocks on an async runtime.
+//!
+//! **The one rule: every event that `send` accepts gets exactly one
+//! [`Response`]**, saying whether it was delivered, and if not, why. That holds
+//! also when the API is down (transient failures are retried, with capped
+//! backoff and jitter, for up to 60 s: [`Config::retry_deadline`]), when the
+//! queue is full (the event is answered `QueueOverflow`), when `flush` or
+//! `close` time out (a close that gives up answers every event it still holds
+//! before the response stream ends), and when a runtime running the
+//! transmission shuts down. What the defaults absorb: the pending queue holds
+//! up to 48 MiB of events ([`Config::max_pending_bytes`]), a burst of hundreds
+//! of thousands of events from one thread or a hundred tasks; past that, each
+//! further event overflows on its own, unless you wait for room
+//! ([`Config::block_on_send`], or [`Event::send_async`] from async code).
+//! Responses go to a bounded response queue that you read (or ignore); see
+//! [`Config::response_queue_capacity`] for what happens when nobody reads it.
 //!
 //! [Honeycomb]: https://www.honeycomb.io
 //!
@@ -197,6 +211,7 @@
 //! | `send` | validation, sampling draw, one queue push; with the default transmission, while its batcher is behind ([`EncodeOn`]), encoding the event into a shared batch body instead (a mutex held while it encodes; one queue push per full body) | only with `block_on_send` and a full queue (or, briefly, if every lane's mutex is held) |
 //! | `responses().recv()` | channel receive | yes, until a response or the end |
 //! | `flush`, `close` | waits for delivery | yes, up to the time limit |
+//! | `send_async` | as `send`, plus a boxed future | no; the future waits while the queue is full |
 //! | `flush_async`, `close_async` | a helper thread | no (the future waits) |
 //!
 //! See `docs/ARCHITECTURE.md` in the repository for the path of an event from
