@@ -4,7 +4,7 @@
 //! [`Engine`]; each ready batch gets a task that `POST`s it with hyper and
 //! waits out retries with tokio's timers. Everything else (batching, lanes,
 //! compression, retry decisions, answers, flush and close bookkeeping) is
-//! the pipeline's, shared with [`Http`](super::super::Http).
+//! the pipeline's, shared with [`Http`](crate::transmission::Http).
 
 mod connect;
 
@@ -38,12 +38,12 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 
 /// Sends events to the Events API from tasks on the application's tokio
 /// runtime, with the same wire format, batching, limits, retries and
-/// guarantees as the default [`Http`](super::Http) transmission, but no
+/// guarantees as the default [`Http`](crate::transmission::Http) transmission, but no
 /// threads of its own. Available with the `tokio` cargo feature.
 ///
 /// # Use
 ///
-/// Give one handle to [`Config::transmission`] and keep a clone (it is
+/// Give one handle to [`Config::transmission`](crate::Config::transmission) and keep a clone (it is
 /// cheap: a reference count) to `flush().await` and `close().await`:
 ///
 /// ```
@@ -73,7 +73,7 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 ///
 /// # How it works
 ///
-/// It runs the same pipeline as [`Http`](super::Http) (the same queue,
+/// It runs the same pipeline as [`Http`](crate::transmission::Http) (the same queue,
 /// lanes, batcher, compression, retry policy and answers: see the crate's
 /// `transmission` docs), with tasks on the runtime in place of threads:
 /// one batcher task, and one task per batch in flight (at most
@@ -87,7 +87,7 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 /// HTTPS is verified with rustls (ring) and the webpki roots, or only the
 /// roots of
 /// [`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem).
-/// A proxy comes from [`Config::proxy`] or, with [`Config::proxy_from_env`], from
+/// A proxy comes from [`Config::proxy`](crate::Config::proxy) or, with [`Config::proxy_from_env`](crate::Config::proxy_from_env), from
 /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` and `NO_PROXY`; as with `Http`,
 /// every request goes through the proxy in a `CONNECT` tunnel, with basic
 /// authentication when the proxy URL has a user and password.
