@@ -8,19 +8,17 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context as TaskContext, Poll};
 
-use hyper::header::HeaderValue;
 use hyper::Uri;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tower_service::Service;
 
 use crate::config::Config;
 use crate::error::ConfigError;
 use crate::transmission::pipeline::FailureKind;
-
-/// The longest response head a proxy may send to `CONNECT`.
-const MAX_PROXY_HEAD: usize = 16 * 1024;
 
 /// Why a connection could not be made.
 #[derive(Debug)]
@@ -41,6 +39,33 @@ impl ConnectError {
         ConnectError {
             message: message.into(),
             kind: FailureKind::Refused,
+        }
+    }
+
+    /// Why hyper-util's tunnel failed (its error type is not exported, so
+    /// it is read through `source` and its text): our own connection error,
+    /// or a proxy failure.
+    fn tunnel(e: impl std::error::Error + 'static) -> Self {
+        let mut source = e.source();
+        while let Some(s) = source {
+            if let Some(c) = s.downcast_ref::<ConnectError>() {
+                return ConnectError {
+                    message: c.message.clone(),
+                    kind: c.kind,
+                };
+            }
+            source = s.source();
+        }
+        // As ureq does for `Http`, a refused tunnel counts as a transient
+        // proxy failure (retried).
+        let text = e.to_string();
+        if text.contains("authorization required") {
+            ConnectError::proxy(
+                "the proxy refused the tunnel: 407 Proxy Authentication Required (check the \
+                 user and password in the proxy URL)",
+            )
+        } else {
+            ConnectError::proxy(format!("the proxy refused the tunnel: {text}"))
         }
     }
 
@@ -206,9 +231,28 @@ impl Connector {
                         )))
                     }
                 };
-                let (phost, pport) = host_port(puri, proxy_https)?;
-                let s = self.open(phost, pport, proxy_https).await?;
-                tunnel(s, dst.host().unwrap_or(host), port, proxy.basic_auth()).await?
+                // hyper-util's CONNECT tunnel, over our connection to the
+                // proxy (TLS to it for an https:// proxy). The destination
+                // carries its port: the tunnel would assume 443.
+                let to_proxy = ToProxy {
+                    connector: self.clone(),
+                    https: proxy_https,
+                };
+                let mut tunnel = Tunnel::new(puri.clone(), to_proxy);
+                if let Some(auth) = proxy.basic_auth() {
+                    tunnel = tunnel.with_auth(auth.clone());
+                }
+                let target = Uri::builder()
+                    .scheme(if https { "https" } else { "http" })
+                    .authority(format!("{}:{port}", dst.host().unwrap_or(host)))
+                    .path_and_query("/")
+                    .build()
+                    .map_err(|e| ConnectError::fatal(format!("invalid destination: {e}")))?;
+                tunnel
+                    .call(target)
+                    .await
+                    .map_err(ConnectError::tunnel)?
+                    .into_inner()
             }
             None => self.open(host, port, false).await?,
         };
@@ -259,48 +303,32 @@ fn host_port(uri: &Uri, https: bool) -> Result<(&str, u16), ConnectError> {
     Ok((host, uri.port_u16().unwrap_or(if https { 443 } else { 80 })))
 }
 
-/// Opens a `CONNECT` tunnel through a proxy (as `Http` does for every request).
-async fn tunnel(
-    mut s: Stream,
-    host: &str,
-    port: u16,
-    auth: Option<&HeaderValue>,
-) -> Result<Stream, ConnectError> {
-    let mut head =
-        format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n").into_bytes();
-    if let Some(auth) = auth {
-        head.extend_from_slice(b"Proxy-Authorization: ");
-        head.extend_from_slice(auth.as_bytes());
-        head.extend_from_slice(b"\r\n");
+/// The connection to the proxy itself, for hyper-util's [`Tunnel`]: TCP,
+/// and TLS for an `https://` proxy.
+#[derive(Clone)]
+struct ToProxy {
+    connector: Connector,
+    https: bool,
+}
+
+impl tower_service::Service<Uri> for ToProxy {
+    type Response = TokioIo<Stream>;
+    type Error = ConnectError;
+    type Future = Pin<Box<dyn Future<Output = Result<TokioIo<Stream>, ConnectError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), ConnectError>> {
+        Poll::Ready(Ok(()))
     }
-    head.extend_from_slice(b"\r\n");
-    let proxy_io = |e| ConnectError::io("talking to the proxy", e);
-    s.write_all(&head).await.map_err(proxy_io)?;
-    s.flush().await.map_err(proxy_io)?;
-    // Read the answer's head byte by byte, so nothing after it is consumed.
-    let mut answer = Vec::with_capacity(128);
-    let mut byte = [0u8; 1];
-    while !answer.ends_with(b"\r\n\r\n") {
-        if s.read(&mut byte).await.map_err(proxy_io)? == 0 {
-            return Err(ConnectError::proxy(
-                "the proxy closed the connection before answering CONNECT",
-            ));
-        }
-        answer.push(byte[0]);
-        if answer.len() > MAX_PROXY_HEAD {
-            return Err(ConnectError::proxy(
-                "the proxy's answer to CONNECT is too long",
-            ));
-        }
-    }
-    let line = String::from_utf8_lossy(&answer);
-    let line = line.lines().next().unwrap_or("").trim();
-    let status = line.split(' ').nth(1).and_then(|s| s.parse::<u16>().ok());
-    match status {
-        Some(200..=299) => Ok(s),
-        _ => Err(ConnectError::proxy(format!(
-            "the proxy refused the tunnel: {line}"
-        ))),
+
+    fn call(&mut self, proxy: Uri) -> Self::Future {
+        let me = self.clone();
+        Box::pin(async move {
+            let (host, port) = host_port(&proxy, me.https)?;
+            me.connector
+                .open(host, port, me.https)
+                .await
+                .map(TokioIo::new)
+        })
     }
 }
 
