@@ -147,6 +147,12 @@ impl Connection for Stream {
 /// ([`Config::tls_root_certificates_pem`](crate::Config::tls_root_certificates_pem)).
 pub(super) fn tls_config(config: &Config) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
     fn build(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, String> {
+        // rustls 0.23.48 deprecates ring's provider because ring has no
+        // post-quantum key exchange; it is the provider this crate builds
+        // with (no aws-lc, no cmake: the same as ureq's), and the TLS it
+        // gives is unchanged. Allowed here alone, so a fresh lock file
+        // builds without warnings.
+        #[allow(deprecated)]
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
