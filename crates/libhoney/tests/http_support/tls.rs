@@ -55,6 +55,9 @@ pub fn tls_acceptor(cert_pem: &str, key_pem: &str) -> tokio_rustls::TlsAcceptor 
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap();
     let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    // Deprecated in rustls 0.23.48 (ring has no post-quantum key exchange);
+    // the SDK builds with ring, and so does this test server.
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let server = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
