@@ -249,7 +249,10 @@ pub use global::{
     new_event, responses, CloseOnDrop,
 };
 pub use metrics::{Metrics, MetricsSnapshot};
-pub use response::{Metadata, RecvTimeoutError, Response, ResponseError, Responses, TryRecvError};
+pub use response::{
+    Metadata, RecvTimeoutError, Response, ResponseError, Responses, TransportError,
+    TransportErrorKind, TryRecvError,
+};
 pub use value::{FieldName, Value};
 
 /// Internals exposed for the benchmarks in `benches/`; not part of the API.

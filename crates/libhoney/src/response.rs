@@ -93,8 +93,11 @@ pub enum ResponseError {
     },
     /// The event could not be encoded.
     Encoding(String),
-    /// The request failed in transport (connection, timeout, I/O), after retries.
-    Transport(String),
+    /// The request failed in transport (connection, timeout, DNS, TLS, proxy,
+    /// HTTP protocol), after retries, or was not made (the client was closed
+    /// first). [`TransportError::kind`] says which; it reads as its message
+    /// (`&str`) too.
+    Transport(TransportError),
     /// The API answered the whole request with a non-success HTTP status; the
     /// status is in [`Response::status_code`] and the server's message in
     /// [`Response::body`].
@@ -149,7 +152,106 @@ impl fmt::Display for ResponseError {
     }
 }
 
-impl std::error::Error for ResponseError {}
+impl std::error::Error for ResponseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ResponseError::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a request failed in transport: a [`TransportErrorKind`] and a message
+/// (at most 1 KiB) that says what happened and, where it helps, what to do.
+/// It dereferences to the message, so `err.contains("timed out")` works.
+///
+/// ```
+/// use libhoney::{TransportError, TransportErrorKind};
+/// let e = TransportError::new(TransportErrorKind::Timeout, "timed out after 10s");
+/// assert_eq!(e.kind(), TransportErrorKind::Timeout);
+/// assert!(e.contains("10s"));
+/// // A plain message is of kind Other (custom transmissions use this).
+/// assert_eq!(TransportError::from("disk full").kind(), TransportErrorKind::Other);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    message: String,
+}
+
+/// What kind of transport failure a [`TransportError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TransportErrorKind {
+    /// No answer within `request_timeout` (retried).
+    Timeout,
+    /// The connection could not be opened, or was lost (retried).
+    Connect,
+    /// The API host's name could not be resolved (retried).
+    Dns,
+    /// TLS failed: a certificate that does not verify, or a refused
+    /// handshake (not retried: check the host and
+    /// `Config::tls_root_certificates_pem`).
+    Tls,
+    /// The proxy could not be used or refused the tunnel (retried).
+    Proxy,
+    /// The server's answer broke HTTP or was larger than the SDK reads (retried).
+    Protocol,
+    /// The request could not be made at all (an invalid URL or key header).
+    Refused,
+    /// The client was closed (or its close gave up) before the event was sent,
+    /// or the transmission stopped.
+    Closed,
+    /// Anything else, such as a custom transmission's failure.
+    Other,
+}
+
+impl TransportError {
+    /// A transport error of `kind` saying `message`.
+    pub fn new(kind: TransportErrorKind, message: impl Into<String>) -> Self {
+        TransportError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What kind of failure it is.
+    pub fn kind(&self) -> TransportErrorKind {
+        self.kind
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::ops::Deref for TransportError {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl From<&str> for TransportError {
+    fn from(message: &str) -> Self {
+        TransportError::new(TransportErrorKind::Other, message)
+    }
+}
+
+impl From<String> for TransportError {
+    fn from(message: String) -> Self {
+        TransportError::new(TransportErrorKind::Other, message)
+    }
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for TransportError {}
 
 /// The outcome of one event.
 ///

@@ -11,7 +11,7 @@ use super::{Context, QueuedEvent, Responder, Transmission};
 use crate::config::NonFiniteFloats;
 use crate::encoding::{json, time::write_rfc3339};
 use crate::error::{CloseError, ConfigError, FlushError};
-use crate::response::{Response, ResponseError};
+use crate::response::{Response, ResponseError, TransportError, TransportErrorKind};
 
 /// Writes each event as one JSON line, synchronously, to any `io::Write`
 /// (stderr by default): the counterpart of libhoney-py's `FileTransmission`,
@@ -148,7 +148,10 @@ impl Transmission for Writer {
         if self.closed.load(Ordering::Acquire) {
             state.responder.respond(Response::failure(
                 metadata,
-                ResponseError::Transport("the Writer transmission is closed".into()),
+                ResponseError::Transport(TransportError::new(
+                    TransportErrorKind::Closed,
+                    "the Writer transmission is closed",
+                )),
             ));
             return;
         }
@@ -158,7 +161,7 @@ impl Transmission for Writer {
             Ok(()) => Response::success(metadata, None, start.elapsed()),
             Err(e) => Response::failure(
                 metadata,
-                ResponseError::Transport(format!("write failed: {e}")),
+                ResponseError::Transport(format!("write failed: {e}").into()),
             ),
         };
         state.responder.respond(response);

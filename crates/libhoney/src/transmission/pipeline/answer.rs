@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::retry::FailureKind;
 use crate::config::Encoding;
-use crate::response::{Metadata, Responder, Response, ResponseError};
+use crate::response::{Metadata, Responder, Response, ResponseError, TransportError};
 
 /// The most bytes of any text (server body, error message, a status item)
 /// copied into a response or a log line.
@@ -22,7 +22,9 @@ pub(crate) const MAX_ERROR_TEXT: usize = 1024;
 /// 64 KiB plus 1 KiB per event (a status item with a long error message),
 /// at most 16 MiB. A larger answer fails the attempt as a protocol error.
 pub(crate) fn max_answer_bytes(events: usize) -> usize {
-    (64 * 1024 + events.saturating_mul(1024)).min(16 * 1024 * 1024)
+    (64 * 1024usize)
+        .saturating_add(events.saturating_mul(1024))
+        .min(16 * 1024 * 1024)
 }
 
 /// `text` cut to at most [`MAX_ERROR_TEXT`] bytes at a character boundary,
@@ -92,17 +94,15 @@ fn batch_responses(
         Outcome::Transport { kind, message } => {
             let message = bounded_text(&message);
             log::debug!(target: "libhoney", "a batch of {n} events failed ({kind:?}): {message}");
+            let error = TransportError::new(kind.public(), message);
             each(&mut |m| {
-                Response::failure(m, ResponseError::Transport(message.clone()))
+                Response::failure(m, ResponseError::Transport(error.clone()))
                     .with_duration(duration)
             })
         }
         Outcome::Abandoned(message) => {
-            let message = bounded_text(&message);
-            each(&mut |m| {
-                Response::failure(m, ResponseError::Transport(message.clone()))
-                    .with_duration(duration)
-            })
+            let error = super::closed_error(&bounded_text(&message));
+            each(&mut |m| Response::failure(m, error.clone()).with_duration(duration))
         }
         Outcome::Http { status, body, .. } if !(200..300).contains(&status) => {
             let mut text = bounded_lossy(&body);
@@ -388,6 +388,77 @@ fn mp_skip(rd: &mut &[u8], depth: usize) -> Option<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::response::TransportErrorKind;
+
+    #[test]
+    fn transport_failures_keep_their_kind_and_a_bounded_message() {
+        let long = "x".repeat(10 * MAX_ERROR_TEXT);
+        let out = batch_responses(
+            vec![None, None],
+            Outcome::Transport {
+                kind: FailureKind::Tls,
+                message: format!("certificate: {long}"),
+            },
+            Duration::ZERO,
+        );
+        assert_eq!(out.len(), 2);
+        for r in &out {
+            match &r.error {
+                Some(ResponseError::Transport(e)) => {
+                    assert_eq!(e.kind(), TransportErrorKind::Tls);
+                    assert!(e.starts_with("certificate: "));
+                    assert!(e.len() <= MAX_ERROR_TEXT + '…'.len_utf8(), "{}", e.len());
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let out = batch_responses(
+            vec![None],
+            Outcome::Abandoned("closed first".into()),
+            Duration::ZERO,
+        );
+        assert!(
+            matches!(&out[0].error, Some(ResponseError::Transport(e)) if e.kind() == TransportErrorKind::Closed)
+        );
+    }
+
+    #[test]
+    fn a_huge_status_item_or_body_is_cut_in_every_response() {
+        let huge = "y".repeat(1 << 20);
+        let body = format!(r#"[{{"status":202,"x":"{huge}"}},{{"nope":1}}]"#);
+        let out = batch_responses(
+            vec![None, None],
+            Outcome::Http {
+                status: 200,
+                body: body.into_bytes(),
+                msgpack: false,
+            },
+            Duration::ZERO,
+        );
+        for r in &out {
+            let text = match &r.error {
+                Some(ResponseError::MalformedResponse(m)) => m.len(),
+                other => panic!("{other:?}"),
+            };
+            assert!(text <= MAX_ERROR_TEXT + 4, "{text}");
+        }
+        let out = batch_responses(
+            vec![None],
+            Outcome::Http {
+                status: 500,
+                body: huge.into_bytes(),
+                msgpack: false,
+            },
+            Duration::ZERO,
+        );
+        assert!(
+            out[0].body.len() <= MAX_ERROR_TEXT + 4,
+            "{}",
+            out[0].body.len()
+        );
+        assert_eq!(max_answer_bytes(500), 64 * 1024 + 500 * 1024);
+        assert_eq!(max_answer_bytes(usize::MAX), 16 * 1024 * 1024);
+    }
 
     #[test]
     fn plain_statuses_take_the_fast_path_and_agree_with_the_general_one() {

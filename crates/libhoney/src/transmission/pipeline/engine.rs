@@ -14,7 +14,7 @@ use super::batch::{Batcher, OpenBatch, ReadyBatch};
 use super::lanes::Lanes;
 use super::queue::{self, RecvTimeoutError, TryRecvError};
 use super::signal::ReplyTx;
-use super::{Core, Msg};
+use super::{closed_error, Core, Msg};
 use crate::response::{Response, ResponseError};
 
 /// How long a close waits between looks for `send` calls still handing
@@ -337,7 +337,7 @@ impl Engine {
 }
 
 fn abandoned() -> ResponseError {
-    ResponseError::Transport("the client was closed before the event could be sent".into())
+    closed_error("the client was closed before the event could be sent")
 }
 
 impl Drop for Engine {
@@ -353,9 +353,8 @@ impl Drop for Engine {
         // after the lanes are emptied below sees the queue closed, and
         // answers it itself.
         self.rx.close();
-        let error = ResponseError::Transport(
-            "the transmission stopped before the event could be sent (its runtime shut down)"
-                .into(),
+        let error = closed_error(
+            "the transmission stopped before the event could be sent (its runtime shut down)",
         );
         let mut responses = std::mem::take(&mut self.refused);
         let mut fail = |m| responses.push(Response::failure(m, error.clone()));

@@ -57,8 +57,19 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, EncodeOn};
 use crate::error::{CloseError, FlushError};
 pub(crate) use crate::metrics::Sharded;
-use crate::response::{Responder, Response, ResponseError};
+use crate::response::{Responder, Response, ResponseError, TransportError, TransportErrorKind};
 use crate::transmission::QueuedEvent;
+
+/// A transport error of kind `Closed`: the event was not sent because the
+/// client or its transmission was closed (or stopped) first.
+pub(crate) fn closed_error(message: &str) -> ResponseError {
+    ResponseError::Transport(TransportError::new(TransportErrorKind::Closed, message))
+}
+
+/// The answer to an event handed to a transmission that has stopped.
+fn stopped() -> ResponseError {
+    closed_error("the transmission has stopped")
+}
 
 /// What goes through the pending queue.
 pub(crate) enum Msg {
@@ -280,10 +291,7 @@ impl Intake {
     /// queue is full.
     fn hand_over(&self, ev: QueuedEvent) -> Result<(), QueuedEvent> {
         if self.core.closed.load(Ordering::SeqCst) {
-            self.respond(
-                ev,
-                ResponseError::Transport("the transmission is closed".into()),
-            );
+            self.respond(ev, closed_error("the transmission is closed"));
             return Ok(());
         }
         if !self.lane() {
@@ -291,7 +299,7 @@ impl Intake {
                 Ok(()) => Ok(()),
                 Err(queue::TrySendError::Full(Msg::Event(ev))) => Err(ev),
                 Err(e) => {
-                    let stopped = ResponseError::Transport("the transmission has stopped".into());
+                    let stopped = stopped();
                     e.into_inner().fail(self.core.responder(), stopped);
                     Ok(())
                 }
@@ -314,7 +322,7 @@ impl Intake {
         }
         for body in pushed.ship {
             if let Err(msg) = self.tx.force_send(Msg::Body(Box::new(body))) {
-                let stopped = ResponseError::Transport("the transmission has stopped".into());
+                let stopped = stopped();
                 msg.fail(self.core.responder(), stopped);
             }
         }
@@ -354,8 +362,7 @@ impl Intake {
                     (false, Some(Msg::Event(ev))) => self.cannot_wait(ev),
                     _ => {
                         if let Err(msg) = result {
-                            let stopped =
-                                ResponseError::Transport("the transmission has stopped".into());
+                            let stopped = stopped();
                             msg.fail(self.core.responder(), stopped);
                         }
                     }
@@ -369,10 +376,7 @@ impl Intake {
                 return;
             }
             if !room {
-                self.respond(
-                    ev,
-                    ResponseError::Transport("the transmission has stopped".into()),
-                );
+                self.respond(ev, stopped());
                 return;
             }
             match self.hand_over(ev) {
@@ -400,7 +404,7 @@ impl Intake {
         self.lanes.take(None, &mut bodies);
         for body in bodies {
             if let Err(msg) = self.tx.force_send(Msg::Body(Box::new(body))) {
-                let stopped = ResponseError::Transport("the transmission has stopped".into());
+                let stopped = stopped();
                 msg.fail(self.core.responder(), stopped);
             }
         }
@@ -433,10 +437,7 @@ impl Intake {
             }
             self.ship_lanes();
             if !self.tx.room().await {
-                self.respond(
-                    ev,
-                    ResponseError::Transport("the transmission has stopped".into()),
-                );
+                self.respond(ev, stopped());
                 return;
             }
         }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::answer::Outcome;
 use crate::config::Config;
+use crate::response::TransportErrorKind;
 
 /// Why an attempt got no answer, as the driver saw it. Every kind but
 /// [`FailureKind::Tls`] and [`FailureKind::Refused`] is worth another try.
@@ -36,6 +37,19 @@ pub(crate) enum FailureKind {
 }
 
 impl FailureKind {
+    /// The kind users see on the response.
+    pub(crate) fn public(self) -> TransportErrorKind {
+        match self {
+            FailureKind::Timeout => TransportErrorKind::Timeout,
+            FailureKind::Connection => TransportErrorKind::Connect,
+            FailureKind::Dns => TransportErrorKind::Dns,
+            FailureKind::Tls => TransportErrorKind::Tls,
+            FailureKind::Proxy => TransportErrorKind::Proxy,
+            FailureKind::Protocol => TransportErrorKind::Protocol,
+            FailureKind::Refused => TransportErrorKind::Refused,
+        }
+    }
+
     /// Whether another attempt may succeed.
     pub(crate) fn transient(self) -> bool {
         !matches!(self, FailureKind::Tls | FailureKind::Refused)
