@@ -52,7 +52,7 @@ static DEFAULT: RwLock<Option<Client>> = RwLock::new(None);
 ///
 /// ```
 /// use libhoney::{Config, transmission::Mock};
-/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// fn run() -> Result<(), Box<dyn std::error::Error>> {
 ///     let _guard = libhoney::init(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?;
 ///     libhoney::add_field("build_id", "abc")?;
 ///     let mut ev = libhoney::new_event()?;
@@ -60,8 +60,9 @@ static DEFAULT: RwLock<Option<Client>> = RwLock::new(None);
 ///     ev.send()?;
 ///     Ok(()) // `_guard` drops: the event is delivered, the client closed
 /// }
-/// # main().unwrap();
+/// run()?; // as at the end of `main`
 /// assert!(libhoney::new_event().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn init(config: Config) -> Result<CloseOnDrop, ConfigError> {
     let client = Client::new(config)?;
@@ -322,7 +323,7 @@ impl Client {
 ///
 /// ```
 /// use libhoney::{Config, transmission::Mock};
-/// fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// fn run() -> Result<(), Box<dyn std::error::Error>> {
 ///     let client = libhoney::init(Config::new().api_key("k").dataset("d").transmission(Mock::new()))?
 ///         .into_client();
 ///     let _guard = libhoney::close_on_drop();
@@ -332,8 +333,9 @@ impl Client {
 ///     # drop(client);
 ///     Ok(()) // the guard drops here: the event is delivered before the process exits
 /// }
-/// # main().unwrap();
+/// run()?; // as at the end of `main`
 /// # assert!(libhoney::new_event().is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn close_on_drop() -> CloseOnDrop {
     CloseOnDrop { client: None }
