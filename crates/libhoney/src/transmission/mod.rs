@@ -108,10 +108,7 @@ pub trait Transmission: Send + Sync + 'static {
     /// [`Event::send_async`](crate::Event::send_async) calls). The default
     /// calls `send`: a transmission whose `send` never overflows needs nothing
     /// more. The future must not need a particular async runtime.
-    fn send_async<'a>(
-        &'a self,
-        event: QueuedEvent,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+    fn send_async<'a>(&'a self, event: QueuedEvent) -> SendFuture<'a> {
         self.send(event);
         Box::pin(std::future::ready(()))
     }
@@ -144,6 +141,9 @@ pub trait Transmission: Send + Sync + 'static {
         0
     }
 }
+
+/// The future [`Transmission::send_async`] returns.
+pub type SendFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 
 /// What a transmission receives when it starts.
 #[derive(Clone)]

@@ -19,7 +19,7 @@ use crate::transmission::pipeline::{
     self, block_plainly, content_type, max_answer_bytes, Attempt, Core, Engine, FailureKind,
     Intake, Next, Outcome, ReadyBatch, Retries, RetryPolicy, Step, Wait,
 };
-use crate::transmission::{Context, QueuedEvent, Transmission};
+use crate::transmission::{Context, QueuedEvent, SendFuture, Transmission};
 
 /// The default transmission: sends events to the Honeycomb Events API (or
 /// Refinery, or any compatible receiver) in compressed batches.
@@ -206,15 +206,8 @@ impl Transmission for Http {
         }
     }
 
-    fn send_async<'a>(
-        &'a self,
-        ev: QueuedEvent,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
-        Box::pin(async move {
-            if let Some(r) = self.running() {
-                r.intake.send_async(ev).await;
-            }
-        })
+    fn send_async<'a>(&'a self, ev: QueuedEvent) -> SendFuture<'a> {
+        Intake::send_boxed(self.running().map(|r| &r.intake), ev)
     }
 
     fn flush(&self, timeout: Duration) -> Result<(), FlushError> {

@@ -58,7 +58,7 @@ use crate::config::{Config, EncodeOn};
 use crate::error::{CloseError, FlushError};
 pub(crate) use crate::metrics::Sharded;
 use crate::response::{Responder, Response, ResponseError, TransportError, TransportErrorKind};
-use crate::transmission::QueuedEvent;
+use crate::transmission::{QueuedEvent, SendFuture};
 
 /// A transport error of kind `Closed`: the event was not sent because the
 /// client or its transmission was closed (or stopped) first.
@@ -423,6 +423,16 @@ impl Intake {
             );
         }
         self.respond(ev, ResponseError::QueueOverflow);
+    }
+
+    /// `Transmission::send_async` of a driver whose intake this is, if it
+    /// started.
+    pub(crate) fn send_boxed(intake: Option<&Intake>, ev: QueuedEvent) -> SendFuture<'_> {
+        Box::pin(async move {
+            if let Some(intake) = intake {
+                intake.send_async(ev).await;
+            }
+        })
     }
 
     /// `send_async`: hands the event over, awaiting room while the queue is

@@ -31,7 +31,7 @@ use crate::transmission::pipeline::{
     self, close_deadlines, content_type, deadline_after, max_answer_bytes, Answered, Attempt, Core,
     Engine, FailureKind, Intake, Next, Outcome, ReadyBatch, Retries, RetryPolicy, Step, Wait,
 };
-use crate::transmission::{Context, QueuedEvent, Transmission};
+use crate::transmission::{Context, QueuedEvent, SendFuture, Transmission};
 
 const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client inside one \
      (in async code, or on a thread that entered a runtime's handle), or use Tokio::with_handle";
@@ -415,15 +415,8 @@ impl Transmission for Tokio {
         }
     }
 
-    fn send_async<'a>(
-        &'a self,
-        ev: QueuedEvent,
-    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
-        Box::pin(async move {
-            if let Some(r) = self.running() {
-                r.intake.send_async(ev).await;
-            }
-        })
+    fn send_async<'a>(&'a self, ev: QueuedEvent) -> SendFuture<'a> {
+        Intake::send_boxed(self.running().map(|r| &r.intake), ev)
     }
 
     /// Blocks the calling thread up to `timeout`; see "What blocks" on [`Tokio`].
