@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Prints one JSON line: events sent, delivered, lost (overflowed or
-//! failed), without a response, wall time, CPU seconds and peak RSS of this
-//! process. Start the receiver yourself (`bench/burst.sh` does it all).
+//! failed), without a response (from the client's metrics), responses read
+//! and dropped by the response queue, wall time, CPU seconds and peak RSS of
+//! this process. Start the receiver yourself (`bench/burst.sh` does it all).
 
 #[path = "../procstat.rs"]
 mod procstat;
@@ -93,6 +94,9 @@ fn reader(client: &Client) -> std::thread::JoinHandle<(u64, u64, u64)> {
     })
 }
 
+/// One JSON line. Outcomes come from the client's metrics, which count every
+/// response before the response queue (so a response the queue dropped
+/// still counts); `responses_read` is what the reader thread got.
 fn report(
     kind: &str,
     sent: u64,
@@ -108,10 +112,11 @@ fn report(
         json!({
             "burst": kind,
             "sent": sent,
-            "delivered": ok,
-            "overflowed": overflow,
-            "failed": failed,
-            "no_response": sent - ok - overflow - failed,
+            "delivered": m.events_sent,
+            "overflowed": m.events_overflowed,
+            "failed": m.events_failed,
+            "no_response": sent - m.events_sent - m.events_overflowed - m.events_failed,
+            "responses_read": ok + overflow + failed,
             "responses_dropped": m.responses_dropped,
             "wall_s": start.elapsed().as_secs_f64(),
             "cpu_s": procstat::cpu_seconds() - cpu0,
