@@ -297,8 +297,7 @@ impl Event {
     /// docs/PERFORMANCE.md) while its batcher keeps up; while the batcher is
     /// behind, `send` also encodes the event on this thread and frees its
     /// fields (about 0.7 µs median), which spreads the work over the sending
-    /// threads. [`Config::encode_on`](crate::Config::encode_on) fixes either
-    /// way.
+    /// threads.
     ///
     /// `send` takes the event by value: once sent it cannot be changed or
     /// sent again (libhoney-py lets a queued event change; libhoney-go can

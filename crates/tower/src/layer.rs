@@ -118,6 +118,7 @@ impl HoneycombLayer {
 
     /// Sets what happens when a handler panics (default
     /// [`PanicPolicy::Respond500`]).
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn on_panic(self, policy: PanicPolicy) -> Self {
         self.map_settings(|s| s.panic_policy = policy)
     }
@@ -127,6 +128,7 @@ impl HoneycombLayer {
     /// [`RemoteAddr`] or axum `ConnectInfo` extension. For servers that build
     /// the service stack per connection, such as plain hyper:
     /// `layer.clone().remote_addr(peer).layer(service)`.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn remote_addr(self, addr: SocketAddr) -> Self {
         self.map_settings(|s| s.remote_addr = Some(addr))
     }

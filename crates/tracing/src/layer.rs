@@ -219,7 +219,7 @@ impl HoneycombLayer {
     /// built, and go to the client's dataset. The sample rate starts as the
     /// client's configured one. No I/O, no thread.
     pub fn new(client: Client) -> Self {
-        let rate = client.config().get_sample_rate();
+        let rate = client.config().settings().sample_rate();
         HoneycombLayer::with_source(EventSource::Client(client), rate)
     }
 
@@ -234,6 +234,7 @@ impl HoneycombLayer {
 
     /// Sets `service.name` on every event this layer sends. Unset by default
     /// (then no `service.name` field is added).
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(Value::from(name.into()));
         self
@@ -250,6 +251,7 @@ impl HoneycombLayer {
     /// sampled at random at this rate, since they have no trace id.
     ///
     /// A dropped span costs its creation and field recording but no event.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn sample_rate(mut self, rate: u32) -> Self {
         self.sample_rate = rate.max(1);
         self
@@ -264,6 +266,7 @@ impl HoneycombLayer {
     /// enabled. To also skip the cost of building ignored spans and events,
     /// filter earlier: a global filter, or a per-layer one with
     /// [`Layer::with_filter`](tracing_subscriber::Layer::with_filter).
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn max_level(mut self, level: impl Into<LevelFilter>) -> Self {
         self.max_level = level.into();
         self
@@ -271,6 +274,7 @@ impl HoneycombLayer {
 
     /// Sends each log event that happens inside a span as a Honeycomb span
     /// event (default: on). Off, such log events are ignored.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn span_events(mut self, on: bool) -> Self {
         self.span_events = on;
         self
@@ -278,6 +282,7 @@ impl HoneycombLayer {
 
     /// Sends each log event that happens outside every span as a standalone
     /// event (default: on). Off, such log events are ignored.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn orphan_events(mut self, on: bool) -> Self {
         self.orphan_events = on;
         self
@@ -286,6 +291,7 @@ impl HoneycombLayer {
     /// Measures `busy_ms`, the time spans spent entered (default: on). Off,
     /// entering and exiting a span costs this layer nothing, and `busy_ms`
     /// is not sent.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn busy_time(mut self, on: bool) -> Self {
         self.busy_time = on;
         self

@@ -378,7 +378,7 @@ impl Transmission for Http {
         };
         // The batcher compresses each body it ships (one context, the body
         // still in its core's cache); sender threads only do HTTP.
-        let compressor = Compressor::new(config.compression, config.get_compression_level());
+        let compressor = Compressor::new(config.compression, config.settings().compression_level());
         let settings = BatchSettings::from_config(config);
         let lanes = Arc::new(Lanes::new(settings.clone()));
         let batcher = Batcher::new(settings).compressing(compressor);

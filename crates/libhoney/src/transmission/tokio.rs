@@ -387,7 +387,7 @@ impl Transmission for Tokio {
             user_agent,
             content_type: content_type(config.encoding),
             compression: config.compression,
-            level: config.get_compression_level(),
+            level: config.settings().compression_level(),
             compressors: Mutex::new(Vec::new()),
             retry: RetryPolicy::from_config(config),
             request_timeout: config.request_timeout,
