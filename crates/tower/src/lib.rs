@@ -56,6 +56,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Install
+//!
+//! ```sh
+//! cargo add libhoney-tower                   # hyper, tonic, any tower service
+//! cargo add libhoney-tower --features axum   # with axum's route templates and extractor
+//! cargo add libhoney-sdk                     # the client it sends through (`use libhoney`)
+//! ```
+//!
+//! Imported as `libhoney_tower`. Without the `axum` feature, the axum items
+//! (`HoneycombEvent` as an extractor, `MatchedPath` routes) do not exist: a
+//! "cannot find" or "trait bound not satisfied" error about them means the
+//! feature is off.
+//!
 //! ## With axum (feature `axum`)
 //!
 //! Add the layer with `Router::layer`, so that it runs after routing and
@@ -139,7 +152,7 @@
 //! (which boxes every response body anyway). Per response frame: one
 //! addition. Per field added from a handler: one uncontended lock.
 //!
-//! ## Features
+//! ## Cargo features
 //!
 //! - `axum`: route templates from axum's `MatchedPath`, remote addresses from
 //!   `ConnectInfo<SocketAddr>`, and the `HoneycombEvent` extractor. Off by
@@ -147,6 +160,12 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README's snippets are compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 #[cfg(feature = "axum")]
 mod axum_support;
