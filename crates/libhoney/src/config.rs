@@ -292,13 +292,16 @@ impl Config {
     /// let config = libhoney::Config::new().api_key("hcaik_my_ingest_key");
     /// assert_eq!(config.settings().api_key(), Some("hcaik_my_ingest_key"));
     /// ```
+    #[doc(alias = "writekey")]
+    #[doc(alias = "WriteKey")]
     #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self
     }
 
-    /// Alias of [`api_key`](Config::api_key), under libhoney-py's name.
+    /// Alias of [`api_key`](Config::api_key), under libhoney-py's name
+    /// (libhoney-go: `WriteKey`), for code ported from them.
     ///
     /// ```
     /// assert_eq!(libhoney::Config::new().writekey("k").settings().api_key(), Some("k"));

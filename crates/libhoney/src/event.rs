@@ -38,6 +38,7 @@ use crate::value::{FieldName, Value};
 /// assert_eq!(sent.dataset(), "requests");
 /// assert_eq!(sent.get("status").unwrap().as_i64(), Some(200));
 /// ```
+#[must_use = "an event is sent only by `send()`: dropping it discards it"]
 pub struct Event {
     pub(crate) client: Client,
     pub(crate) fields: LayeredFields,
@@ -210,6 +211,7 @@ impl Event {
     }
 
     /// Sets this event's API key (the dataset rules are applied again for it).
+    #[doc(alias = "writekey")]
     pub fn set_api_key(&mut self, key: impl AsRef<str>) -> &mut Self {
         self.dest = self.dest.with_api_key(key.as_ref());
         self
