@@ -64,10 +64,11 @@
 //! cargo add libhoney-sdk                     # the client it sends through (`use libhoney`)
 //! ```
 //!
-//! Imported as `libhoney_tower`. Without the `axum` feature, the axum items
-//! (`HoneycombEvent` as an extractor, `MatchedPath` routes) do not exist: a
-//! "cannot find" or "trait bound not satisfied" error about them means the
-//! feature is off.
+//! Imported as `libhoney_tower`. Without the `axum` feature, `HoneycombEvent`
+//! is no axum extractor and routes are not read from `MatchedPath`: a handler
+//! taking a `HoneycombEvent` then fails to compile with axum's "the trait
+//! `Handler<_, _>` is not implemented" (`#[axum::debug_handler]` names
+//! `HoneycombEvent: FromRequestParts`), which means the feature is off.
 //!
 //! ## With axum (feature `axum`)
 //!
