@@ -27,26 +27,37 @@ import json, sys
 print(" ".join(p["name"] for p in json.load(sys.stdin)["packages"] if p["publish"] != []))')
 baseline=${BASELINE:-packaged}
 work=$(mktemp -d)
+status=0
+# Every crate is checked even when one fails; the exit status says whether any did.
+check() { cargo semver-checks check-release "$@" || status=1; }
 trap 'git worktree remove --force "$work/tree" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 case $baseline in
 registry)
-    for p in $packages; do cargo semver-checks check-release -p "$p"; done ;;
+    for p in $packages; do check -p "$p"; done ;;
 packaged)
     rev=${BASELINE_REV:-v0.1.0}
     git rev-parse --verify --quiet "$rev^{commit}" >/dev/null ||
         { echo "no $rev: tag the 0.1.0 release commit, or set BASELINE_REV"; exit 2; }
     git worktree add --detach "$work/tree" "$rev" >/dev/null
     # shellcheck disable=SC2046
-    (cd "$work/tree" && CARGO_TARGET_DIR="$work/target" \
-        cargo package --no-verify --allow-dirty $(printf -- '-p %s ' $packages) >/dev/null)
-    mkdir "$work/baseline"
-    for c in "$work"/target/package/*.crate; do tar -xzf "$c" -C "$work/baseline"; done
-    for p in $packages; do
-        dir=$(ls -d "$work"/baseline/"$p"-[0-9]* 2>/dev/null | head -1)
-        if [ -z "$dir" ]; then echo "$p: new since $rev, nothing to compare"; continue; fi
-        cargo semver-checks check-release -p "$p" --baseline-root "$dir"
-    done ;;
+    if (cd "$work/tree" && CARGO_TARGET_DIR="$work/target" \
+        cargo package --no-verify --allow-dirty $(printf -- '-p %s ' $packages) >"$work/package.log" 2>&1); then
+        mkdir "$work/baseline"
+        for c in "$work"/target/package/*.crate; do tar -xzf "$c" -C "$work/baseline"; done
+        for p in $packages; do
+            dir=$(ls -d "$work"/baseline/"$p"-[0-9]* 2>/dev/null | head -1)
+            if [ -z "$dir" ]; then echo "$p: new since $rev, nothing to compare"; continue; fi
+            check -p "$p" --baseline-root "$dir"
+        done
+    else
+        # A commit from before the crates could be packaged (no version on
+        # the path dependencies): compare with its source tree instead.
+        tail -3 "$work/package.log"
+        echo "$rev cannot be packaged; comparing with its git tree (--baseline-rev) instead"
+        for p in $packages; do check -p "$p" --baseline-rev "$rev"; done
+    fi ;;
 *)
-    for p in $packages; do cargo semver-checks check-release -p "$p" --baseline-rev "$baseline"; done ;;
+    for p in $packages; do check -p "$p" --baseline-rev "$baseline"; done ;;
 esac
+exit $status
