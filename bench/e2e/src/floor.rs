@@ -80,14 +80,14 @@ impl Floor {
 impl Transmission for Floor {
     fn start(&self, ctx: Context) -> Result<(), ConfigError> {
         let c = ctx.config();
-        let batch = c.get_max_batch_size().max(1);
+        let batch = c.settings().max_batch_size().max(1);
         let state = State {
-            body: libhoney::__bench::Body::new(c.get_encoding()),
+            body: libhoney::__bench::Body::new(c.settings().encoding()),
             metadata: Vec::with_capacity(batch),
             batch,
             compressor: libhoney::__bench::Compressor::new(
-                c.get_compression(),
-                c.get_compression_level(),
+                c.settings().compression(),
+                c.settings().compression_level(),
             ),
             bytes_in: 0,
             bytes_out: 0,

@@ -265,6 +265,7 @@ impl Builder {
     /// assert_eq!(other_team.dataset(), "their-ds");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[doc(alias = "writekey")]
     pub fn set_api_key(&mut self, key: impl AsRef<str>) -> &mut Self {
         self.template.dest = self.template.dest.with_api_key(key.as_ref());
         self

@@ -130,7 +130,7 @@ impl Client {
         let config = config.resolve()?;
         let metrics = Arc::new(Metrics::default());
         let (responder, responses) = response_queue(
-            config.get_response_queue_capacity(),
+            config.settings().response_queue_capacity(),
             config.block_on_response,
             Arc::clone(&metrics),
         );
@@ -147,7 +147,7 @@ impl Client {
             config: ctx_config,
         })?;
         let dest = Destination::new(
-            config.get_api_host(),
+            config.settings().api_host(),
             config.api_key.as_deref().unwrap_or(""),
             config.dataset.as_deref().unwrap_or(""),
         );
@@ -345,7 +345,7 @@ impl Client {
     /// ```
     /// # use libhoney::{Client, Config, transmission::Discard};
     /// let client = Client::new(Config::new().api_key("hcaik_env_key").transmission(Discard::new()))?;
-    /// assert_eq!(client.config().get_dataset(), Some("unknown_dataset"));
+    /// assert_eq!(client.config().settings().dataset(), Some("unknown_dataset"));
     /// # Ok::<(), libhoney::ConfigError>(())
     /// ```
     pub fn config(&self) -> &Config {

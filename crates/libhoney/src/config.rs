@@ -25,6 +25,12 @@ pub const API_MAX_BATCH_BYTES: usize = 5_000_000;
 /// The default of [`Config::max_pending_bytes`].
 pub(crate) const DEFAULT_MAX_PENDING_BYTES: usize = 48 << 20;
 
+/// The default of [`Config::response_queue_capacity`] when the pending queue
+/// is bounded by memory (the default): 16,384 responses, about 2 MiB when
+/// full, which a reader descheduled for 25 ms at 600,000 events a second
+/// does not overflow.
+pub const DEFAULT_RESPONSE_QUEUE_CAPACITY: usize = 16_384;
+
 pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// How batch bodies are compressed. `Content-Encoding` says which.
@@ -71,6 +77,10 @@ pub enum NonFiniteFloats {
 /// Where the HTTP transmissions ([`Http`](crate::transmission::Http),
 /// `Tokio`) encode each event (JSON or msgpack). See
 /// [`Config::encode_on`]; the bytes on the wire are the same either way.
+///
+/// **Not part of the stable API** (hidden from the documentation): a tuning
+/// knob for the benchmarks and tests, which may change or go in any release.
+#[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum EncodeOn {
@@ -167,7 +177,7 @@ impl fmt::Debug for Config {
             .field("max_pending_bytes", &self.max_pending_bytes)
             .field(
                 "response_queue_capacity",
-                &self.get_response_queue_capacity(),
+                &self.settings().response_queue_capacity(),
             )
             .field("block_on_send", &self.block_on_send)
             .field("block_on_response", &self.block_on_response)
@@ -227,9 +237,8 @@ impl Config {
     /// | max_concurrent_batches | 10 requests in flight |
     /// | max_pending_bytes | 48 MiB of events waiting to be sent (bursts of hundreds of thousands of events absorbed at once: see [`max_pending_bytes`](Config::max_pending_bytes)) |
     /// | pending_work_capacity | none (libhoney-go: 10,000 events, libhoney-py: 1,000); set it to bound the queue by a count of events instead |
-    /// | response_queue_capacity | 2 × pending_work_capacity, or 4,096 |
+    /// | response_queue_capacity | 16,384 responses ([`DEFAULT_RESPONSE_QUEUE_CAPACITY`]), or 2 × pending_work_capacity when that is set |
     /// | block_on_send / block_on_response | false / false |
-    /// | encode_on | [`EncodeOn::Adaptive`] (the batcher encodes while it keeps up, `send` once it is behind) |
     /// | request_timeout | 10 s per attempt |
     /// | retry_deadline / max_attempts | 60 s / no cap (transient failures are retried with capped exponential backoff and jitter until the deadline) |
     /// | compression / encoding | zstd / JSON |
@@ -246,9 +255,9 @@ impl Config {
     ///
     /// ```
     /// let config = libhoney::Config::new();
-    /// assert_eq!(config.get_api_host(), libhoney::DEFAULT_API_HOST);
-    /// assert_eq!(config.get_sample_rate(), 1);
-    /// assert_eq!(config.get_api_key(), None);
+    /// assert_eq!(config.settings().api_host(), libhoney::DEFAULT_API_HOST);
+    /// assert_eq!(config.settings().sample_rate(), 1);
+    /// assert_eq!(config.settings().api_key(), None);
     /// ```
     pub fn new() -> Self {
         Config {
@@ -294,18 +303,23 @@ impl Config {
     ///
     /// ```
     /// let config = libhoney::Config::new().api_key("hcaik_my_ingest_key");
-    /// assert_eq!(config.get_api_key(), Some("hcaik_my_ingest_key"));
+    /// assert_eq!(config.settings().api_key(), Some("hcaik_my_ingest_key"));
     /// ```
+    #[doc(alias = "writekey")]
+    #[doc(alias = "WriteKey")]
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self
     }
 
-    /// Alias of [`api_key`](Config::api_key), under libhoney-py's name.
+    /// Alias of [`api_key`](Config::api_key), under libhoney-py's name
+    /// (libhoney-go: `WriteKey`), for code ported from them.
     ///
     /// ```
-    /// assert_eq!(libhoney::Config::new().writekey("k").get_api_key(), Some("k"));
+    /// assert_eq!(libhoney::Config::new().writekey("k").settings().api_key(), Some("k"));
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn writekey(self, key: impl Into<String>) -> Self {
         self.api_key(key)
     }
@@ -321,9 +335,10 @@ impl Config {
     /// let client = Client::new(
     ///     Config::new().api_key("hcaik_env_key").dataset("  checkout ").transmission(Discard::new()),
     /// )?;
-    /// assert_eq!(client.config().get_dataset(), Some("checkout"));
+    /// assert_eq!(client.config().settings().dataset(), Some("checkout"));
     /// # Ok::<(), libhoney::ConfigError>(())
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn dataset(mut self, dataset: impl Into<String>) -> Self {
         self.dataset = Some(dataset.into());
         self
@@ -343,6 +358,7 @@ impl Config {
     /// assert!(matches!(Client::new(bad), Err(ConfigError::InvalidApiHost { .. })));
     /// # Ok::<(), ConfigError>(())
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn api_host(mut self, host: impl Into<String>) -> Self {
         self.api_host = Some(host.into());
         self
@@ -362,6 +378,7 @@ impl Config {
     /// assert_eq!(Client::new(zero).unwrap_err(), ConfigError::ZeroSampleRate);
     /// # Ok::<(), ConfigError>(())
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn sample_rate(mut self, rate: u32) -> Self {
         self.sample_rate = rate;
         self
@@ -369,6 +386,7 @@ impl Config {
 
     /// Send a batch as soon as this many events wait for one destination
     /// (default 100). Larger batches mean fewer requests; 0 is a [`ConfigError::Zero`].
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn max_batch_size(mut self, n: usize) -> Self {
         self.max_batch_size = n;
         self
@@ -377,6 +395,7 @@ impl Config {
     /// Send a batch at the latest this long after its first event arrived
     /// (default 100 ms): the most an event waits in the client. Zero is a
     /// [`ConfigError::ZeroDuration`].
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn send_frequency(mut self, d: Duration) -> Self {
         self.send_frequency = d;
         self
@@ -384,6 +403,7 @@ impl Config {
 
     /// How many HTTP requests may be in flight at once (default 10); the default
     /// transmission runs this many sender threads. 0 is a [`ConfigError::Zero`].
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn max_concurrent_batches(mut self, n: usize) -> Self {
         self.max_concurrent_batches = n;
         self
@@ -405,6 +425,7 @@ impl Config {
     /// against 1.84 µs with 10,000, `libhoney-bench send`, medians of 8).
     /// The batcher's rhythm (how many events it takes per round, when it
     /// counts as behind) follows this count, or 2,048 without it.
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn pending_work_capacity(mut self, n: usize) -> Self {
         self.pending_work_capacity = Some(n);
         self
@@ -441,8 +462,9 @@ impl Config {
         self
     }
 
-    /// How many responses may wait to be read (default: twice the pending work
-    /// capacity). Memory is used only for responses waiting. When it is full,
+    /// How many responses may wait to be read (default
+    /// [`DEFAULT_RESPONSE_QUEUE_CAPACITY`], 16,384; twice the pending work
+    /// capacity when that is set). Memory is used only for responses waiting. When it is full,
     /// new responses are dropped and counted in
     /// [`MetricsSnapshot::responses_dropped`](crate::MetricsSnapshot::responses_dropped),
     /// unless [`block_on_response`](Config::block_on_response) is on. 0 is a
@@ -450,9 +472,10 @@ impl Config {
     ///
     /// ```
     /// let config = libhoney::Config::new().pending_work_capacity(500);
-    /// assert_eq!(config.get_response_queue_capacity(), 1000);
-    /// assert_eq!(config.response_queue_capacity(10).get_response_queue_capacity(), 10);
+    /// assert_eq!(config.settings().response_queue_capacity(), 1000);
+    /// assert_eq!(config.response_queue_capacity(10).settings().response_queue_capacity(), 10);
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn response_queue_capacity(mut self, n: usize) -> Self {
         self.response_queue_capacity = Some(n);
         self
@@ -467,6 +490,7 @@ impl Config {
     /// (it is woken then, once); with `Tokio` (feature `tokio`),
     /// a plain thread looks for room every 100 µs and goes on once an eighth
     /// is free, and a thread inside a runtime never waits.
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn block_on_send(mut self, block: bool) -> Self {
         self.block_on_send = block;
         self
@@ -475,6 +499,10 @@ impl Config {
     /// Where the HTTP transmissions ([`Http`](crate::transmission::Http),
     /// `Tokio`) encode each event: see [`EncodeOn`]. Other transmissions
     /// ignore this setting.
+    ///
+    /// **Not part of the stable API** (hidden from the documentation): a
+    /// tuning knob for the benchmarks and tests, which may change or go in
+    /// any release. The default adapts to the load by itself.
     ///
     /// The trade-off (docs/PERFORMANCE.md has the measurements, on a 2-core
     /// VM, ten fields): encoding in `send` costs each call about 0.5 µs more
@@ -513,27 +541,13 @@ impl Config {
     /// ```
     /// use libhoney::{Config, EncodeOn};
     /// let config = Config::new().encode_on(EncodeOn::Batcher);
-    /// assert_eq!(config.get_encode_on(), EncodeOn::Batcher);
-    /// assert_eq!(Config::new().get_encode_on(), EncodeOn::Adaptive);
+    /// assert_eq!(config.settings().encode_on(), EncodeOn::Batcher);
+    /// assert_eq!(Config::new().settings().encode_on(), EncodeOn::Adaptive);
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
+    #[doc(hidden)]
     pub fn encode_on(mut self, on: EncodeOn) -> Self {
         self.encode_on = on;
-        self
-    }
-
-    /// Shorthand for [`encode_on`](Config::encode_on): `true` is
-    /// [`EncodeOn::Send`], `false` [`EncodeOn::Batcher`].
-    ///
-    /// ```
-    /// let config = libhoney::Config::new().encode_on_send(false);
-    /// assert_eq!(config.get_encode_on(), libhoney::EncodeOn::Batcher);
-    /// ```
-    pub fn encode_on_send(mut self, on: bool) -> Self {
-        self.encode_on = if on {
-            EncodeOn::Send
-        } else {
-            EncodeOn::Batcher
-        };
         self
     }
 
@@ -558,6 +572,7 @@ impl Config {
     /// assert_eq!(reader.join().unwrap(), 100);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn block_on_response(mut self, block: bool) -> Self {
         self.block_on_response = block;
         self
@@ -570,6 +585,7 @@ impl Config {
     /// let ua = libhoney::Config::new().user_agent_addition("my-integration/1.2").user_agent();
     /// assert!(ua.starts_with("libhoney-rust/") && ua.contains(" my-integration/1.2 "));
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn user_agent_addition(mut self, addition: impl Into<String>) -> Self {
         self.user_agent_addition = Some(addition.into());
         self
@@ -585,6 +601,7 @@ impl Config {
     /// let client = Client::new(Config::new().api_key("k").dataset("d").transmission(Writer::stdout()))?;
     /// # Ok::<(), libhoney::ConfigError>(())
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn transmission<T: Transmission>(mut self, transmission: T) -> Self {
         self.transmission = Some(Arc::new(transmission));
         self
@@ -600,6 +617,7 @@ impl Config {
     /// let client = Client::new(Config::new().api_key("k").dataset("d").transmission_arc(t))?;
     /// # Ok::<(), libhoney::ConfigError>(())
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn transmission_arc(mut self, transmission: Arc<dyn Transmission>) -> Self {
         self.transmission = Some(transmission);
         self
@@ -611,6 +629,7 @@ impl Config {
     /// [`proxy_from_env`](Config::proxy_from_env) is off. A URL that is not
     /// `http://` or `https://` is a [`ConfigError::InvalidProxy`], whose message
     /// does not repeat the URL (it may hold a password); `Debug` hides it too.
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn proxy(mut self, url: impl Into<String>) -> Self {
         self.proxy = Some(url.into());
         self
@@ -637,6 +656,7 @@ impl Config {
     /// )?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn tls_root_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.tls_roots_pem = Some(Arc::new(pem.into()));
         self.tls_roots = None;
@@ -644,6 +664,7 @@ impl Config {
     }
 
     /// Read proxy settings from the environment (default: true).
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn proxy_from_env(mut self, read: bool) -> Self {
         self.proxy_from_env = read;
         self
@@ -651,6 +672,7 @@ impl Config {
 
     /// The time limit of one HTTP attempt: connect, send, answer (default 10 s).
     /// Zero is a [`ConfigError::ZeroDuration`].
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn request_timeout(mut self, d: Duration) -> Self {
         self.request_timeout = d;
         self
@@ -659,6 +681,7 @@ impl Config {
     /// How batch bodies are compressed (zstd by default). Compression runs on the
     /// transmission's batcher thread (`Http`) or a batch task (`Tokio`), never
     /// on the thread that calls `send`.
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn compression(mut self, c: Compression) -> Self {
         self.compression = c;
         self
@@ -683,27 +706,21 @@ impl Config {
     ///     Err(ConfigError::InvalidCompressionLevel { level: 10, range: (0, 9) })
     /// ));
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn compression_level(mut self, level: i32) -> Self {
         self.compression_level = Some(level);
         self
     }
 
-    /// Encode batches as msgpack (`true`) or JSON (`false`, the default).
+    /// How batch bodies are encoded: [`Encoding::Json`] (the default) or
+    /// [`Encoding::Msgpack`] (smaller and cheaper to encode; libhoney-go's
+    /// msgpack option).
     ///
     /// ```
     /// use libhoney::{Config, Encoding};
-    /// assert_eq!(Config::new().msgpack(true).get_encoding(), Encoding::Msgpack);
+    /// assert_eq!(Config::new().encoding(Encoding::Msgpack).settings().encoding(), Encoding::Msgpack);
     /// ```
-    pub fn msgpack(mut self, on: bool) -> Self {
-        self.encoding = if on {
-            Encoding::Msgpack
-        } else {
-            Encoding::Json
-        };
-        self
-    }
-
-    /// How batch bodies are encoded (JSON by default).
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn encoding(mut self, e: Encoding) -> Self {
         self.encoding = e;
         self
@@ -726,6 +743,7 @@ impl Config {
     /// libhoney-go and libhoney-py retry in such cases too (once). With
     /// `max_attempts(1)` delivery is at most once: such a batch's events get
     /// a failure response instead.
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn max_attempts(mut self, n: u32) -> Self {
         self.max_attempts = Some(n);
         self
@@ -736,6 +754,7 @@ impl Config {
     /// `Retry-After` that points past it ends the retries at once. Zero is a
     /// [`ConfigError::ZeroDuration`]; to turn retries off, use
     /// [`max_attempts`](Config::max_attempts)`(1)`.
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn retry_deadline(mut self, d: Duration) -> Self {
         self.retry_deadline = d;
         self
@@ -744,6 +763,7 @@ impl Config {
     /// The first retry delay; each retry doubles it (with jitter), up to `max`
     /// (defaults: 100 ms and 5 s). A `Retry-After` header overrides it. Zero
     /// delays are allowed: retries then follow at once, as in libhoney-py.
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn retry_backoff(mut self, base: Duration, max: Duration) -> Self {
         self.retry_base_delay = base;
         self.retry_max_delay = max;
@@ -755,6 +775,7 @@ impl Config {
     /// client handle is dropped. Zero is a [`ConfigError::ZeroDuration`] (it
     /// would make every close give up at once); for a single call that must not
     /// wait, use [`close_within`](crate::Client::close_within).
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn shutdown_timeout(mut self, d: Duration) -> Self {
         self.shutdown_timeout = d;
         self
@@ -767,8 +788,9 @@ impl Config {
     /// ```
     /// use libhoney::{Config, NonFiniteFloats};
     /// let config = Config::new().non_finite_floats(NonFiniteFloats::Omit);
-    /// assert_eq!(config.get_non_finite_floats(), NonFiniteFloats::Omit);
+    /// assert_eq!(config.settings().non_finite_floats(), NonFiniteFloats::Omit);
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn non_finite_floats(mut self, policy: NonFiniteFloats) -> Self {
         self.non_finite_floats = policy;
         self
@@ -778,6 +800,7 @@ impl Config {
     /// raise it only for a receiver that accepts larger events). Larger events get
     /// a [`TooLarge`](crate::ResponseError::TooLarge) response and are not sent.
     /// 0 is a [`ConfigError::Zero`].
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn max_event_bytes(mut self, n: usize) -> Self {
         self.max_event_bytes = n;
         self
@@ -785,6 +808,7 @@ impl Config {
 
     /// The largest batch body before compression (default: the API's 5,000,000
     /// bytes). Fuller batches are split, never dropped. 0 is a [`ConfigError::Zero`].
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn max_batch_bytes(mut self, n: usize) -> Self {
         self.max_batch_bytes = n;
         self
@@ -799,136 +823,25 @@ impl Config {
     /// use libhoney::{Client, Config, transmission::Discard};
     /// // Tests often want no surprise from the environment:
     /// let client = Client::new(Config::new().read_env(false).transmission(Discard::new()))?;
-    /// assert_eq!(client.config().get_api_key(), None);
+    /// assert_eq!(client.config().settings().api_key(), None);
     /// # Ok::<(), libhoney::ConfigError>(())
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn read_env(mut self, read: bool) -> Self {
         self.read_env = read;
         self
     }
 }
 
-/// Getters: what each option is set to, for transmissions and for your own
-/// checks ([`Client::config`](crate::Client::config) gives the resolved
-/// configuration, environment values and dataset rules applied). Each returns
-/// a copy or a borrow of one field: no cost, never blocks.
-///
-/// ```
-/// use std::time::Duration;
-/// let config = libhoney::Config::new().send_frequency(Duration::from_millis(50));
-/// assert_eq!(config.get_send_frequency(), Duration::from_millis(50));
-/// assert_eq!(config.get_max_batch_size(), 500); // the default
-/// ```
 impl Config {
-    /// The API key set in code (or, on [`Client::config`](crate::Client::config),
-    /// from the environment), if any.
-    pub fn get_api_key(&self) -> Option<&str> {
-        self.api_key.as_deref()
-    }
-    /// The dataset, if any: as set in code here, with the dataset rules applied
-    /// on [`Client::config`](crate::Client::config).
-    pub fn get_dataset(&self) -> Option<&str> {
-        self.dataset.as_deref()
-    }
-    /// The API host (the default when none is set).
-    pub fn get_api_host(&self) -> &str {
-        self.api_host.as_deref().unwrap_or(DEFAULT_API_HOST)
-    }
-    /// The sample rate.
-    pub fn get_sample_rate(&self) -> u32 {
-        self.sample_rate
-    }
-    /// Events per batch.
-    pub fn get_max_batch_size(&self) -> usize {
-        self.max_batch_size
-    }
-    /// Longest wait of a batch's first event.
-    pub fn get_send_frequency(&self) -> Duration {
-        self.send_frequency
-    }
-    /// Requests in flight at most.
-    pub fn get_max_concurrent_batches(&self) -> usize {
-        self.max_concurrent_batches
-    }
-    /// Pending queue capacity.
-    pub fn get_pending_work_capacity(&self) -> Option<usize> {
-        self.pending_work_capacity
-    }
-
-    /// The memory budget of waiting events (see [`max_pending_bytes`](Config::max_pending_bytes)).
-    pub fn get_max_pending_bytes(&self) -> usize {
-        self.max_pending_bytes
-    }
-    /// Response queue capacity (twice the pending work capacity unless set).
-    pub fn get_response_queue_capacity(&self) -> usize {
-        self.response_queue_capacity.unwrap_or(
-            self.pending_work_capacity
-                .map_or(4096, |n| n.saturating_mul(2)),
-        )
-    }
-    /// Whether `send` waits for room.
-    pub fn get_block_on_send(&self) -> bool {
-        self.block_on_send
-    }
-    /// Where the HTTP transmissions encode events.
-    pub fn get_encode_on(&self) -> EncodeOn {
-        self.encode_on
-    }
-    /// Whether responses wait for room.
-    pub fn get_block_on_response(&self) -> bool {
-        self.block_on_response
-    }
-    /// The proxy URL, if set in code.
-    pub fn get_proxy(&self) -> Option<&str> {
-        self.proxy.as_deref()
-    }
-    /// Whether proxy settings come from the environment.
-    pub fn get_proxy_from_env(&self) -> bool {
-        self.proxy_from_env
-    }
-    /// Time limit of one HTTP attempt.
-    pub fn get_request_timeout(&self) -> Duration {
-        self.request_timeout
-    }
-    /// Compression algorithm.
-    pub fn get_compression(&self) -> Compression {
-        self.compression
-    }
-    /// Compression level (1 when not set, the default of both algorithms).
-    pub fn get_compression_level(&self) -> i32 {
-        self.compression_level.unwrap_or(1)
-    }
-    /// Body encoding.
-    pub fn get_encoding(&self) -> Encoding {
-        self.encoding
-    }
-    /// Attempts per batch.
-    pub fn get_max_attempts(&self) -> Option<u32> {
-        self.max_attempts
-    }
-    /// Total retry time per batch.
-    pub fn get_retry_deadline(&self) -> Duration {
-        self.retry_deadline
-    }
-    /// First and largest retry delays.
-    pub fn get_retry_backoff(&self) -> (Duration, Duration) {
-        (self.retry_base_delay, self.retry_max_delay)
-    }
-    /// Default flush/close time limit.
-    pub fn get_shutdown_timeout(&self) -> Duration {
-        self.shutdown_timeout
-    }
-    /// Non-finite float policy.
-    pub fn get_non_finite_floats(&self) -> NonFiniteFloats {
-        self.non_finite_floats
-    }
-    /// Largest event, in bytes.
-    pub fn get_max_event_bytes(&self) -> usize {
-        self.max_event_bytes
-    }
-    /// Largest batch body, in bytes.
-    pub fn get_max_batch_bytes(&self) -> usize {
-        self.max_batch_bytes
+    /// Read access to every option: see [`Settings`]. Costs nothing.
+    ///
+    /// ```
+    /// let config = libhoney::Config::new().dataset("checkout");
+    /// assert_eq!(config.settings().dataset(), Some("checkout"));
+    /// ```
+    pub fn settings(&self) -> Settings<'_> {
+        Settings { config: self }
     }
 
     /// The `User-Agent` this configuration sends:
@@ -982,7 +895,7 @@ impl Config {
             ("max_pending_bytes", self.max_pending_bytes),
             (
                 "response_queue_capacity",
-                self.get_response_queue_capacity(),
+                self.settings().response_queue_capacity(),
             ),
             ("max_event_bytes", self.max_event_bytes),
             ("max_batch_bytes", self.max_batch_bytes),
@@ -1053,6 +966,150 @@ impl Config {
             self.dataset = Some(resolved);
         }
         Ok(self)
+    }
+}
+
+/// Read access to a [`Config`]: what each option is set to, for
+/// transmissions and for your own checks. Get one from
+/// [`Config::settings`]; [`Client::config`](crate::Client::config)`.settings()`
+/// gives the resolved configuration (environment values and dataset rules
+/// applied). A borrow of the configuration: copying it and each getter cost
+/// nothing (a copy or a borrow of one field) and never block.
+///
+/// The getters are on this view rather than on `Config` because `Config`'s
+/// by-value setters already take the plain names (`config.dataset("x")`), and
+/// the Rust API guidelines ask for getters without a `get_` prefix.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = libhoney::Config::new().send_frequency(Duration::from_millis(50));
+/// assert_eq!(config.settings().send_frequency(), Duration::from_millis(50));
+/// assert_eq!(config.settings().max_batch_size(), 500); // the default
+/// ```
+#[derive(Clone, Copy)]
+pub struct Settings<'a> {
+    config: &'a Config,
+}
+
+impl fmt::Debug for Settings<'_> {
+    /// As `Config`'s: the API key masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.config, f)
+    }
+}
+
+impl<'a> Settings<'a> {
+    /// The API key set in code (or, on [`Client::config`](crate::Client::config),
+    /// from the environment), if any.
+    pub fn api_key(&self) -> Option<&'a str> {
+        self.config.api_key.as_deref()
+    }
+    /// The dataset, if any: as set in code here, with the dataset rules applied
+    /// on [`Client::config`](crate::Client::config).
+    pub fn dataset(&self) -> Option<&'a str> {
+        self.config.dataset.as_deref()
+    }
+    /// The API host (the default when none is set).
+    pub fn api_host(&self) -> &'a str {
+        self.config.api_host.as_deref().unwrap_or(DEFAULT_API_HOST)
+    }
+    /// The sample rate.
+    pub fn sample_rate(&self) -> u32 {
+        self.config.sample_rate
+    }
+    /// Events per batch.
+    pub fn max_batch_size(&self) -> usize {
+        self.config.max_batch_size
+    }
+    /// Longest wait of a batch's first event.
+    pub fn send_frequency(&self) -> Duration {
+        self.config.send_frequency
+    }
+    /// Requests in flight at most.
+    pub fn max_concurrent_batches(&self) -> usize {
+        self.config.max_concurrent_batches
+    }
+    /// Pending queue capacity.
+    pub fn pending_work_capacity(&self) -> Option<usize> {
+        self.config.pending_work_capacity
+    }
+    /// The memory budget of waiting events (see [`Config::max_pending_bytes`]).
+    pub fn max_pending_bytes(&self) -> usize {
+        self.config.max_pending_bytes
+    }
+    /// Response queue capacity: as set, or twice the pending work capacity,
+    /// or [`DEFAULT_RESPONSE_QUEUE_CAPACITY`] with the queue bounded by memory.
+    pub fn response_queue_capacity(&self) -> usize {
+        self.config.response_queue_capacity.unwrap_or(
+            self.config
+                .pending_work_capacity
+                .map_or(DEFAULT_RESPONSE_QUEUE_CAPACITY, |n| n.saturating_mul(2)),
+        )
+    }
+    /// Whether `send` waits for room.
+    pub fn block_on_send(&self) -> bool {
+        self.config.block_on_send
+    }
+    /// Where the HTTP transmissions encode events.
+    #[doc(hidden)]
+    pub fn encode_on(&self) -> EncodeOn {
+        self.config.encode_on
+    }
+    /// Whether responses wait for room.
+    pub fn block_on_response(&self) -> bool {
+        self.config.block_on_response
+    }
+    /// The proxy URL, if set in code.
+    pub fn proxy(&self) -> Option<&'a str> {
+        self.config.proxy.as_deref()
+    }
+    /// Whether proxy settings come from the environment.
+    pub fn proxy_from_env(&self) -> bool {
+        self.config.proxy_from_env
+    }
+    /// Time limit of one HTTP attempt.
+    pub fn request_timeout(&self) -> Duration {
+        self.config.request_timeout
+    }
+    /// Compression algorithm.
+    pub fn compression(&self) -> Compression {
+        self.config.compression
+    }
+    /// Compression level (1 when not set, the default of both algorithms).
+    pub fn compression_level(&self) -> i32 {
+        self.config.compression_level.unwrap_or(1)
+    }
+    /// Body encoding.
+    pub fn encoding(&self) -> Encoding {
+        self.config.encoding
+    }
+    /// Attempts per batch.
+    pub fn max_attempts(&self) -> Option<u32> {
+        self.config.max_attempts
+    }
+    /// Total retry time per batch.
+    pub fn retry_deadline(&self) -> Duration {
+        self.config.retry_deadline
+    }
+    /// First and largest retry delays.
+    pub fn retry_backoff(&self) -> (Duration, Duration) {
+        (self.config.retry_base_delay, self.config.retry_max_delay)
+    }
+    /// Default flush/close time limit.
+    pub fn shutdown_timeout(&self) -> Duration {
+        self.config.shutdown_timeout
+    }
+    /// Non-finite float policy.
+    pub fn non_finite_floats(&self) -> NonFiniteFloats {
+        self.config.non_finite_floats
+    }
+    /// Largest event, in bytes.
+    pub fn max_event_bytes(&self) -> usize {
+        self.config.max_event_bytes
+    }
+    /// Largest batch body, in bytes.
+    pub fn max_batch_bytes(&self) -> usize {
+        self.config.max_batch_bytes
     }
 }
 

@@ -141,12 +141,6 @@ pub enum SendError {
     TimestampOutOfRange,
     /// The client was closed; events can no longer be sent through it.
     Closed,
-    /// The event came from the global client before [`init`](crate::init) was
-    /// called. Not returned by this version: before `init` no event can be made
-    /// ([`new_event`](crate::new_event) fails with [`NotInitialized`]), and an
-    /// event always belongs to a client. Kept so matches stay valid if a later
-    /// version can return it.
-    NotInitialized,
 }
 
 impl fmt::Display for SendError {
@@ -173,9 +167,6 @@ impl fmt::Display for SendError {
                 "the event's timestamp is outside the years 0000 to 9999 that RFC 3339 can express; set a timestamp within them",
             ),
             SendError::Closed => f.write_str("the client is closed; create a new client to send more events"),
-            SendError::NotInitialized => f.write_str(
-                "the global client is not initialized: call libhoney::init first",
-            ),
         }
     }
 }
@@ -202,11 +193,54 @@ pub enum FieldError {
         /// What the value serialized as instead ("a sequence", "a string", ...).
         found: &'static str,
     },
-    /// The value's `Serialize` implementation failed, or a map key was not a scalar.
-    Serialize(String),
-    /// A global function was used before [`init`](crate::init).
-    NotInitialized,
+    /// The value could not be serialized: see [`SerializeError`] for why
+    /// (also its [`source`](std::error::Error::source)).
+    Serialize(SerializeError),
 }
+
+/// Why a value could not be serialized into fields ([`FieldError::Serialize`]).
+///
+/// ```
+/// use libhoney::{FieldError, SerializeError, Value};
+/// use std::collections::BTreeMap;
+/// let map: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+/// let err = Value::from_serialize(&map).unwrap_err();
+/// assert_eq!(err, FieldError::Serialize(SerializeError::KeyNotScalar { found: "a tuple" }));
+/// assert!(std::error::Error::source(&err).is_some());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SerializeError {
+    /// The value's own `Serialize` implementation reported an error (serde's
+    /// `Error::custom`): its message, at most as long as that implementation made it.
+    Custom(String),
+    /// A map key was not a string, integer, char or bool, so it cannot name a field.
+    KeyNotScalar {
+        /// What the key serialized as ("a float", "a sequence", ...).
+        found: &'static str,
+    },
+    /// A `SerializeMap` implementation gave a value before its key.
+    ValueWithoutKey,
+}
+
+impl fmt::Display for SerializeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SerializeError::Custom(msg) => {
+                write!(f, "the value's Serialize implementation failed: {msg}")
+            }
+            SerializeError::KeyNotScalar { found } => write!(
+                f,
+                "a map key must be a string, integer, char or bool, not {found}"
+            ),
+            SerializeError::ValueWithoutKey => f.write_str(
+                "a map value came without a key (a bug in that type's Serialize implementation)",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SerializeError {}
 
 impl fmt::Display for FieldError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -215,15 +249,19 @@ impl fmt::Display for FieldError {
                 f,
                 "add() needs a struct or map whose keys become fields, but got {found}; use add_field for a single value"
             ),
-            FieldError::Serialize(msg) => write!(f, "could not serialize the fields: {msg}"),
-            FieldError::NotInitialized => {
-                f.write_str("the global client is not initialized: call libhoney::init first")
-            }
+            FieldError::Serialize(e) => write!(f, "could not serialize the fields: {e}"),
         }
     }
 }
 
-impl std::error::Error for FieldError {}
+impl std::error::Error for FieldError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FieldError::Serialize(e) => Some(e),
+            FieldError::NotAnObject { .. } => None,
+        }
+    }
+}
 
 /// Why a flush did not complete.
 ///
@@ -247,8 +285,6 @@ pub enum FlushError {
     },
     /// The client is closed; there is nothing left to flush.
     Closed,
-    /// The global client was never initialized.
-    NotInitialized,
     /// The blocking flush was called on the thread of a current-thread async
     /// runtime that the transmission runs on, with events in flight: waiting
     /// would stall the very work it waits for, so it refused at once. Await
@@ -265,9 +301,6 @@ impl fmt::Display for FlushError {
                 "flush timed out after {timeout:?} with {pending} events still in flight; they are still being delivered, use a longer timeout to wait for them"
             ),
             FlushError::Closed => f.write_str("the client is closed; nothing is left to flush"),
-            FlushError::NotInitialized => {
-                f.write_str("the global client is not initialized: call libhoney::init first")
-            }
             FlushError::InsideRuntime => f.write_str(
                 "flush() would block the thread of the current-thread async runtime that delivers the events: await client.flush_async(timeout) instead",
             ),
@@ -342,3 +375,45 @@ impl fmt::Display for NotInitialized {
 }
 
 impl std::error::Error for NotInitialized {}
+
+/// The error of a module function that forwards to the default client
+/// ([`add`](crate::add), [`flush`](crate::flush)): either there is no default
+/// client, or the client's own operation failed. The client's methods return
+/// the inner error type alone, so that each lists only what it can produce.
+///
+/// ```
+/// use libhoney::{FlushError, GlobalError};
+/// assert_eq!(libhoney::flush(), Err(GlobalError::<FlushError>::NotInitialized));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GlobalError<E> {
+    /// Called before [`init`](crate::init) (or after [`close`](crate::close)).
+    NotInitialized,
+    /// The default client's operation failed (also the [`source`](std::error::Error::source)).
+    Client(E),
+}
+
+impl<E> From<E> for GlobalError<E> {
+    fn from(e: E) -> Self {
+        GlobalError::Client(e)
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for GlobalError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GlobalError::NotInitialized => fmt::Display::fmt(&NotInitialized, f),
+            GlobalError::Client(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for GlobalError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            GlobalError::NotInitialized => None,
+            GlobalError::Client(e) => Some(e),
+        }
+    }
+}

@@ -38,6 +38,7 @@ use crate::value::{FieldName, Value};
 /// assert_eq!(sent.dataset(), "requests");
 /// assert_eq!(sent.get("status").unwrap().as_i64(), Some(200));
 /// ```
+#[must_use = "an event is sent only by `send()`: dropping it discards it"]
 pub struct Event {
     pub(crate) client: Client,
     pub(crate) fields: LayeredFields,
@@ -210,6 +211,7 @@ impl Event {
     }
 
     /// Sets this event's API key (the dataset rules are applied again for it).
+    #[doc(alias = "writekey")]
     pub fn set_api_key(&mut self, key: impl AsRef<str>) -> &mut Self {
         self.dest = self.dest.with_api_key(key.as_ref());
         self
@@ -297,8 +299,7 @@ impl Event {
     /// docs/PERFORMANCE.md) while its batcher keeps up; while the batcher is
     /// behind, `send` also encodes the event on this thread and frees its
     /// fields (about 0.7 µs median), which spreads the work over the sending
-    /// threads. [`Config::encode_on`](crate::Config::encode_on) fixes either
-    /// way.
+    /// threads.
     ///
     /// `send` takes the event by value: once sent it cannot be changed or
     /// sent again (libhoney-py lets a queued event change; libhoney-go can

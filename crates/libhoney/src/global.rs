@@ -1,10 +1,10 @@
 //! The process-wide default client, for libhoney-py style module functions.
 //!
 //! [`init`] installs a client; the functions here use it. Before `init` they
-//! return [`NotInitialized`] (or the matching variant of their error type), never
-//! panic. Calling `init` again replaces the default client; the previous one is
-//! closed when its guard drops, or once its last handle (events, builders,
-//! clones) is gone, waiting at most its
+//! return [`NotInitialized`] (or, for those whose client method can fail too,
+//! [`GlobalError::NotInitialized`]), never panic. Calling `init` again replaces
+//! the default client; the previous one is closed when its guard drops, or once
+//! its last handle (events, builders, clones) is gone, waiting at most its
 //! [`shutdown_timeout`](crate::Config::shutdown_timeout). [`close`] closes the
 //! default client and uninstalls it.
 //!
@@ -25,7 +25,7 @@ use std::sync::RwLock;
 use crate::builder::Builder;
 use crate::client::Client;
 use crate::config::Config;
-use crate::error::{CloseError, ConfigError, FieldError, FlushError, NotInitialized};
+use crate::error::{CloseError, ConfigError, FieldError, FlushError, GlobalError, NotInitialized};
 use crate::event::Event;
 use crate::response::Responses;
 use crate::value::{FieldName, Value};
@@ -93,9 +93,13 @@ pub fn add_field(
 /// Adds the top-level keys of a struct or map as global fields of the default client.
 ///
 /// # Errors
-/// [`FieldError::NotInitialized`] before [`init`]; otherwise as [`Client::add`].
-pub fn add<T: serde::Serialize + ?Sized>(data: &T) -> Result<(), FieldError> {
-    client().map_err(|_| FieldError::NotInitialized)?.add(data)
+/// [`GlobalError::NotInitialized`] before [`init`]; otherwise
+/// [`GlobalError::Client`] with the error of [`Client::add`].
+pub fn add<T: serde::Serialize + ?Sized>(data: &T) -> Result<(), GlobalError<FieldError>> {
+    client()
+        .map_err(|_| GlobalError::NotInitialized)?
+        .add(data)?;
+    Ok(())
 }
 
 /// Adds a global dynamic field to the default client.
@@ -138,9 +142,11 @@ pub fn responses() -> Result<Responses, NotInitialized> {
 /// Flushes the default client (see [`Client::flush`]).
 ///
 /// # Errors
-/// [`FlushError::NotInitialized`] before [`init`]; otherwise as [`Client::flush`].
-pub fn flush() -> Result<(), FlushError> {
-    client().map_err(|_| FlushError::NotInitialized)?.flush()
+/// [`GlobalError::NotInitialized`] before [`init`]; otherwise
+/// [`GlobalError::Client`] with the error of [`Client::flush`].
+pub fn flush() -> Result<(), GlobalError<FlushError>> {
+    client().map_err(|_| GlobalError::NotInitialized)?.flush()?;
+    Ok(())
 }
 
 /// Closes the default client and uninstalls it; later module functions return

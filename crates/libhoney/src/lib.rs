@@ -27,6 +27,28 @@
 //!
 //! [Honeycomb]: https://www.honeycomb.io
 //!
+//! ## Install
+//!
+//! ```sh
+//! cargo add libhoney-sdk
+//! ```
+//!
+//! The package is `libhoney-sdk`; the crate is imported as `libhoney`. (The
+//! crates.io packages `libhoney` and `libhoney-rust` are other, older
+//! crates; the second is also imported as `libhoney`.) Rust 1.85 or newer and
+//! a C compiler (zstd, ring). Integrations are separate packages:
+//! `libhoney-tracing` (a `tracing` layer), `libhoney-tower` (tower/axum
+//! middleware); `libhoney-receiver` is a local Events API receiver for tests.
+//!
+//! ## Cargo features
+//!
+//! | feature | default | adds |
+//! |---|---|---|
+//! | `tokio` | off | `transmission::Tokio`: sends from your tokio runtime (hyper, tokio-rustls) instead of the SDK's own threads |
+//!
+//! Everything else (the threaded HTTP transmission, zstd and gzip, JSON and
+//! msgpack) is always built. Items that need a feature are marked on docs.rs.
+//!
 //! ## Initialization
 //!
 //! Build a [`Client`] from a [`Config`] with your API key and a dataset. Options
@@ -208,7 +230,7 @@
 //! | call | cost | blocks? |
 //! |---|---|---|
 //! | `new_event`, `add_field` | a few allocations at most | no |
-//! | `send` | validation, sampling draw, one queue push; with the default transmission, while its batcher is behind ([`EncodeOn`]), encoding the event into a shared batch body instead (a mutex held while it encodes; one queue push per full body) | only with `block_on_send` and a full queue (or, briefly, if every lane's mutex is held) |
+//! | `send` | validation, sampling draw, one queue push; with the default transmission, while its batcher is behind, encoding the event into a shared batch body instead (a mutex held while it encodes; one queue push per full body) | only with `block_on_send` and a full queue (or, briefly, if every lane's mutex is held) |
 //! | `responses().recv()` | channel receive | yes, until a response or the end |
 //! | `flush`, `close` | waits for delivery | yes, up to the time limit |
 //! | `send_async` | as `send`, plus a boxed future | no; the future waits while the queue is full |
@@ -219,6 +241,12 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README's snippets are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
 
 mod builder;
 mod client;
@@ -238,11 +266,18 @@ mod value;
 
 pub use builder::{Builder, EventSource};
 pub use client::Client;
+/// Not part of the stable API: see [`Config::encode_on`].
+#[doc(hidden)]
+pub use config::EncodeOn;
 pub use config::{
-    is_classic_key, mask_key, Compression, Config, EncodeOn, Encoding, NonFiniteFloats,
+    is_classic_key, mask_key, Compression, Config, Encoding, NonFiniteFloats, Settings,
     API_MAX_BATCH_BYTES, API_MAX_EVENT_BYTES, DEFAULT_API_HOST, DEFAULT_DATASET,
+    DEFAULT_RESPONSE_QUEUE_CAPACITY,
 };
-pub use error::{CloseError, ConfigError, FieldError, FlushError, NotInitialized, SendError};
+pub use error::{
+    CloseError, ConfigError, FieldError, FlushError, GlobalError, NotInitialized, SendError,
+    SerializeError,
+};
 pub use event::Event;
 pub use global::{
     add, add_dynamic_field, add_field, client, close, close_on_drop, flush, init, new_builder,

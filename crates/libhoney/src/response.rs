@@ -319,18 +319,21 @@ impl Response {
     }
 
     /// Sets the status code.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn with_status(mut self, status: u16) -> Self {
         self.status_code = Some(status);
         self
     }
 
     /// Sets the duration.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn with_duration(mut self, duration: Duration) -> Self {
         self.duration = duration;
         self
     }
 
     /// Sets the body.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn with_body(mut self, body: impl Into<String>) -> Self {
         self.body = body.into();
         self

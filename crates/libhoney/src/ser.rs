@@ -6,12 +6,12 @@ use std::fmt::Display;
 
 use serde::ser::{self, Serialize};
 
-use crate::error::FieldError;
+use crate::error::{FieldError, SerializeError};
 use crate::value::{FieldName, Value};
 
 impl ser::Error for FieldError {
     fn custom<T: Display>(msg: T) -> Self {
-        FieldError::Serialize(msg.to_string())
+        FieldError::Serialize(SerializeError::Custom(msg.to_string()))
     }
 }
 
@@ -231,7 +231,7 @@ impl ser::SerializeMap for MapBuilder {
         let key = self
             .key
             .take()
-            .ok_or_else(|| FieldError::Serialize("map value without a key".into()))?;
+            .ok_or(FieldError::Serialize(SerializeError::ValueWithoutKey))?;
         self.entries.push((key, value.serialize(ValueSerializer)?));
         Ok(())
     }
@@ -286,10 +286,8 @@ impl ser::SerializeStructVariant for VariantMapBuilder {
 /// Serializes map keys: strings, and scalars written as strings.
 struct KeySerializer;
 
-fn key_err(kind: &str) -> FieldError {
-    FieldError::Serialize(format!(
-        "a map key must be a string, integer, char or bool, not {kind}"
-    ))
+fn key_err(found: &'static str) -> FieldError {
+    FieldError::Serialize(SerializeError::KeyNotScalar { found })
 }
 
 type K = Result<FieldName, FieldError>;

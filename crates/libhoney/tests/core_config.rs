@@ -42,35 +42,35 @@ impl Transmission for Capture {
 }
 
 fn assert_defaults(c: &Config) {
-    assert_eq!(c.get_api_host(), DEFAULT_API_HOST);
-    assert_eq!(c.get_api_host(), "https://api.honeycomb.io");
-    assert_eq!(c.get_sample_rate(), 1);
-    assert_eq!(c.get_max_batch_size(), 500);
-    assert_eq!(c.get_send_frequency(), Duration::from_millis(100));
-    assert_eq!(c.get_max_concurrent_batches(), 10);
-    assert_eq!(c.get_pending_work_capacity(), None);
-    assert_eq!(c.get_max_pending_bytes(), 48 << 20);
-    assert_eq!(c.get_response_queue_capacity(), 4096);
-    assert!(!c.get_block_on_send());
-    assert!(!c.get_block_on_response());
-    assert_eq!(c.get_proxy(), None);
-    assert!(c.get_proxy_from_env());
-    assert_eq!(c.get_request_timeout(), Duration::from_secs(10));
-    assert_eq!(c.get_compression(), Compression::Zstd);
-    assert_eq!(c.get_compression_level(), 1);
-    assert_eq!(c.get_encoding(), Encoding::Json);
-    assert_eq!(c.get_max_attempts(), None);
-    assert_eq!(c.get_retry_deadline(), Duration::from_secs(60));
+    assert_eq!(c.settings().api_host(), DEFAULT_API_HOST);
+    assert_eq!(c.settings().api_host(), "https://api.honeycomb.io");
+    assert_eq!(c.settings().sample_rate(), 1);
+    assert_eq!(c.settings().max_batch_size(), 500);
+    assert_eq!(c.settings().send_frequency(), Duration::from_millis(100));
+    assert_eq!(c.settings().max_concurrent_batches(), 10);
+    assert_eq!(c.settings().pending_work_capacity(), None);
+    assert_eq!(c.settings().max_pending_bytes(), 48 << 20);
+    assert_eq!(c.settings().response_queue_capacity(), 16_384);
+    assert!(!c.settings().block_on_send());
+    assert!(!c.settings().block_on_response());
+    assert_eq!(c.settings().proxy(), None);
+    assert!(c.settings().proxy_from_env());
+    assert_eq!(c.settings().request_timeout(), Duration::from_secs(10));
+    assert_eq!(c.settings().compression(), Compression::Zstd);
+    assert_eq!(c.settings().compression_level(), 1);
+    assert_eq!(c.settings().encoding(), Encoding::Json);
+    assert_eq!(c.settings().max_attempts(), None);
+    assert_eq!(c.settings().retry_deadline(), Duration::from_secs(60));
     assert_eq!(
-        c.get_retry_backoff(),
+        c.settings().retry_backoff(),
         (Duration::from_millis(100), Duration::from_secs(5))
     );
-    assert_eq!(c.get_shutdown_timeout(), Duration::from_secs(10));
-    assert_eq!(c.get_non_finite_floats(), NonFiniteFloats::String);
-    assert_eq!(c.get_max_event_bytes(), API_MAX_EVENT_BYTES);
-    assert_eq!(c.get_max_event_bytes(), 1_000_000);
-    assert_eq!(c.get_max_batch_bytes(), API_MAX_BATCH_BYTES);
-    assert_eq!(c.get_max_batch_bytes(), 5_000_000);
+    assert_eq!(c.settings().shutdown_timeout(), Duration::from_secs(10));
+    assert_eq!(c.settings().non_finite_floats(), NonFiniteFloats::String);
+    assert_eq!(c.settings().max_event_bytes(), API_MAX_EVENT_BYTES);
+    assert_eq!(c.settings().max_event_bytes(), 1_000_000);
+    assert_eq!(c.settings().max_batch_bytes(), API_MAX_BATCH_BYTES);
+    assert_eq!(c.settings().max_batch_bytes(), 5_000_000);
     assert!(c.user_agent().starts_with("libhoney-rust/"));
 }
 
@@ -78,8 +78,8 @@ fn assert_defaults(c: &Config) {
 fn defaults_are_as_documented() {
     let c = Config::new();
     assert_defaults(&c);
-    assert_eq!(c.get_api_key(), None);
-    assert_eq!(c.get_dataset(), None);
+    assert_eq!(c.settings().api_key(), None);
+    assert_eq!(c.settings().dataset(), None);
     assert_defaults(&Config::default());
 
     // The client's resolved configuration keeps every default.
@@ -92,8 +92,8 @@ fn defaults_are_as_documented() {
     )
     .unwrap();
     assert_defaults(client.config());
-    assert_eq!(client.config().get_api_key(), Some(SECRET_KEY));
-    assert_eq!(client.config().get_dataset(), Some("d"));
+    assert_eq!(client.config().settings().api_key(), Some(SECRET_KEY));
+    assert_eq!(client.config().settings().dataset(), Some("d"));
 }
 
 fn everything_changed() -> Config {
@@ -127,38 +127,41 @@ fn everything_changed() -> Config {
 }
 
 fn assert_everything_changed(c: &Config) {
-    assert_eq!(c.get_api_key(), Some(SECRET_KEY));
-    assert_eq!(c.get_dataset(), Some("every-setter"));
-    assert_eq!(c.get_api_host(), "http://127.0.0.1:9/prefix");
-    assert_eq!(c.get_sample_rate(), 7);
-    assert_eq!(c.get_max_batch_size(), 33);
-    assert_eq!(c.get_send_frequency(), Duration::from_millis(7));
-    assert_eq!(c.get_max_concurrent_batches(), 3);
-    assert_eq!(c.get_pending_work_capacity(), Some(55));
-    assert_eq!(c.get_response_queue_capacity(), 66);
-    assert!(c.get_block_on_send());
-    assert!(c.get_block_on_response());
+    assert_eq!(c.settings().api_key(), Some(SECRET_KEY));
+    assert_eq!(c.settings().dataset(), Some("every-setter"));
+    assert_eq!(c.settings().api_host(), "http://127.0.0.1:9/prefix");
+    assert_eq!(c.settings().sample_rate(), 7);
+    assert_eq!(c.settings().max_batch_size(), 33);
+    assert_eq!(c.settings().send_frequency(), Duration::from_millis(7));
+    assert_eq!(c.settings().max_concurrent_batches(), 3);
+    assert_eq!(c.settings().pending_work_capacity(), Some(55));
+    assert_eq!(c.settings().response_queue_capacity(), 66);
+    assert!(c.settings().block_on_send());
+    assert!(c.settings().block_on_response());
     assert!(
         c.user_agent().contains(" my-integration/1.2 ("),
         "{}",
         c.user_agent()
     );
-    assert_eq!(c.get_proxy(), Some("http://user:pw@proxy.example:3128"));
-    assert!(!c.get_proxy_from_env());
-    assert_eq!(c.get_request_timeout(), Duration::from_secs(3));
-    assert_eq!(c.get_compression(), Compression::Gzip);
-    assert_eq!(c.get_compression_level(), 9);
-    assert_eq!(c.get_encoding(), Encoding::Msgpack);
-    assert_eq!(c.get_max_attempts(), Some(5));
-    assert_eq!(c.get_retry_deadline(), Duration::from_secs(4));
     assert_eq!(
-        c.get_retry_backoff(),
+        c.settings().proxy(),
+        Some("http://user:pw@proxy.example:3128")
+    );
+    assert!(!c.settings().proxy_from_env());
+    assert_eq!(c.settings().request_timeout(), Duration::from_secs(3));
+    assert_eq!(c.settings().compression(), Compression::Gzip);
+    assert_eq!(c.settings().compression_level(), 9);
+    assert_eq!(c.settings().encoding(), Encoding::Msgpack);
+    assert_eq!(c.settings().max_attempts(), Some(5));
+    assert_eq!(c.settings().retry_deadline(), Duration::from_secs(4));
+    assert_eq!(
+        c.settings().retry_backoff(),
         (Duration::from_millis(20), Duration::from_millis(400))
     );
-    assert_eq!(c.get_shutdown_timeout(), Duration::from_secs(2));
-    assert_eq!(c.get_non_finite_floats(), NonFiniteFloats::Omit);
-    assert_eq!(c.get_max_event_bytes(), 1234);
-    assert_eq!(c.get_max_batch_bytes(), 56_789);
+    assert_eq!(c.settings().shutdown_timeout(), Duration::from_secs(2));
+    assert_eq!(c.settings().non_finite_floats(), NonFiniteFloats::Omit);
+    assert_eq!(c.settings().max_event_bytes(), 1234);
+    assert_eq!(c.settings().max_batch_bytes(), 56_789);
 }
 
 #[test]
@@ -180,32 +183,45 @@ fn every_setter_is_readable_and_reaches_the_transmission() {
 
 #[test]
 fn aliases_and_small_setters() {
-    assert_eq!(Config::new().writekey("w").get_api_key(), Some("w"));
+    assert_eq!(Config::new().writekey("w").settings().api_key(), Some("w"));
     assert_eq!(
-        Config::new().writekey("w").api_key("a").get_api_key(),
+        Config::new()
+            .writekey("w")
+            .api_key("a")
+            .settings()
+            .api_key(),
         Some("a"),
         "the last setter wins"
     );
     assert_eq!(
-        Config::new().msgpack(true).get_encoding(),
+        Config::new()
+            .encoding(Encoding::Msgpack)
+            .settings()
+            .encoding(),
         Encoding::Msgpack
     );
     assert_eq!(
-        Config::new().msgpack(true).msgpack(false).get_encoding(),
+        Config::new()
+            .encoding(Encoding::Msgpack)
+            .encoding(Encoding::Json)
+            .settings()
+            .encoding(),
         Encoding::Json
     );
     // The response queue follows the pending capacity unless set.
     assert_eq!(
         Config::new()
             .pending_work_capacity(10)
-            .get_response_queue_capacity(),
+            .settings()
+            .response_queue_capacity(),
         20
     );
     assert_eq!(
         Config::new()
             .pending_work_capacity(10)
             .response_queue_capacity(3)
-            .get_response_queue_capacity(),
+            .settings()
+            .response_queue_capacity(),
         3
     );
     // A blank user agent addition adds nothing.
@@ -361,7 +377,7 @@ fn compression_levels_in_range_are_accepted() {
                 .transmission(Discard::new()),
         )
         .unwrap();
-        assert_eq!(c.config().get_compression_level(), level);
+        assert_eq!(c.config().settings().compression_level(), level);
     }
     for level in [0, 1, 9] {
         Client::new(
@@ -393,7 +409,7 @@ fn api_hosts_are_checked() {
     ] {
         let c = Client::new(base().api_host(ok).transmission(Discard::new()))
             .unwrap_or_else(|e| panic!("{ok}: {e}"));
-        assert_eq!(c.config().get_api_host(), ok);
+        assert_eq!(c.config().settings().api_host(), ok);
         // Events carry the host without a trailing slash.
         assert_eq!(c.new_event().api_host(), ok.trim_end_matches('/'));
     }
@@ -461,7 +477,7 @@ fn environment_keys_trim_the_dataset_or_use_unknown_dataset() {
     let env = || Config::new().read_env(false).api_key(SECRET_KEY);
 
     let (c, mock) = mock_client(env().dataset("  my-service \t"));
-    assert_eq!(c.config().get_dataset(), Some("my-service"));
+    assert_eq!(c.config().settings().dataset(), Some("my-service"));
     let mut ev = c.new_event();
     ev.add_field("x", 1);
     assert_eq!(ev.dataset(), "my-service");
@@ -474,7 +490,11 @@ fn environment_keys_trim_the_dataset_or_use_unknown_dataset() {
             None => env(),
         };
         let (c, mock) = mock_client(config);
-        assert_eq!(c.config().get_dataset(), Some(DEFAULT_DATASET), "{blank:?}");
+        assert_eq!(
+            c.config().settings().dataset(),
+            Some(DEFAULT_DATASET),
+            "{blank:?}"
+        );
         let mut ev = c.new_event();
         ev.add_field("x", 1);
         ev.send().unwrap();
@@ -496,7 +516,7 @@ fn classic_keys_keep_whitespace_and_need_a_dataset() {
     let classic = || Config::new().read_env(false).api_key(CLASSIC_KEY);
 
     let (c, mock) = mock_client(classic().dataset(" spaced "));
-    assert_eq!(c.config().get_dataset(), Some(" spaced "));
+    assert_eq!(c.config().settings().dataset(), Some(" spaced "));
     let mut ev = c.new_event();
     ev.add_field("x", 1);
     ev.send().unwrap();
@@ -521,7 +541,7 @@ fn classic_keys_keep_whitespace_and_need_a_dataset() {
 #[test]
 fn a_missing_key_is_a_send_error_not_a_config_error() {
     let (c, mock) = mock_client(Config::new().read_env(false).dataset("d"));
-    assert_eq!(c.config().get_api_key(), None);
+    assert_eq!(c.config().settings().api_key(), None);
     let mut ev = c.new_event();
     ev.add_field("x", 1);
     assert_eq!(ev.send(), Err(SendError::MissingApiKey));

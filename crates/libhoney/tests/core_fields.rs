@@ -246,7 +246,10 @@ fn add_of_a_non_object_is_refused_and_adds_nothing() {
         }
     }
     let err = ev.add(&Broken).unwrap_err();
-    assert_eq!(err, FieldError::Serialize("broken on purpose".into()));
+    assert_eq!(
+        err,
+        FieldError::Serialize(libhoney::SerializeError::Custom("broken on purpose".into()))
+    );
     assert_eq!(names(&ev), ["kept"]);
 
     // The client and builders refuse the same way, adding nothing.

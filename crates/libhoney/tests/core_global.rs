@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use libhoney::transmission::Mock;
-use libhoney::{Config, ConfigError, FieldError, FlushError, NotInitialized, Value};
+use libhoney::{Config, ConfigError, FieldError, FlushError, GlobalError, NotInitialized, Value};
 
 fn config(mock: &Mock) -> Config {
     Config::new()
@@ -21,13 +21,16 @@ fn assert_not_initialized() {
     assert_eq!(libhoney::add_field("k", 1), Err(NotInitialized));
     assert_eq!(
         libhoney::add(&[("k", 1)].into_iter().collect::<BTreeMap<_, _>>()),
-        Err(FieldError::NotInitialized)
+        Err(GlobalError::<FieldError>::NotInitialized)
     );
     assert_eq!(libhoney::add_dynamic_field("d", || 1), Err(NotInitialized));
     assert_eq!(libhoney::new_event().err(), Some(NotInitialized));
     assert_eq!(libhoney::new_builder().err(), Some(NotInitialized));
     assert_eq!(libhoney::responses().err(), Some(NotInitialized));
-    assert_eq!(libhoney::flush(), Err(FlushError::NotInitialized));
+    assert_eq!(
+        libhoney::flush(),
+        Err(GlobalError::<FlushError>::NotInitialized)
+    );
     assert_eq!(libhoney::close(), Ok(()), "close before init does nothing");
 }
 
@@ -36,8 +39,12 @@ fn global_client_lifecycle() {
     // 1. Before init every function says so; none panics.
     assert_not_initialized();
     assert!(NotInitialized.to_string().contains("init"));
-    assert!(FieldError::NotInitialized.to_string().contains("init"));
-    assert!(FlushError::NotInitialized.to_string().contains("init"));
+    assert!(GlobalError::<FieldError>::NotInitialized
+        .to_string()
+        .contains("init"));
+    assert!(GlobalError::<FlushError>::NotInitialized
+        .to_string()
+        .contains("init"));
 
     // 2. A bad config installs nothing; every kind of invalid setting is a
     //    typed error from init too.
@@ -94,9 +101,9 @@ fn global_client_lifecycle() {
     libhoney::add(&[("region", "eu")].into_iter().collect::<BTreeMap<_, _>>()).unwrap();
     assert_eq!(
         libhoney::add(&vec![1, 2]),
-        Err(FieldError::NotAnObject {
+        Err(GlobalError::Client(FieldError::NotAnObject {
             found: "a sequence"
-        })
+        }))
     );
     libhoney::add_dynamic_field("calls", move || c.fetch_add(1, Ordering::SeqCst) + 1).unwrap();
     let responses = libhoney::responses().unwrap();

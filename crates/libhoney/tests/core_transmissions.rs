@@ -419,7 +419,7 @@ impl Transmission for HoldUntilFlush {
         self.context.set(format!("{ctx:?}")).unwrap();
         self.log.lock().unwrap().push(format!(
             "start {}",
-            ctx.config().get_dataset().unwrap_or("")
+            ctx.config().settings().dataset().unwrap_or("")
         ));
         self.responder
             .set(ctx.responder().clone())

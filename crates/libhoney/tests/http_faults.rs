@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use http_support::faults;
 use http_support::*;
-use libhoney::ResponseError;
+use libhoney::{Encoding, ResponseError};
 
 http_test!(faults::transient_statuses_are_retried_until_success);
 http_test!(faults::persistent_server_errors_fail_after_max_attempts);
@@ -125,7 +125,12 @@ fn answer_once_with(
 /// Sends ids `0..n` in one msgpack batch to `url`; the responses by id.
 fn send_to(url: String, n: u64) -> Vec<libhoney::Response> {
     let rx = receiver();
-    let client = client(one_batch(&rx).api_host(url).msgpack(true).max_attempts(1));
+    let client = client(
+        one_batch(&rx)
+            .api_host(url)
+            .encoding(Encoding::Msgpack)
+            .max_attempts(1),
+    );
     let responses = client.responses();
     send_ids(&client, 0..n);
     client.close().unwrap();

@@ -84,7 +84,9 @@ fn json_body_url_and_headers_are_exact() {
 fn msgpack_body_has_the_same_shape_and_a_timestamp_extension() {
     let rx = receiver();
     let (client, _) = golden(&rx, |c| {
-        c.dataset("mp").msgpack(true).compression(Compression::Gzip)
+        c.dataset("mp")
+            .encoding(Encoding::Msgpack)
+            .compression(Compression::Gzip)
     });
 
     let reqs = rx.requests();
@@ -138,7 +140,11 @@ fn timestamps_outside_the_64_bit_extension_use_the_96_bit_form() {
     // 2600-01-01: seconds do not fit in 34 bits.
     let far = std::time::UNIX_EPOCH + Duration::new(19_880_899_200, 5);
     let rx = receiver();
-    let client = client(config(&rx).msgpack(true).compression(Compression::None));
+    let client = client(
+        config(&rx)
+            .encoding(Encoding::Msgpack)
+            .compression(Compression::None),
+    );
     let mut ev = client.new_event();
     ev.add_field("id", 1).set_timestamp(far);
     ev.send().unwrap();
@@ -507,7 +513,7 @@ fn compression_levels_round_trip() {
     assert_eq!(rx.events().len(), 80);
 }
 
-/// `encode_on_send` moves encoding from the batcher to `send`: the requests
+/// `encode_on` (Send against Batcher) moves encoding from the batcher to `send`: the requests
 /// must not change by a byte, in either encoding and every non-finite policy,
 /// with inherited (global) fields, one of them overridden by the event.
 #[test]
@@ -523,7 +529,11 @@ fn encoding_in_send_or_on_the_batcher_gives_the_same_requests() {
                 let rx = receiver();
                 let (client, _) = golden(&rx, |c| {
                     let c = c.encoding(encoding).non_finite_floats(nf);
-                    c.encode_on_send(on)
+                    c.encode_on(if on {
+                        libhoney::EncodeOn::Send
+                    } else {
+                        libhoney::EncodeOn::Batcher
+                    })
                 });
                 client.close().unwrap();
                 let reqs = rx.requests();
@@ -542,7 +552,11 @@ fn encoding_in_send_or_on_the_batcher_gives_the_same_requests() {
     // Inherited fields, and an event overriding one of them.
     let [on, off] = [true, false].map(|on| {
         let rx = receiver();
-        let client = client(one_batch(&rx).encode_on_send(on));
+        let client = client(one_batch(&rx).encode_on(if on {
+            libhoney::EncodeOn::Send
+        } else {
+            libhoney::EncodeOn::Batcher
+        }));
         client.add_field("service.name", "shop");
         client.add_field("region", "eu");
         let mut ev = client.new_event();

@@ -38,6 +38,17 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! ## Install
+//!
+//! ```sh
+//! cargo add --dev libhoney-receiver    # as a library, for tests (`use libhoney_receiver`)
+//! cargo install libhoney-receiver      # the `libhoney-receiver` command
+//! ```
+//!
+//! ## Cargo features
+//!
+//! None.
+//!
 //! The server runs on its own multi-threaded tokio runtime on its own
 //! threads, so [`ReceiverBuilder::start`] works the same from plain threads
 //! and from inside a caller's tokio runtime.
@@ -45,6 +56,11 @@
 //! [Honeycomb Events API]: https://docs.honeycomb.io/api/events/
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+// The README's snippets are compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 mod decode;
 mod handler;
@@ -142,6 +158,7 @@ impl Default for ReceiverBuilder {
 impl ReceiverBuilder {
     /// Address to listen on (default `127.0.0.1:0`, an ephemeral port). The
     /// first resolved address that can be bound is used.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn addr(mut self, addr: impl ToSocketAddrs) -> Self {
         self.addrs = addr
             .to_socket_addrs()
@@ -152,6 +169,7 @@ impl ReceiverBuilder {
 
     /// Adds an accepted API key (`X-Honeycomb-Team`). Repeatable. With no
     /// key configured, any non-empty key is accepted.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
         self.api_keys.push(key.into());
         self
@@ -160,6 +178,7 @@ impl ReceiverBuilder {
     /// Keep every accepted event and every request in memory (default
     /// `true`). Turn off for benchmarks: validation then builds no JSON
     /// trees and allocates nothing per event.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn record(mut self, record: bool) -> Self {
         self.record = record;
         self
@@ -169,6 +188,7 @@ impl ReceiverBuilder {
     /// among accepted events ([`Stats::distinct_tracked`],
     /// [`Stats::duplicate_tracked`]). Cheap; meant for benchmarks with
     /// `record(false)` that want to check for loss and duplication.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn track_unique_u64(mut self, field: impl Into<String>) -> Self {
         self.track = Some(field.into());
         self
@@ -177,6 +197,7 @@ impl ReceiverBuilder {
     /// Prints accepted events (default [`Print::None`]). May be called more
     /// than once to print to several places (e.g. [`Print::Pretty`] and
     /// [`Print::JsonLines`]); [`Print::None`] removes all.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn print(mut self, print: Print) -> Self {
         match print {
             Print::None => self.prints.clear(),
@@ -187,6 +208,7 @@ impl ReceiverBuilder {
     }
 
     /// Number of server worker threads (default 2, minimum 1).
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
         self
@@ -194,6 +216,7 @@ impl ReceiverBuilder {
 
     /// Largest accepted request body after decompression (default
     /// 5,000,000 bytes). Larger bodies get `400 Request body is too large.`
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.max_body_bytes = bytes;
         self
@@ -201,6 +224,7 @@ impl ReceiverBuilder {
 
     /// Team and environment slugs returned by `GET /1/auth` (defaults
     /// `local-team` and `local-environment`).
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn auth_slugs(mut self, team: impl Into<String>, environment: impl Into<String>) -> Self {
         self.team_slug = team.into();
         self.environment_slug = environment.into();
@@ -225,6 +249,7 @@ impl ReceiverBuilder {
     /// appear in a request). [`ReceivedRequest::path`] is always the full
     /// path, prefix included; [`RunningReceiver::api_host`] is the URL to
     /// give an SDK.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn path_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.path_prefix = prefix.into();
         self

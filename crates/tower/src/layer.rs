@@ -120,6 +120,7 @@ impl HoneycombLayer {
 
     /// Sets what happens when a handler panics (default
     /// [`PanicPolicy::Respond500`]).
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn on_panic(self, policy: PanicPolicy) -> Self {
         self.map_settings(|s| s.panic_policy = policy)
     }
@@ -131,6 +132,7 @@ impl HoneycombLayer {
     /// such as plain hyper: `layer.clone().remote_addr(peer).layer(service)`.
     /// (tonic builds its stack once, in `Server::builder().layer(..)`: turn on
     /// the `tonic` feature instead, which reads its `TcpConnectInfo`.)
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn remote_addr(self, addr: SocketAddr) -> Self {
         self.map_settings(|s| s.remote_addr = Some(addr))
     }

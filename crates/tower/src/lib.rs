@@ -56,6 +56,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Install
+//!
+//! ```sh
+//! cargo add libhoney-tower                   # hyper, tonic, any tower service
+//! cargo add libhoney-tower --features axum   # with axum's route templates and extractor
+//! cargo add libhoney-sdk                     # the client it sends through (`use libhoney`)
+//! ```
+//!
+//! Imported as `libhoney_tower`. Without the `axum` feature, `HoneycombEvent`
+//! is no axum extractor and routes are not read from `MatchedPath`: a handler
+//! taking a `HoneycombEvent` then fails to compile with axum's "the trait
+//! `Handler<_, _>` is not implemented" (`#[axum::debug_handler]` names
+//! `HoneycombEvent: FromRequestParts`), which means the feature is off.
+//!
 //! ## With axum (feature `axum`)
 //!
 //! Add the layer with `Router::layer`, so that it runs after routing and
@@ -194,7 +208,7 @@
 //! (which boxes every response body anyway). Per response frame: one
 //! addition. Per field added from a handler: one uncontended lock.
 //!
-//! ## Features
+//! ## Cargo features
 //!
 //! - `tracing` (on by default): one trace per request, see above; pulls
 //!   `tracing` and `libhoney-tracing`.
@@ -207,6 +221,12 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README's snippets are compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 /// The README's examples, compiled (and run, unless `no_run`) as doc-tests.
 #[cfg(doctest)]

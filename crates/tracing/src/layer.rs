@@ -294,7 +294,7 @@ impl HoneycombLayer {
     /// built, and go to the client's dataset. The sample rate starts as the
     /// client's configured one. No I/O, no thread.
     pub fn new(client: Client) -> Self {
-        let rate = client.config().get_sample_rate();
+        let rate = client.config().settings().sample_rate();
         HoneycombLayer::with_source(EventSource::Client(client), rate)
     }
 
@@ -309,6 +309,7 @@ impl HoneycombLayer {
 
     /// Sets `service.name` on every event this layer sends. Unset by default
     /// (then no `service.name` field is added).
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = Some(Value::from(name.into()));
         self
@@ -325,6 +326,7 @@ impl HoneycombLayer {
     /// sampled at random at this rate, since they have no trace id.
     ///
     /// A dropped span costs its creation and field recording but no event.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn sample_rate(mut self, rate: u32) -> Self {
         self.sample_rate = rate.max(1);
         self
@@ -344,6 +346,7 @@ impl HoneycombLayer {
     /// .with_filter(EnvFilter::new("info,my_app=debug"))` (see the crate docs).
     /// The check costs a comparison, after the callsite is enabled; a
     /// per-layer filter also skips building what it rejects.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn max_level(mut self, level: impl Into<LevelFilter>) -> Self {
         self.max_level = level.into();
         self
@@ -351,6 +354,7 @@ impl HoneycombLayer {
 
     /// Sends each log event that happens inside a span as a Honeycomb span
     /// event (default: on). Off, such log events are ignored.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn span_events(mut self, on: bool) -> Self {
         self.span_events = on;
         self
@@ -361,6 +365,7 @@ impl HoneycombLayer {
     /// shutdown, background chatter) are not part of a trace, and each would
     /// be a billed event; turn this on to send them (subject to
     /// [`max_level`](HoneycombLayer::max_level) and your filters).
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn orphan_events(mut self, on: bool) -> Self {
         self.orphan_events = on;
         self
@@ -369,6 +374,7 @@ impl HoneycombLayer {
     /// Measures `busy_ms`, the time spans spent entered (default: on). Off,
     /// entering and exiting a span costs this layer nothing, and `busy_ms`
     /// is not sent.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn busy_time(mut self, on: bool) -> Self {
         self.busy_time = on;
         self

@@ -39,6 +39,19 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Install
+//!
+//! ```sh
+//! cargo add libhoney-tracing libhoney-sdk tracing tracing-subscriber
+//! ```
+//!
+//! Imported as `libhoney_tracing` (and the SDK as `libhoney`).
+//!
+//! ## Cargo features
+//!
+//! None: the layer needs only `tracing`, `tracing-subscriber` (registry) and
+//! the SDK with its default features.
+//!
 //! ## What a span sends
 //!
 //! One event when the span **closes** (when its last handle is dropped: for

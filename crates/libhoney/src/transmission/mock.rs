@@ -85,6 +85,7 @@ impl Mock {
     /// It applies to every clone of this mock, from the next event on, so it
     /// can be set before or after the mock is handed to a client. `f` runs on
     /// the thread that calls `send`, while no lock is held.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn respond_with(
         self,
         f: impl Fn(&QueuedEvent) -> Response + Send + Sync + 'static,
