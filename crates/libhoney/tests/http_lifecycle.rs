@@ -313,7 +313,12 @@ fn race_sends_against_close(
                 config(&rx)
                     .max_batch_size(20)
                     .block_on_send(block_on_send)
-                    .pending_work_capacity(16),
+                    .pending_work_capacity(16)
+                    // Four threads overflowing flat out make responses faster
+                    // than a reader thread takes them: room for all of them,
+                    // so that a response dropped by a full response queue
+                    // is not taken for one never given.
+                    .response_queue_capacity(1 << 22),
             );
             // Read responses as they come: non-blocking sends make many
             // overflow responses, more than any queue should hold.

@@ -325,7 +325,12 @@ async fn sends_racing_a_close_each_get_one_response() {
             config(&rx)
                 .max_batch_size(20)
                 .block_on_send(block_on_send)
-                .pending_work_capacity(16),
+                .pending_work_capacity(16)
+                // Four threads overflowing flat out make responses faster
+                // than a reader thread takes them: room for all of them,
+                // so that a response dropped by a full response queue
+                // is not taken for one never given.
+                .response_queue_capacity(1 << 22),
         );
         let senders = RacingSenders::start(&client, 4);
         // Read responses as they come: sends keep going for a while after the
