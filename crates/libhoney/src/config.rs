@@ -455,7 +455,7 @@ impl Config {
     ///
     /// ```
     /// let config = libhoney::Config::new().max_pending_bytes(8 << 20);
-    /// assert_eq!(config.get_max_pending_bytes(), 8 << 20);
+    /// assert_eq!(config.settings().max_pending_bytes(), 8 << 20);
     /// ```
     pub fn max_pending_bytes(mut self, n: usize) -> Self {
         self.max_pending_bytes = n;
