@@ -596,8 +596,8 @@ const MAX_TEXT: usize = 1024 + '…'.len_utf8();
 
 fn texts_are_bounded(r: &Response) {
     let text = match &r.error {
-        Some(ResponseError::Transport(t) | ResponseError::Rejected(t)) => t.len(),
-        Some(ResponseError::MalformedResponse(t)) => t.len(),
+        Some(ResponseError::Transport(t)) => t.len(),
+        Some(ResponseError::Rejected(t) | ResponseError::MalformedResponse(t)) => t.len(),
         _ => 0,
     };
     assert!(text <= MAX_TEXT, "an error text of {text} bytes");
