@@ -15,8 +15,20 @@
 # network only for that install. Its rustdoc JSON needs the same toolchain
 # for both sides; the script uses the installed one.
 #
-# Before 1.0, cargo-semver-checks treats 0.x -> 0.(x+1) as breaking-allowed;
-# it still lists every break, which goes into CHANGELOG.md under "Breaking".
+# Until 0.1.0 is on crates.io, the packaged libhoney-tracing and libhoney-tower
+# name libhoney-sdk 0.1.0 from crates.io and cannot be built alone: for those
+# the script compares with the release's git tree (the same sources) and says so.
+#
+# Exit status: 0 when no crate needs a bigger bump than its version has, 1
+# otherwise (every crate is checked), 2 when the baseline is missing. Before
+# 1.0, cargo-semver-checks treats 0.x -> 0.(x+1) as breaking-allowed; it still
+# lists every break, which goes into CHANGELOG.md under "Breaking".
+#
+# Tried 2026-12-07 with cargo-semver-checks 0.51.0 against commit 0ca8c23
+# (the first packageable one, standing in for the 0.1.0 tag): 25 s with the
+# rustdoc of both sides cached, about 2 min 20 s without; libhoney-sdk: 4
+# major checks fail (the get_* getters, the NotInitialized variants, encode_on
+# hidden), all listed in CHANGELOG.md; the other three: no update required.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-semver-checks >/dev/null ||
@@ -48,7 +60,18 @@ packaged)
         for p in $packages; do
             dir=$(ls -d "$work"/baseline/"$p"-[0-9]* 2>/dev/null | head -1)
             if [ -z "$dir" ]; then echo "$p: new since $rev, nothing to compare"; continue; fi
-            check -p "$p" --baseline-root "$dir"
+            if ! cargo semver-checks check-release -p "$p" --baseline-root "$dir" 2>&1 |
+                tee "$work/$p.log"; then
+                if grep -q "failed to update dependencies" "$work/$p.log"; then
+                    # Its packaged manifest needs the other crates from
+                    # crates.io, which they are not on before the first
+                    # publish: compare with the release's git tree instead.
+                    echo "$p: packaged $rev needs unpublished crates; comparing with the git tree of $rev"
+                    check -p "$p" --baseline-rev "$rev"
+                else
+                    status=1
+                fi
+            fi
         done
     else
         # A commit from before the crates could be packaged (no version on

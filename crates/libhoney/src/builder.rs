@@ -143,6 +143,7 @@ impl EventSeed {
 /// assert!(db.new_event().get("shard").is_none(), "the clone's field stays in the clone");
 /// ```
 #[derive(Clone)]
+#[must_use = "a builder only makes events: dropping it unused does nothing"]
 pub struct Builder {
     pub(crate) client: Client,
     pub(crate) template: Template,
