@@ -33,6 +33,8 @@ struct Opts {
     tokio_transmission: bool,
     /// `--pending-work-capacity`, for comparisons; the default otherwise.
     pending: Option<usize>,
+    /// `--max-pending-bytes`, likewise.
+    pending_bytes: Option<usize>,
 }
 
 fn parse(args: &[String]) -> Opts {
@@ -44,6 +46,7 @@ fn parse(args: &[String]) -> Opts {
         send_async: false,
         tokio_transmission: false,
         pending: None,
+        pending_bytes: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -55,6 +58,9 @@ fn parse(args: &[String]) -> Opts {
             "--per-task" => o.per_task = val().parse().expect("--per-task N"),
             "--async" => o.send_async = true,
             "--transmission" => o.tokio_transmission = val() == "tokio",
+            "--max-pending-bytes" => {
+                o.pending_bytes = Some(val().parse().expect("--max-pending-bytes N"))
+            }
             "--pending-work-capacity" => {
                 o.pending = Some(val().parse().expect("--pending-work-capacity N"))
             }
@@ -72,6 +78,10 @@ fn config(o: &Opts) -> Config {
         .api_key("bench-key")
         .dataset("burst")
         .api_host(o.url.clone());
+    let config = match o.pending_bytes {
+        Some(n) => config.max_pending_bytes(n),
+        None => config,
+    };
     match o.pending {
         Some(n) => config.pending_work_capacity(n),
         None => config,

@@ -80,6 +80,11 @@ impl BatchBody {
         self.count
     }
 
+    /// Bytes its buffer holds allocated (at least [`len`](Self::len)).
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Size of the finished body if it ended now.
     pub(crate) fn len(&self) -> usize {
         self.buf.len() + usize::from(self.enc == Encoding::Json)

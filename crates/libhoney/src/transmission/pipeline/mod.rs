@@ -100,9 +100,11 @@ pub(crate) fn event_bytes(ev: &QueuedEvent) -> usize {
     128 + 64 * ev.fields.own.len()
 }
 
-/// What a body filled by lanes weighs against the memory budget.
+/// What a body filled by lanes weighs against the memory budget: the
+/// memory its buffer holds (not only what it filled), and its events'
+/// metadata slots.
 pub(crate) fn body_bytes(b: &OpenBatch) -> usize {
-    b.body.len() + 16 * b.count()
+    b.body.capacity() + 16 * b.count()
 }
 
 /// The queue length the batcher's rhythm is tuned for, when the queue is
@@ -229,7 +231,7 @@ pub(crate) fn build(
     };
     let rhythm = config.pending_work_capacity.unwrap_or(ROUND_EVENTS);
     let settings = BatchSettings::from_config(config);
-    let lanes = Arc::new(Lanes::new(settings.clone()));
+    let lanes = Arc::new(Lanes::new(settings.clone()).bounded_by(tx.capacity(), tx.unit()));
     let compressor = Compressor::new(config.compression, config.compression_level.unwrap_or(1));
     let batcher = Batcher::new(settings, compressor, flight);
     let use_lanes = match config.encode_on {

@@ -280,6 +280,11 @@ impl<T: Weight> Sender<T> {
         Ok(())
     }
 
+    /// The capacity, in [`unit`](Self::unit)s.
+    pub(crate) fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
     /// What the capacity counts.
     pub(crate) fn unit(&self) -> Unit {
         self.shared.unit
