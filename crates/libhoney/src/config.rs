@@ -154,7 +154,7 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("api_key", &self.api_key.as_deref().map(mask_key))
             .field("dataset", &self.dataset)
-            .field("api_host", &self.api_host)
+            .field("api_host", &self.api_host.as_deref().map(redact_userinfo))
             .field("sample_rate", &self.sample_rate)
             .field("max_batch_size", &self.max_batch_size)
             .field("send_frequency", &self.send_frequency)
@@ -202,6 +202,19 @@ pub fn mask_key(key: &str) -> String {
     }
     let tail: String = key.chars().skip(n - 4).collect();
     format!("{}{}", "X".repeat(n - 4), tail)
+}
+
+/// A URL with the credentials of its authority (`user:password@`) replaced
+/// by `***@`, for `Debug` and log lines; anything else is returned as it
+/// is. Allocates only when there is something to hide.
+pub(crate) fn redact_userinfo(url: &str) -> std::borrow::Cow<'_, str> {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &rest[at..]).into(),
+        None => url.into(),
+    }
 }
 
 /// Construction and setters. Each setter stores one value and returns the
@@ -983,7 +996,7 @@ impl Config {
             .clone()
             .unwrap_or_else(|| DEFAULT_API_HOST.to_string());
         check_api_host(&host).map_err(|reason| ConfigError::InvalidApiHost {
-            host: host.clone(),
+            host: redact_userinfo(&host).into_owned(),
             reason,
         })?;
         if let Some(proxy) = &self.proxy {
@@ -1179,6 +1192,24 @@ mod tests {
             "http://[::1",
         ] {
             assert!(check_api_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn credentials_in_urls_are_redacted() {
+        for (url, want) in [
+            (
+                "http://user:pw@host:8080/p?q@x",
+                "http://***@host:8080/p?q@x",
+            ),
+            ("https://tok@h", "https://***@h"),
+            ("http://a:b@c@h/x", "http://***@h/x"),
+            ("https://api.honeycomb.io", "https://api.honeycomb.io"),
+            ("http://h/p@x", "http://h/p@x"),
+            ("user:pw@h", "***@h"),
+            ("", ""),
+        ] {
+            assert_eq!(redact_userinfo(url), want, "{url}");
         }
     }
 
