@@ -212,6 +212,7 @@ mod error;
 mod event;
 mod fields;
 mod global;
+mod keyguard;
 mod metrics;
 mod response;
 mod ser;

@@ -1,6 +1,7 @@
 //! The default transmission: batches, compresses, and sends to the Events API
 //! over HTTP(S) from its own threads.
 
+use crate::keyguard::{GuardConnector, KeyGuard};
 use crate::sync::LockExt;
 use std::collections::BTreeSet;
 use std::fmt;
@@ -9,6 +10,7 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
+use ureq::unversioned::transport::Connector as _;
 
 use super::mailbox::{self, TrySendError};
 
@@ -300,9 +302,15 @@ struct SenderSettings {
     resolver: Resolver,
     encoding: Encoding,
     retry: RetryPolicy,
+    /// Stand-ins for API keys, so ureq never logs a key (`crate::keyguard`).
+    keys: KeyGuard,
 }
 
-fn build_agent(config: &Config, resolver: Resolver) -> Result<ureq::Agent, ConfigError> {
+fn build_agent(
+    config: &Config,
+    resolver: Resolver,
+    keys: KeyGuard,
+) -> Result<ureq::Agent, ConfigError> {
     let proxy = match (&config.proxy, config.proxy_from_env) {
         (Some(url), _) => Some(
             ureq::Proxy::new(url).map_err(|e| ConfigError::InvalidProxy {
@@ -331,11 +339,11 @@ fn build_agent(config: &Config, resolver: Resolver) -> Result<ureq::Agent, Confi
         .max_idle_connections_per_host(conns.max(2))
         .proxy(proxy)
         .build();
-    Ok(ureq::Agent::with_parts(
-        agent_config,
-        ureq::unversioned::transport::DefaultConnector::default(),
-        resolver,
-    ))
+    // Last in the chain (above TLS): swaps each key in for its stand-in
+    // after ureq has logged the request head.
+    let connector =
+        ureq::unversioned::transport::DefaultConnector::default().chain(GuardConnector(keys));
+    Ok(ureq::Agent::with_parts(agent_config, connector, resolver))
 }
 
 impl Transmission for Http {
@@ -347,7 +355,8 @@ impl Transmission for Http {
         }
         let config = &ctx.config;
         let resolver = Resolver::default();
-        let agent = build_agent(config, resolver.clone())?;
+        let keys = KeyGuard::default();
+        let agent = build_agent(config, resolver.clone(), keys.clone())?;
         let (tx, rx) = mailbox::bounded(config.pending_work_capacity);
         let jobs = Arc::new(Handoff::<ReadyBatch>::new(config.max_concurrent_batches));
         let shared = Arc::new(Shared {
@@ -366,6 +375,7 @@ impl Transmission for Http {
             resolver,
             encoding: config.encoding,
             retry: RetryPolicy::from_config(config),
+            keys,
         });
         // Sender threads start on demand, up to max_concurrent_batches: a
         // client that sends little keeps one thread (and one zstd context).
@@ -834,7 +844,7 @@ fn post(
     let mut req = settings
         .agent
         .post(url)
-        .header("X-Honeycomb-Team", api_key)
+        .header("X-Honeycomb-Team", settings.keys.stand_in(api_key))
         .header("Content-Type", content_type(settings.encoding));
     if let Some(enc) = encoding {
         req = req.header("Content-Encoding", enc);
