@@ -426,11 +426,33 @@ impl Config {
     }
 
     /// How many responses may wait to be read (default: twice the pending work
-    /// capacity). Memory is used only for responses waiting. When it is full,
-    /// new responses are dropped and counted in
+    /// capacity, 4,096). Memory is used only for responses waiting: 128 bytes
+    /// each (`size_of::<Response>()`) plus their metadata and error text;
+    /// responses nobody reads stay queued until the client is dropped. 0 is
+    /// a [`ConfigError::Zero`].
+    ///
+    /// When it is full, and [`block_on_response`](Config::block_on_response)
+    /// is off (the default), responses are dropped and counted in
     /// [`MetricsSnapshot::responses_dropped`](crate::MetricsSnapshot::responses_dropped),
-    /// unless [`block_on_response`](Config::block_on_response) is on. 0 is a
-    /// [`ConfigError::Zero`].
+    /// but **error responses are kept in preference to successes**: an
+    /// error that finds the queue full takes the place of the oldest
+    /// success not yet taken by a reader, and a batch's errors are kept
+    /// before its successes. Sampled responses count as successes here. Only
+    /// a queue full of errors drops an error. So a reader that is
+    /// descheduled for a moment, while a full queue's worth of responses
+    /// arrives (4,096 by default: about 40 ms at 100,000 events a second),
+    /// loses successes, not errors.
+    ///
+    /// **To never drop a response**, turn on
+    /// [`block_on_response`](Config::block_on_response) and read
+    /// [`responses`](crate::Client::responses) without pause. The cost:
+    /// whenever the reader falls a full queue behind, the transmission
+    /// waits, batches stop going out, the pending queue fills, and `send`
+    /// then drops events as
+    /// [`QueueOverflow`](crate::ResponseError::QueueOverflow) (or waits,
+    /// with [`block_on_send`](Config::block_on_send)): the application's
+    /// speed becomes the reader's. A larger capacity instead makes drops
+    /// rarer without that coupling, for its memory.
     ///
     /// ```
     /// let config = libhoney::Config::new().pending_work_capacity(500);
@@ -522,9 +544,12 @@ impl Config {
     }
 
     /// Make the transmission wait for room in the response queue instead of
-    /// dropping responses. Only turn this on if you read [`responses`](crate::Client::responses)
+    /// dropping responses: with it, no response is ever dropped (before the
+    /// client closes). Only turn this on if you read [`responses`](crate::Client::responses)
     /// continuously: otherwise sending stalls once the queue is full (and
-    /// [`close`](crate::Client::close) gives up after its timeout).
+    /// [`close`](crate::Client::close) gives up after its timeout); see
+    /// [`response_queue_capacity`](Config::response_queue_capacity) for what
+    /// it costs.
     ///
     /// ```
     /// use libhoney::{Client, Config, transmission::Mock};
