@@ -35,16 +35,13 @@ impl Template {
         Arc::make_mut(&mut self.fields).insert(name, value);
     }
 
-    pub(crate) fn add_object(&mut self, value: Value) -> Result<(), FieldError> {
-        match value {
-            Value::Object(entries) => {
-                Arc::make_mut(&mut self.fields).extend(entries);
-                Ok(())
-            }
-            other => Err(FieldError::NotAnObject {
-                found: crate::ser::kind_of(&other),
-            }),
-        }
+    pub(crate) fn add_object<T: serde::Serialize + ?Sized>(
+        &mut self,
+        data: &T,
+    ) -> Result<(), FieldError> {
+        let entries = crate::ser::fields_of(data)?;
+        Arc::make_mut(&mut self.fields).extend(entries);
+        Ok(())
     }
 
     pub(crate) fn add_dynamic_field(
@@ -203,7 +200,7 @@ impl Builder {
     /// [`FieldError::NotAnObject`] if `data` is not a struct or map,
     /// [`FieldError::Serialize`] if it cannot be serialized.
     pub fn add<T: serde::Serialize + ?Sized>(&mut self, data: &T) -> Result<&mut Self, FieldError> {
-        self.template.add_object(Value::from_serialize(data)?)?;
+        self.template.add_object(data)?;
         Ok(self)
     }
 

@@ -231,8 +231,11 @@ impl Client {
     /// [`FieldError::NotAnObject`] if `data` is not a struct or map,
     /// [`FieldError::Serialize`] if it cannot be serialized.
     pub fn add<T: serde::Serialize + ?Sized>(&self, data: &T) -> Result<(), FieldError> {
-        let value = Value::from_serialize(data)?;
-        self.with_root(|r| r.add_object(value))
+        let entries = crate::ser::fields_of(data)?;
+        self.with_root(|r| {
+            Arc::make_mut(&mut r.fields).extend(entries);
+            Ok(())
+        })
     }
 
     /// Adds a global dynamic field: `func` is called each time an event is
@@ -562,6 +565,12 @@ impl Client {
         }
         if !crate::encoding::time::in_rfc3339_range(timestamp) {
             return Err(SendError::TimestampOutOfRange);
+        }
+        if let Some(field) = fields.too_deep() {
+            return Err(SendError::TooDeep {
+                field: field.to_string(),
+                limit: Value::MAX_DEPTH,
+            });
         }
         if sample && sample_rate > 1 && fastrand::u32(0..sample_rate) != 0 {
             log::trace!(target: "libhoney", "event dropped due to sampling (rate {sample_rate})");

@@ -27,7 +27,7 @@ impl Destination {
             Some(SendError::MissingApiHost)
         } else if let Err(reason) = check_api_host(&api_host) {
             Some(SendError::InvalidApiHost {
-                host: api_host.clone(),
+                host: crate::config::redact_userinfo(&api_host).into_owned(),
                 reason,
             })
         } else if api_key.is_empty() {
@@ -95,7 +95,10 @@ impl std::hash::Hash for Destination {
 impl fmt::Debug for Destination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Destination")
-            .field("api_host", &self.0.api_host)
+            .field(
+                "api_host",
+                &crate::config::redact_userinfo(&self.0.api_host),
+            )
             .field("api_key", &mask_key(&self.0.api_key))
             .field("dataset", &self.0.dataset)
             .finish()

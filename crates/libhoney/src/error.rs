@@ -35,7 +35,8 @@ pub enum ConfigError {
     },
     /// The API host is not an `http://` or `https://` URL with a host name.
     InvalidApiHost {
-        /// The rejected value.
+        /// The rejected value, with any credentials in it (`user:password@`)
+        /// replaced by `***@`.
         host: String,
         /// What is wrong with it.
         reason: &'static str,
@@ -128,7 +129,8 @@ pub enum SendError {
     MissingApiHost,
     /// The API host set on the builder or event is not a valid URL.
     InvalidApiHost {
-        /// The rejected value.
+        /// The rejected value, with any credentials in it (`user:password@`)
+        /// replaced by `***@`.
         host: String,
         /// What is wrong with it.
         reason: &'static str,
@@ -139,6 +141,16 @@ pub enum SendError {
     /// falls outside the years 0000 to 9999, which RFC 3339, the Events API's
     /// time format, cannot express.
     TimestampOutOfRange,
+    /// A field's value nests arrays and objects deeper than
+    /// [`Value::MAX_DEPTH`](crate::Value::MAX_DEPTH) levels (only a value
+    /// built by hand and given to `add_field` can: `add` refuses such values
+    /// with [`FieldError::TooDeep`]). The event is not sent.
+    TooDeep {
+        /// The first such field.
+        field: String,
+        /// The limit, [`Value::MAX_DEPTH`](crate::Value::MAX_DEPTH).
+        limit: usize,
+    },
     /// The client was closed; events can no longer be sent through it.
     Closed,
 }
@@ -165,6 +177,10 @@ impl fmt::Display for SendError {
             ),
             SendError::TimestampOutOfRange => f.write_str(
                 "the event's timestamp is outside the years 0000 to 9999 that RFC 3339 can express; set a timestamp within them",
+            ),
+            SendError::TooDeep { field, limit } => write!(
+                f,
+                "field {field:?} nests arrays and objects more than {limit} levels deep; flatten it or send it as a string"
             ),
             SendError::Closed => f.write_str("the client is closed; create a new client to send more events"),
         }
@@ -196,6 +212,12 @@ pub enum FieldError {
     /// The value could not be serialized: see [`SerializeError`] for why
     /// (also its [`source`](std::error::Error::source)).
     Serialize(SerializeError),
+    /// A value nests arrays and objects deeper than
+    /// [`Value::MAX_DEPTH`](crate::Value::MAX_DEPTH) levels.
+    TooDeep {
+        /// The limit, [`Value::MAX_DEPTH`](crate::Value::MAX_DEPTH).
+        limit: usize,
+    },
 }
 
 /// Why a value could not be serialized into fields ([`FieldError::Serialize`]).
@@ -250,6 +272,10 @@ impl fmt::Display for FieldError {
                 "add() needs a struct or map whose keys become fields, but got {found}; use add_field for a single value"
             ),
             FieldError::Serialize(e) => write!(f, "could not serialize the fields: {e}"),
+            FieldError::TooDeep { limit } => write!(
+                f,
+                "a value nests arrays and objects more than {limit} levels deep; flatten it or add it as a string"
+            ),
         }
     }
 }
@@ -258,7 +284,7 @@ impl std::error::Error for FieldError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             FieldError::Serialize(e) => Some(e),
-            FieldError::NotAnObject { .. } => None,
+            FieldError::NotAnObject { .. } | FieldError::TooDeep { .. } => None,
         }
     }
 }

@@ -129,15 +129,9 @@ impl Event {
     /// assert!(ev.add(&vec![1, 2, 3]).is_err());
     /// ```
     pub fn add<T: serde::Serialize + ?Sized>(&mut self, data: &T) -> Result<&mut Self, FieldError> {
-        match Value::from_serialize(data)? {
-            Value::Object(entries) => {
-                self.fields.own.extend(entries);
-                Ok(self)
-            }
-            other => Err(FieldError::NotAnObject {
-                found: crate::ser::kind_of(&other),
-            }),
-        }
+        let entries = crate::ser::fields_of(data)?;
+        self.fields.own.extend(entries);
+        Ok(self)
     }
 
     /// Attaches metadata: never sent, handed back on this event's

@@ -172,6 +172,21 @@ impl LayeredFields {
     pub(crate) fn len(&self) -> usize {
         self.iter().count()
     }
+
+    /// The first field that would be sent whose value nests deeper than
+    /// [`Value::MAX_DEPTH`]. One comparison per scalar field; containers
+    /// are walked without recursion.
+    pub(crate) fn too_deep(&self) -> Option<&FieldName> {
+        let own = &self.own;
+        if let Some(base) = &self.base {
+            for (k, v) in base.iter() {
+                if v.too_deep() && !own.contains(k) {
+                    return Some(k);
+                }
+            }
+        }
+        own.iter().find(|(_, v)| v.too_deep()).map(|(k, _)| k)
+    }
 }
 
 #[cfg(test)]

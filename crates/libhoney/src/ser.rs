@@ -15,7 +15,24 @@ impl ser::Error for FieldError {
     }
 }
 
-pub(crate) struct ValueSerializer;
+/// Builds a [`Value`]; `.0` is how many more levels of arrays and objects
+/// the value may nest (each container takes one; an enum variant with data,
+/// written as `{"Variant": …}`, takes one for its object), so a too-deep
+/// value fails with [`FieldError::TooDeep`] before its recursion can
+/// overflow the stack.
+pub(crate) struct ValueSerializer(pub(crate) usize);
+
+impl ValueSerializer {
+    /// Takes one level for a container: the serializer for its items.
+    fn enter(&self) -> Result<ValueSerializer, FieldError> {
+        match self.0.checked_sub(1) {
+            Some(left) => Ok(ValueSerializer(left)),
+            None => Err(FieldError::TooDeep {
+                limit: Value::MAX_DEPTH,
+            }),
+        }
+    }
+}
 
 type R = Result<Value, FieldError>;
 
@@ -112,23 +129,27 @@ impl ser::Serializer for ValueSerializer {
         variant: &'static str,
         value: &T,
     ) -> R {
+        let inner = self.enter()?;
         Ok(Value::Object(vec![(
             FieldName::from_static(variant),
-            value.serialize(ValueSerializer)?,
+            value.serialize(inner)?,
         )]))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder, FieldError> {
-        Ok(SeqBuilder(Vec::with_capacity(len.unwrap_or(0))))
+        Ok(SeqBuilder(
+            self.enter()?.0,
+            Vec::with_capacity(len.unwrap_or(0)),
+        ))
     }
     fn serialize_tuple(self, len: usize) -> Result<SeqBuilder, FieldError> {
-        Ok(SeqBuilder(Vec::with_capacity(len)))
+        Ok(SeqBuilder(self.enter()?.0, Vec::with_capacity(len)))
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         len: usize,
     ) -> Result<SeqBuilder, FieldError> {
-        Ok(SeqBuilder(Vec::with_capacity(len)))
+        Ok(SeqBuilder(self.enter()?.0, Vec::with_capacity(len)))
     }
     fn serialize_tuple_variant(
         self,
@@ -137,16 +158,20 @@ impl ser::Serializer for ValueSerializer {
         variant: &'static str,
         len: usize,
     ) -> Result<VariantSeqBuilder, FieldError> {
-        Ok(VariantSeqBuilder(variant, Vec::with_capacity(len)))
+        // Two levels: the variant's object and its array.
+        let left = self.enter()?.enter()?.0;
+        Ok(VariantSeqBuilder(variant, left, Vec::with_capacity(len)))
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapBuilder, FieldError> {
         Ok(MapBuilder {
+            left: self.enter()?.0,
             entries: Vec::with_capacity(len.unwrap_or(0)),
             key: None,
         })
     }
     fn serialize_struct(self, _name: &'static str, len: usize) -> Result<MapBuilder, FieldError> {
         Ok(MapBuilder {
+            left: self.enter()?.0,
             entries: Vec::with_capacity(len),
             key: None,
         })
@@ -158,21 +183,23 @@ impl ser::Serializer for ValueSerializer {
         variant: &'static str,
         len: usize,
     ) -> Result<VariantMapBuilder, FieldError> {
-        Ok(VariantMapBuilder(variant, Vec::with_capacity(len)))
+        let left = self.enter()?.enter()?.0;
+        Ok(VariantMapBuilder(variant, left, Vec::with_capacity(len)))
     }
 }
 
-pub(crate) struct SeqBuilder(Vec<Value>);
+/// Items of an array; `.0` is the levels left for each item.
+pub(crate) struct SeqBuilder(usize, Vec<Value>);
 
 impl ser::SerializeSeq for SeqBuilder {
     type Ok = Value;
     type Error = FieldError;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), FieldError> {
-        self.0.push(value.serialize(ValueSerializer)?);
+        self.1.push(value.serialize(ValueSerializer(self.0))?);
         Ok(())
     }
     fn end(self) -> R {
-        Ok(Value::Array(self.0))
+        Ok(Value::Array(self.1))
     }
 }
 
@@ -198,24 +225,26 @@ impl ser::SerializeTupleStruct for SeqBuilder {
     }
 }
 
-pub(crate) struct VariantSeqBuilder(&'static str, Vec<Value>);
+pub(crate) struct VariantSeqBuilder(&'static str, usize, Vec<Value>);
 
 impl ser::SerializeTupleVariant for VariantSeqBuilder {
     type Ok = Value;
     type Error = FieldError;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), FieldError> {
-        self.1.push(value.serialize(ValueSerializer)?);
+        self.2.push(value.serialize(ValueSerializer(self.1))?);
         Ok(())
     }
     fn end(self) -> R {
         Ok(Value::Object(vec![(
             FieldName::from_static(self.0),
-            Value::Array(self.1),
+            Value::Array(self.2),
         )]))
     }
 }
 
 pub(crate) struct MapBuilder {
+    /// Levels left for each value.
+    left: usize,
     entries: Vec<(FieldName, Value)>,
     key: Option<FieldName>,
 }
@@ -232,7 +261,8 @@ impl ser::SerializeMap for MapBuilder {
             .key
             .take()
             .ok_or(FieldError::Serialize(SerializeError::ValueWithoutKey))?;
-        self.entries.push((key, value.serialize(ValueSerializer)?));
+        self.entries
+            .push((key, value.serialize(ValueSerializer(self.left))?));
         Ok(())
     }
     fn end(self) -> R {
@@ -250,7 +280,7 @@ impl ser::SerializeStruct for MapBuilder {
     ) -> Result<(), FieldError> {
         self.entries.push((
             FieldName::from_static(key),
-            value.serialize(ValueSerializer)?,
+            value.serialize(ValueSerializer(self.left))?,
         ));
         Ok(())
     }
@@ -259,7 +289,7 @@ impl ser::SerializeStruct for MapBuilder {
     }
 }
 
-pub(crate) struct VariantMapBuilder(&'static str, Vec<(FieldName, Value)>);
+pub(crate) struct VariantMapBuilder(&'static str, usize, Vec<(FieldName, Value)>);
 
 impl ser::SerializeStructVariant for VariantMapBuilder {
     type Ok = Value;
@@ -269,16 +299,16 @@ impl ser::SerializeStructVariant for VariantMapBuilder {
         key: &'static str,
         value: &T,
     ) -> Result<(), FieldError> {
-        self.1.push((
+        self.2.push((
             FieldName::from_static(key),
-            value.serialize(ValueSerializer)?,
+            value.serialize(ValueSerializer(self.1))?,
         ));
         Ok(())
     }
     fn end(self) -> R {
         Ok(Value::Object(vec![(
             FieldName::from_static(self.0),
-            Value::Object(self.1),
+            Value::Object(self.2),
         )]))
     }
 }
@@ -418,6 +448,20 @@ impl ser::Serializer for KeySerializer {
         _len: usize,
     ) -> Result<Self::SerializeStructVariant, FieldError> {
         Err(key_err("a struct variant"))
+    }
+}
+
+/// Serializes `data` for `add`: a struct or map whose entries become
+/// fields, each of which may nest up to [`Value::MAX_DEPTH`] levels (one
+/// more level than [`Value::from_serialize`] allows, for the object itself).
+pub(crate) fn fields_of<T: Serialize + ?Sized>(
+    data: &T,
+) -> Result<Vec<(FieldName, Value)>, FieldError> {
+    match data.serialize(ValueSerializer(Value::MAX_DEPTH + 1))? {
+        Value::Object(entries) => Ok(entries),
+        other => Err(FieldError::NotAnObject {
+            found: kind_of(&other),
+        }),
     }
 }
 

@@ -163,6 +163,67 @@ pub enum Value {
 }
 
 impl Value {
+    /// How deeply a field's value may nest arrays and objects: a scalar has
+    /// depth 0, `[1]` depth 1, `{"a": [1]}` depth 2 (see [`Value::depth`]).
+    ///
+    /// Deeper values are refused, never sent and never recursed into
+    /// without bound: [`Value::from_serialize`] and `add` fail with
+    /// [`FieldError::TooDeep`](crate::FieldError::TooDeep), and `send` of
+    /// an event holding one (through `add_field`) fails with
+    /// [`SendError::TooDeep`](crate::SendError::TooDeep). Real data nests
+    /// a few levels; 100 keeps a whole batch (array, event, `data`, value)
+    /// within the 128 levels that `serde_json`, and the local receiver,
+    /// read by default.
+    pub const MAX_DEPTH: usize = 100;
+
+    /// How deeply this value nests arrays and objects: 0 for a scalar, one
+    /// more than its deepest item for an array or object (an empty one has
+    /// depth 1). Walks the whole value once, without recursion (any depth
+    /// is safe), allocating a work list only for nested containers.
+    ///
+    /// ```
+    /// use libhoney::Value;
+    /// assert_eq!(Value::from(1).depth(), 0);
+    /// assert_eq!(Value::Array(vec![]).depth(), 1);
+    /// let v = Value::from_serialize(&serde_json::json!({"a": [1, {"b": []}]})).unwrap();
+    /// assert_eq!(v.depth(), 4);
+    /// ```
+    pub fn depth(&self) -> usize {
+        fn children(v: &Value) -> Option<Box<dyn Iterator<Item = &Value> + '_>> {
+            match v {
+                Value::Array(items) => Some(Box::new(items.iter())),
+                Value::Object(entries) => Some(Box::new(entries.iter().map(|(_, v)| v))),
+                _ => None,
+            }
+        }
+        let Some(top) = children(self) else {
+            return 0;
+        };
+        let mut deepest = 1;
+        // One iterator per open container: the path from the top down.
+        let mut path = vec![top];
+        while let Some(items) = path.last_mut() {
+            match items.next() {
+                Some(item) => {
+                    if let Some(inner) = children(item) {
+                        path.push(inner);
+                        deepest = deepest.max(path.len());
+                    }
+                }
+                None => {
+                    path.pop();
+                }
+            }
+        }
+        deepest
+    }
+
+    /// Whether this value nests deeper than [`Value::MAX_DEPTH`]. Costs
+    /// nothing for a scalar; walks a container as [`Value::depth`] does.
+    pub(crate) fn too_deep(&self) -> bool {
+        matches!(self, Value::Array(_) | Value::Object(_)) && self.depth() > Value::MAX_DEPTH
+    }
+
     /// A string value from a static string, with no allocation.
     ///
     /// ```
@@ -184,7 +245,10 @@ impl Value {
     ///
     /// # Errors
     /// [`FieldError::Serialize`](crate::FieldError::Serialize) when the value's
-    /// `Serialize` implementation fails or a map key is not a scalar.
+    /// `Serialize` implementation fails or a map key is not a scalar;
+    /// [`FieldError::TooDeep`](crate::FieldError::TooDeep) when it nests
+    /// deeper than [`Value::MAX_DEPTH`] (found before the recursion goes
+    /// further, so any depth is safe).
     ///
     /// ```
     /// #[derive(serde::Serialize)]
@@ -195,7 +259,7 @@ impl Value {
     pub fn from_serialize<T: serde::Serialize + ?Sized>(
         value: &T,
     ) -> Result<Value, crate::FieldError> {
-        value.serialize(crate::ser::ValueSerializer)
+        value.serialize(crate::ser::ValueSerializer(Value::MAX_DEPTH))
     }
 
     /// The value as `i64`, if it is an integer that fits. Costs nothing (as do the

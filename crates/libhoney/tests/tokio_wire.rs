@@ -61,7 +61,7 @@ async fn same_requests_as_http() {
     for (encoding, compression) in combos {
         let cfg = |rx: &RunningReceiver| {
             config(rx)
-                .dataset("a/b c")
+                .dataset("a b(c)")
                 .user_agent_addition("my-app/1.0")
                 .encoding(encoding)
                 .compression(compression)
@@ -94,7 +94,7 @@ async fn same_requests_as_http() {
             a[0].decoded_body == b[0].decoded_body,
             "{encoding:?}/{compression:?}: the decoded bodies differ"
         );
-        assert_eq!(b[0].path, "/1/batch/a%2Fb%20c");
+        assert_eq!(b[0].path, "/1/batch/a%20b%28c%29");
         assert_eq!(header(&b[0], "x-honeycomb-team"), Some(KEY));
         assert_eq!(
             b[0].user_agent.as_deref(),

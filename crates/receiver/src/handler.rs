@@ -9,8 +9,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use hyper::header::{
+    HeaderMap, HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER,
+};
 use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::decode::{self, DecodeError, Encoding};
 use crate::scan::{EventCheck, ScanOptions, ERR_EMPTY, ERR_MALFORMED, ERR_TOO_LARGE};
@@ -33,6 +36,8 @@ thread_local! {
 enum Route {
     Batch(String),
     Single(String),
+    /// A data route whose dataset name the API refuses (the reason).
+    BadDataset(&'static str),
     Auth,
     Stats,
     Reset,
@@ -65,14 +70,14 @@ fn route(method: &Method, path: &str, prefix: &str) -> Route {
     };
     if let Some(rest) = path.strip_prefix("/1/batch/") {
         return match dataset_segment(rest) {
-            Some(ds) if post => Route::Batch(percent_decode(ds)),
+            Some(ds) if post => decode_dataset(ds).map_or_else(Route::BadDataset, Route::Batch),
             Some(_) => Route::BadMethod("POST"),
             None => Route::NotFound,
         };
     }
     if let Some(rest) = path.strip_prefix("/1/events/") {
         return match dataset_segment(rest) {
-            Some(ds) if post => Route::Single(percent_decode(ds)),
+            Some(ds) if post => decode_dataset(ds).map_or_else(Route::BadDataset, Route::Single),
             Some(_) => Route::BadMethod("POST"),
             None => Route::NotFound,
         };
@@ -93,16 +98,27 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
-/// Decodes `%XX` escapes (invalid escapes are kept literally, invalid UTF-8
-/// is replaced with U+FFFD).
-pub(crate) fn percent_decode(s: &str) -> String {
+/// The error for a dataset name with an encoded slash (`%2F`), which the
+/// API refuses (a dataset name cannot contain `/`).
+pub(crate) const ERR_DATASET_SLASH: &str = "Dataset names may not contain an encoded slash (%2F).";
+/// The error for a dataset name that is not UTF-8 once percent-decoded.
+pub(crate) const ERR_DATASET_UTF8: &str = "Dataset name is not valid UTF-8.";
+
+/// Decodes the `%XX` escapes of a dataset path segment (invalid escapes are
+/// kept literally). An encoded slash, or bytes that are not UTF-8 once
+/// decoded, are refused, as the API refuses them.
+pub(crate) fn decode_dataset(s: &str) -> Result<String, &'static str> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' && i + 2 < b.len() {
             if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h << 4 | l);
+                let byte = h << 4 | l;
+                if byte == b'/' {
+                    return Err(ERR_DATASET_SLASH);
+                }
+                out.push(byte);
                 i += 3;
                 continue;
             }
@@ -110,7 +126,7 @@ pub(crate) fn percent_decode(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8(out).map_err(|_| ERR_DATASET_UTF8)
 }
 
 fn response(status: u16, body: impl Into<Bytes>) -> Resp {
@@ -201,14 +217,63 @@ impl Meta {
 enum BodyError {
     TooLarge,
     Io,
+    /// Not received within `body_read_timeout`.
+    Timeout,
 }
 
-async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(_) => Err(BodyError::Io),
+/// A request body, with its share of the body memory budget (held until
+/// the request is answered).
+struct Body {
+    bytes: Bytes,
+    _budget: Option<OwnedSemaphorePermit>,
+}
+
+/// Reads a body of at most `limit` bytes (one that declares more is refused
+/// before any is read), within the body read timeout and the body memory
+/// budget (see `ReceiverBuilder::max_buffered_body_bytes`).
+async fn read_body(
+    body: Incoming,
+    declared: Option<u64>,
+    limit: usize,
+    shared: &Shared,
+) -> Result<Body, BodyError> {
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
     }
+    let limits = &shared.cfg.limits;
+    let want = declared.map_or(limit, |n| n as usize);
+    let want = u32::try_from(want.min(limits.max_buffered_body_bytes)).unwrap_or(u32::MAX);
+    let read = async {
+        let budget = if want == 0 {
+            None
+        } else {
+            let permit = shared.body_budget.clone().acquire_many_owned(want).await;
+            Some(permit.map_err(|_| BodyError::Io)?)
+        };
+        match Limited::new(body, limit).collect().await {
+            Ok(c) => Ok(Body {
+                bytes: c.to_bytes(),
+                _budget: budget,
+            }),
+            Err(e) if e.is::<LengthLimitError>() => Err(BodyError::TooLarge),
+            Err(_) => Err(BodyError::Io),
+        }
+    };
+    tokio::time::timeout(limits.body_read_timeout, read)
+        .await
+        .unwrap_or(Err(BodyError::Timeout))
+}
+
+fn declared_length(h: &HeaderMap) -> Option<u64> {
+    h.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// The answer to a body not received in time; the connection is closed.
+fn body_timeout_response() -> Resp {
+    let mut r = json_response(408, error_body("Request body was not received in time."));
+    r.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// The hyper service function.
@@ -217,6 +282,9 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     ctx: Arc<ConnCtx>,
 ) -> Result<Resp, Infallible> {
+    // Busy until answered: the idle and header timeouts do not apply, the
+    // body's does (see `read_body`).
+    let _busy = ctx.activity.busy();
     let route = route(req.method(), req.uri().path(), &shared.cfg.path_prefix);
     match route {
         Route::Stats => {
@@ -230,6 +298,7 @@ pub(crate) async fn handle(
         _ => {}
     }
     let (parts, body) = req.into_parts();
+    let declared = declared_length(&parts.headers);
     let record = shared.cfg.record;
     let meta = Meta::new(&parts, record);
     let index = shared.next_index.fetch_add(1, Ordering::Relaxed);
@@ -243,7 +312,11 @@ pub(crate) async fn handle(
         other => {
             // Simple answers; the body is read (and ignored) so that the
             // connection stays usable.
-            let wire = read_body(body, wire_limit).await.unwrap_or_default();
+            let wire = match read_body(body, declared, wire_limit, &shared).await {
+                Ok(b) => b.bytes,
+                Err(BodyError::Timeout) => return Ok(body_timeout_response()),
+                Err(_) => Bytes::new(),
+            };
             shared
                 .counters
                 .bytes_received
@@ -259,6 +332,7 @@ pub(crate) async fn handle(
                 }
                 Route::Auth => (401, UNKNOWN_KEY.to_owned(), None),
                 Route::BadMethod(allow) => (405, METHOD_NOT_ALLOWED.to_owned(), Some(allow)),
+                Route::BadDataset(e) => (400, error_body(e), None),
                 _ => (404, NOT_FOUND.to_owned(), None),
             };
             if record {
@@ -277,8 +351,9 @@ pub(crate) async fn handle(
     };
 
     let fault = shared.next_fault();
-    let wire = match read_body(body, wire_limit).await {
+    let body = match read_body(body, declared, wire_limit, &shared).await {
         Ok(b) => b,
+        Err(BodyError::Timeout) => return Ok(body_timeout_response()),
         Err(BodyError::TooLarge) => {
             let body = error_body(ERR_TOO_LARGE);
             if record {
@@ -297,6 +372,7 @@ pub(crate) async fn handle(
             return std::future::pending().await;
         }
     };
+    let wire = &body.bytes;
     shared
         .counters
         .bytes_received
@@ -310,7 +386,7 @@ pub(crate) async fn handle(
         endpoint,
         dataset: &dataset,
         index,
-        wire: &wire,
+        wire,
         fault: fault.as_ref(),
     };
     match req.process() {
@@ -713,15 +789,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("my%20ds"), "my ds");
-        assert_eq!(percent_decode("a%2Fb"), "a/b");
-        assert_eq!(percent_decode("a%2fb"), "a/b");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(percent_decode("%E2%9C%93"), "\u{2713}");
-        assert_eq!(percent_decode("%FF"), "\u{FFFD}");
-        assert_eq!(percent_decode("a+b"), "a+b");
+    fn dataset_decoding() {
+        let ok = |s: &str| decode_dataset(s).unwrap();
+        assert_eq!(ok("my%20ds"), "my ds");
+        assert_eq!(ok("100%"), "100%");
+        assert_eq!(ok("%zz%4"), "%zz%4");
+        assert_eq!(ok("%E2%9C%93"), "\u{2713}");
+        assert_eq!(ok("a+b"), "a+b");
+        assert_eq!(ok("%252F"), "%2F", "an escaped percent sign is no slash");
+        assert_eq!(decode_dataset("a%2Fb"), Err(ERR_DATASET_SLASH));
+        assert_eq!(decode_dataset("a%2fb"), Err(ERR_DATASET_SLASH));
+        assert_eq!(decode_dataset("%FF%FE"), Err(ERR_DATASET_UTF8));
+        assert_eq!(decode_dataset("%C3"), Err(ERR_DATASET_UTF8), "truncated");
     }
 
     #[test]
@@ -738,6 +817,14 @@ mod tests {
             Route::NotFound
         ));
         assert!(matches!(route(&Method::POST, "/1/events/x%20y"), Route::Single(d) if d == "x y"));
+        assert!(matches!(
+            route(&Method::POST, "/1/batch/a%2Fb"),
+            Route::BadDataset(ERR_DATASET_SLASH)
+        ));
+        assert!(matches!(
+            route(&Method::POST, "/1/events/%FF%FE"),
+            Route::BadDataset(ERR_DATASET_UTF8)
+        ));
         assert!(matches!(route(&Method::GET, "/1/auth"), Route::Auth));
         assert!(matches!(
             route(&Method::POST, "/1/auth"),

@@ -62,6 +62,9 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+#[doc(hidden)]
+#[path = "fuzz_api.rs"]
+pub mod __fuzz;
 mod decode;
 mod handler;
 mod json;
@@ -95,6 +98,40 @@ pub const MAX_EVENT_BYTES: usize = 1_000_000;
 
 /// Default limit on a request body after decompression, in bytes.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 5_000_000;
+
+/// Default [`ReceiverBuilder::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default [`ReceiverBuilder::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`ReceiverBuilder::body_read_timeout`].
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`ReceiverBuilder::idle_timeout`].
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default [`ReceiverBuilder::max_buffered_body_bytes`] (32 MiB).
+pub const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 32 << 20;
+
+/// The bounds on connections and reads (see the [`ReceiverBuilder`]
+/// setters of the same names for what each bounds and its default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub max_connections: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_buffered_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            max_buffered_body_bytes: DEFAULT_MAX_BUFFERED_BODY_BYTES,
+        }
+    }
+}
 
 /// Entry point: [`Receiver::builder`].
 #[derive(Debug)]
@@ -136,6 +173,7 @@ pub struct ReceiverBuilder {
     team_slug: String,
     environment_slug: String,
     path_prefix: String,
+    limits: Limits,
 }
 
 impl Default for ReceiverBuilder {
@@ -151,6 +189,7 @@ impl Default for ReceiverBuilder {
             team_slug: "local-team".to_owned(),
             environment_slug: "local-environment".to_owned(),
             path_prefix: String::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -255,6 +294,54 @@ impl ReceiverBuilder {
         self
     }
 
+    /// Most connections open at once (default [`DEFAULT_MAX_CONNECTIONS`],
+    /// minimum 1). A connection accepted beyond it is closed at once,
+    /// unread, so clients see a reset rather than a hang; each open
+    /// connection costs about 10 KB while idle.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.limits.max_connections = n.max(1);
+        self
+    }
+
+    /// Longest time from the first byte of a request to the end of its
+    /// header (default [`DEFAULT_HEADER_READ_TIMEOUT`]). A connection that
+    /// sends its header slower (slowloris) is closed without an answer.
+    pub fn header_read_timeout(mut self, d: Duration) -> Self {
+        self.limits.header_read_timeout = d;
+        self
+    }
+
+    /// Longest time to receive a request's whole body once its header is
+    /// read, waiting for room in the
+    /// [body memory budget](Self::max_buffered_body_bytes) included
+    /// (default [`DEFAULT_BODY_READ_TIMEOUT`]). A body that takes longer
+    /// gets `408` and the connection is closed.
+    pub fn body_read_timeout(mut self, d: Duration) -> Self {
+        self.limits.body_read_timeout = d;
+        self
+    }
+
+    /// Longest time a connection may stay open with no request on it: from
+    /// its accept, or the end of its last request, to the first byte of
+    /// the next (default [`DEFAULT_IDLE_TIMEOUT`]). It is then closed.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.limits.idle_timeout = d;
+        self
+    }
+
+    /// Most bytes of request bodies buffered at once over all connections
+    /// (default [`DEFAULT_MAX_BUFFERED_BODY_BYTES`], minimum 1): a request
+    /// reserves its `Content-Length` (or the largest body it may send, when
+    /// it has none; never more than the whole budget) before its body is
+    /// read, and waits for room otherwise, its data left in the kernel's
+    /// socket buffers. With [`max_body_bytes`](Self::max_body_bytes) it
+    /// bounds the receiver's memory for request data. At most
+    /// `u32::MAX` bytes.
+    pub fn max_buffered_body_bytes(mut self, bytes: usize) -> Self {
+        self.limits.max_buffered_body_bytes = bytes.clamp(1, u32::MAX as usize);
+        self
+    }
+
     /// Binds the address and starts serving on a dedicated runtime.
     pub fn start(self) -> io::Result<RunningReceiver> {
         let addrs = self
@@ -273,6 +360,7 @@ impl ReceiverBuilder {
             team_slug: self.team_slug,
             environment_slug: self.environment_slug,
             path_prefix,
+            limits: self.limits,
         };
         let (down_tx, down_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared::new(cfg, output, down_tx));

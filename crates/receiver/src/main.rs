@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use libhoney_receiver::{Print, Receiver};
 
@@ -26,6 +27,19 @@ usage: libhoney-receiver [options]
   --max-body-bytes N    largest decompressed body (default 5000000)
   --path-prefix P       serve the API under path prefix P (e.g. /prefix:
                         POST /prefix/1/batch/{dataset}); default: none
+  --max-connections N   most connections open at once; more are closed
+                        at once (default 1024)
+  --header-read-timeout SECS
+                        longest time from a request's first byte to the end
+                        of its header (default 10)
+  --body-read-timeout SECS
+                        longest time to receive a body, waiting for room
+                        in the body memory budget included; then 408 (default 30)
+  --idle-timeout SECS   close a connection with no request for this long
+                        (default 60)
+  --max-buffered-body-bytes N
+                        most request body bytes buffered at once over all
+                        connections (default 33554432)
   -h, --help            this help
 
 Control endpoints: GET /_receiver/stats, POST /_receiver/reset.";
@@ -40,6 +54,26 @@ struct Args {
     threads: usize,
     max_body: Option<usize>,
     path_prefix: Option<String>,
+    max_connections: Option<usize>,
+    header_read_timeout: Option<Duration>,
+    body_read_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    max_buffered_body_bytes: Option<usize>,
+}
+
+fn seconds(flag: &str, v: String) -> Result<Duration, String> {
+    v.parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{flag} needs a positive number of seconds"))
+}
+
+fn number(flag: &str, v: String) -> Result<usize, String> {
+    v.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{flag} needs a positive number"))
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -53,6 +87,11 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
         threads: 2,
         max_body: None,
         path_prefix: None,
+        max_connections: None,
+        header_read_timeout: None,
+        body_read_timeout: None,
+        idle_timeout: None,
+        max_buffered_body_bytes: None,
     };
     while let Some(arg) = it.next() {
         // Accept both `--opt value` and `--opt=value`.
@@ -87,6 +126,15 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Stri
                 )
             }
             "--path-prefix" => a.path_prefix = Some(value("a path")?),
+            "--max-connections" => a.max_connections = Some(number(&name, value("a number")?)?),
+            "--header-read-timeout" => {
+                a.header_read_timeout = Some(seconds(&name, value("seconds")?)?)
+            }
+            "--body-read-timeout" => a.body_read_timeout = Some(seconds(&name, value("seconds")?)?),
+            "--idle-timeout" => a.idle_timeout = Some(seconds(&name, value("seconds")?)?),
+            "--max-buffered-body-bytes" => {
+                a.max_buffered_body_bytes = Some(number(&name, value("a number")?)?)
+            }
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument: {other}")),
         }
@@ -127,6 +175,21 @@ fn main() -> ExitCode {
     }
     if let Some(p) = &args.path_prefix {
         b = b.path_prefix(p.clone());
+    }
+    if let Some(n) = args.max_connections {
+        b = b.max_connections(n);
+    }
+    if let Some(d) = args.header_read_timeout {
+        b = b.header_read_timeout(d);
+    }
+    if let Some(d) = args.body_read_timeout {
+        b = b.body_read_timeout(d);
+    }
+    if let Some(d) = args.idle_timeout {
+        b = b.idle_timeout(d);
+    }
+    if let Some(n) = args.max_buffered_body_bytes {
+        b = b.max_buffered_body_bytes(n);
     }
     // Signal handlers are installed before the "listening" line, so a
     // supervisor that signals right after reading it gets a clean exit.

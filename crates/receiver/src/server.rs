@@ -15,10 +15,21 @@
 //! listener, and block a `listen()` without it. Where shutting down a
 //! listener does not stop it (not Linux), an outage closes the listener and
 //! binds the port again afterwards, as before.
+//!
+//! Bounds (see [`crate::ReceiverBuilder`]): at most `max_connections`
+//! connections are open at once (more are closed as soon as accepted);
+//! each connection has a watchdog that closes it when it stays idle (no
+//! request) longer than `idle_timeout`, or takes longer than
+//! `header_read_timeout` from the first byte of a request to the end of its
+//! header. The body's own timeout and memory budget are applied by the
+//! handler, which marks the connection busy while it runs.
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -26,8 +37,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tokio::time::Instant;
 
 use crate::handler;
@@ -42,6 +54,151 @@ const RELISTEN_RETRY: Duration = Duration::from_millis(20);
 pub(crate) struct ConnCtx {
     /// Notified by the handler to close the connection without answering.
     pub drop_now: Notify,
+    /// What the connection is doing, for its watchdog.
+    pub activity: Activity,
+}
+
+const IDLE: u8 = 0;
+const HEAD: u8 = 1;
+const BUSY: u8 = 2;
+
+/// A connection's phase, kept for its watchdog: idle (no request), reading
+/// a request head (since its first byte), or busy (a request is being
+/// handled: its body has its own timeout).
+pub(crate) struct Activity {
+    base: Instant,
+    phase: AtomicU8,
+    /// When the phase began, in milliseconds since `base`.
+    since_ms: AtomicU64,
+    changed: Notify,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            base: Instant::now(),
+            phase: AtomicU8::new(IDLE),
+            since_ms: AtomicU64::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    fn enter(&self, phase: u8) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.since_ms.store(ms, Ordering::Release);
+        self.phase.store(phase, Ordering::Release);
+        self.changed.notify_one();
+    }
+
+    /// Bytes arrived: an idle connection starts reading a request head.
+    fn bytes_read(&self) {
+        if self.phase.load(Ordering::Acquire) == IDLE {
+            self.enter(HEAD);
+        }
+    }
+
+    /// A request's head was read: busy until the guard is dropped (when
+    /// the handler returns), then idle again.
+    pub(crate) fn busy(&self) -> BusyGuard<'_> {
+        self.enter(BUSY);
+        BusyGuard(self)
+    }
+
+    /// Resolves when the connection has been idle longer than `idle`, or
+    /// reading one head longer than `header`.
+    async fn expired(&self, idle: Duration, header: Duration) {
+        loop {
+            let changed = self.changed.notified();
+            let phase = self.phase.load(Ordering::Acquire);
+            let limit = match phase {
+                IDLE => idle,
+                HEAD => header,
+                _ => {
+                    changed.await;
+                    continue;
+                }
+            };
+            let since = Duration::from_millis(self.since_ms.load(Ordering::Acquire));
+            let deadline = self
+                .base
+                .checked_add(since)
+                .and_then(|t| t.checked_add(limit));
+            let Some(deadline) = deadline else {
+                changed.await;
+                continue;
+            };
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    if self.phase.load(Ordering::Acquire) == phase
+                        && Duration::from_millis(self.since_ms.load(Ordering::Acquire)) == since
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Marks the end of a request's handling (see [`Activity::busy`]).
+pub(crate) struct BusyGuard<'a>(&'a Activity);
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        self.0.enter(IDLE);
+    }
+}
+
+/// The connection's socket, telling its [`Activity`] when bytes arrive.
+struct Watched {
+    stream: TcpStream,
+    ctx: Arc<ConnCtx>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.ctx.activity.bytes_read();
+        }
+        res
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
 }
 
 /// A request for an outage, sent to the accept loop.
@@ -209,6 +366,7 @@ async fn accept_loop(
     };
     // Bumped to close every open connection (outages).
     let (kill_tx, _kill_rx) = watch::channel(0u64);
+    let open = Arc::new(Semaphore::new(shared.cfg.limits.max_connections));
     loop {
         tokio::select! {
             biased;
@@ -225,9 +383,17 @@ async fn accept_loop(
                 }
             }
             res = listener.accept() => match res {
-                Ok((stream, _)) => {
-                    tokio::spawn(serve_conn(stream, shared.clone(), kill_tx.subscribe()));
-                }
+                Ok((stream, _)) => match open.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let conn = serve_conn(stream, shared.clone(), kill_tx.subscribe());
+                        tokio::spawn(async move {
+                            conn.await;
+                            drop(permit);
+                        });
+                    }
+                    // Over the cap: closed at once.
+                    Err(_) => drop(stream),
+                },
                 // Out of file descriptors and the like: back off briefly.
                 Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
             },
@@ -270,15 +436,22 @@ async fn serve_conn(stream: TcpStream, shared: Arc<Shared>, mut kill: watch::Rec
     let _ = stream.set_nodelay(true);
     let ctx = Arc::new(ConnCtx {
         drop_now: Notify::new(),
+        activity: Activity::new(),
     });
+    let limits = shared.cfg.limits;
     let svc_ctx = ctx.clone();
     let svc = service_fn(move |req| handler::handle(req, shared.clone(), svc_ctx.clone()));
+    let io = Watched {
+        stream,
+        ctx: ctx.clone(),
+    };
     let conn = http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), svc);
+        .serve_connection(TokioIo::new(io), svc);
     tokio::select! {
         _ = conn => {}
         _ = kill.changed() => {}
         _ = ctx.drop_now.notified() => {}
+        _ = ctx.activity.expired(limits.idle_timeout, limits.header_read_timeout) => {}
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::output::Output;
@@ -28,6 +28,8 @@ pub(crate) struct Config {
     /// Normalized path prefix of the API routes: empty, or starting with
     /// `/` and not ending with one.
     pub path_prefix: String,
+    /// Connection and read bounds.
+    pub limits: crate::Limits,
 }
 
 impl Config {
@@ -175,6 +177,9 @@ pub(crate) struct Shared {
     pub accepted_notify: tokio::sync::Notify,
     pub output: Option<Output>,
     pub down_tx: tokio::sync::mpsc::UnboundedSender<DownRequest>,
+    /// Bytes of request bodies that may be buffered at once
+    /// (`Limits::max_buffered_body_bytes`).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -184,7 +189,11 @@ impl Shared {
         down_tx: tokio::sync::mpsc::UnboundedSender<DownRequest>,
     ) -> Shared {
         let tracker = cfg.track.as_ref().map(|_| Mutex::new(Tracker::default()));
+        let body_budget = Arc::new(tokio::sync::Semaphore::new(
+            cfg.limits.max_buffered_body_bytes,
+        ));
         Shared {
+            body_budget,
             cfg,
             counters: Counters::default(),
             next_index: AtomicU64::new(0),

@@ -455,10 +455,13 @@ fn hostile_input_never_breaks_the_server() {
         let mut sink = Vec::new();
         let _ = s.read_to_end(&mut sink);
     }
-    // A path with invalid percent-escapes still decodes (lossily).
+    // A dataset that is not UTF-8 once decoded is refused (never stored
+    // lossily); invalid escapes are kept as they are.
     let r = post(a, "/1/batch/%ff%zz", &[KEY], b"[{\"data\":{}}]");
+    assert_eq!(r.status, 400);
+    let r = post(a, "/1/batch/ok%zz", &[KEY], b"[{\"data\":{}}]");
     assert_eq!(r.statuses(), vec![202]);
-    assert_eq!(rx.events().last().unwrap().dataset, "\u{FFFD}%zz");
+    assert_eq!(rx.events().last().unwrap().dataset, "ok%zz");
 
     // Still healthy.
     let r = post(a, "/1/batch/after", &[KEY], &batch_json(0, 3));

@@ -18,12 +18,12 @@ pub(crate) fn write_event(out: &mut Vec<u8>, ev: &QueuedEvent, nf: NonFiniteFloa
     if let Some(base) = &ev.fields.base {
         for (k, v) in base.iter() {
             if !own.contains(k) {
-                write_field(out, k, v, nf);
+                write_field(out, k, v, nf, Value::MAX_DEPTH);
             }
         }
     }
     for (k, v) in own.iter() {
-        write_field(out, k, v, nf);
+        write_field(out, k, v, nf, Value::MAX_DEPTH);
     }
     close_object(out, open);
     if ev.sample_rate > 1 {
@@ -49,7 +49,7 @@ pub(crate) fn write_data<'a>(
 ) {
     let open = out.len();
     for (k, v) in fields {
-        write_field(out, k, v, nf);
+        write_field(out, k, v, nf, Value::MAX_DEPTH);
     }
     close_object(out, open);
 }
@@ -66,9 +66,10 @@ fn close_object(out: &mut Vec<u8>, open: usize) {
     }
 }
 
-/// Appends `,"k":v` (nothing if the value is a non-finite float to omit).
+/// Appends `,"k":v` (nothing if the value is a non-finite float to omit);
+/// `v` may nest `left` more levels (see [`write_value`]).
 #[inline(always)]
-fn write_field(out: &mut Vec<u8>, k: &str, v: &Value, nf: NonFiniteFloats) {
+fn write_field(out: &mut Vec<u8>, k: &str, v: &Value, nf: NonFiniteFloats, left: usize) {
     if nf == NonFiniteFloats::Omit && is_non_finite(v) {
         return;
     }
@@ -79,7 +80,7 @@ fn write_field(out: &mut Vec<u8>, k: &str, v: &Value, nf: NonFiniteFloats) {
         Value::UInt(u) => write_u64(out, *u),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        _ => write_value(out, v, nf),
+        _ => write_value(out, v, nf, left),
     }
 }
 
@@ -97,8 +98,15 @@ pub(crate) fn non_finite_name(f: f64) -> &'static str {
     }
 }
 
-/// Appends one value.
-pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
+/// Appends one value, which may nest `left` more levels of arrays and
+/// objects: the recursion is bounded by it. A container past the limit is
+/// written as `null`; `send` refuses events whose values nest deeper than
+/// [`Value::MAX_DEPTH`] (`SendError::TooDeep`), so a sent event never has one.
+pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats, left: usize) {
+    if left == 0 && matches!(v, Value::Array(_) | Value::Object(_)) {
+        out.extend_from_slice(b"null");
+        return;
+    }
     match v {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
@@ -128,13 +136,13 @@ pub(crate) fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_value(out, item, nf);
+                write_value(out, item, nf, left - 1);
             }
             out.push(b']');
         }
         Value::Object(entries) => {
             let open = out.len();
-            for_each_last_wins(entries, |k, v| write_field(out, k, v, nf));
+            for_each_last_wins(entries, |k, v| write_field(out, k, v, nf, left - 1));
             close_object(out, open);
         }
     }
@@ -406,8 +414,28 @@ mod tests {
 
     fn enc(v: &Value, nf: NonFiniteFloats) -> String {
         let mut out = Vec::new();
-        write_value(&mut out, v, nf);
+        write_value(&mut out, v, nf, Value::MAX_DEPTH);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn the_encoder_never_recurses_past_the_depth_limit() {
+        // `send` refuses deeper values; the encoder bounds its own recursion
+        // anyway, writing `null` for what lies past the limit.
+        let mut v = Value::from(1);
+        for _ in 0..Value::MAX_DEPTH + 5 {
+            v = Value::Array(vec![v]);
+        }
+        let text = enc(&v, NonFiniteFloats::String);
+        let want = format!(
+            "{}null{}",
+            "[".repeat(Value::MAX_DEPTH),
+            "]".repeat(Value::MAX_DEPTH)
+        );
+        assert_eq!(text, want);
+        let mut out = Vec::new();
+        write_value(&mut out, &Value::Object(vec![]), NonFiniteFloats::String, 0);
+        assert_eq!(out, b"null");
     }
 
     #[test]

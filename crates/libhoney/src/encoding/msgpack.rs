@@ -22,7 +22,7 @@ pub(crate) fn write_event(out: &mut Vec<u8>, ev: &QueuedEvent, nf: NonFiniteFloa
             continue;
         }
         write_str(out, k);
-        write_value(out, v, nf);
+        write_value(out, v, nf, Value::MAX_DEPTH);
         n += 1;
     }
     patch_map32(out, at, n);
@@ -48,7 +48,14 @@ pub(crate) fn write_timestamp(out: &mut Vec<u8>, t: std::time::SystemTime) {
     }
 }
 
-fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
+/// Appends one value, which may nest `left` more levels of arrays and
+/// objects (the recursion is bounded by it; a container past the limit is
+/// written as nil, as in `json::write_value`).
+fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats, left: usize) {
+    if left == 0 && matches!(v, Value::Array(_) | Value::Object(_)) {
+        let _ = encode::write_nil(out);
+        return;
+    }
     match v {
         Value::Null => {
             let _ = encode::write_nil(out);
@@ -82,7 +89,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
         Value::Array(items) => {
             let _ = encode::write_array_len(out, items.len() as u32);
             for item in items {
-                write_value(out, item, nf);
+                write_value(out, item, nf, left - 1);
             }
         }
         Value::Object(entries) => {
@@ -93,7 +100,7 @@ fn write_value(out: &mut Vec<u8>, v: &Value, nf: NonFiniteFloats) {
                     return;
                 }
                 write_str(out, k);
-                write_value(out, v, nf);
+                write_value(out, v, nf, left - 1);
                 n += 1;
             });
             patch_map32(out, at, n);
@@ -143,6 +150,22 @@ pub(crate) fn patch_array32(out: &mut [u8], at: usize, n: usize) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_encoder_never_recurses_past_the_depth_limit() {
+        let mut v = Value::from(1);
+        for _ in 0..Value::MAX_DEPTH + 3 {
+            v = Value::Array(vec![v]);
+        }
+        let mut out = Vec::new();
+        write_value(&mut out, &v, NonFiniteFloats::String, Value::MAX_DEPTH);
+        // MAX_DEPTH one-element array headers, then nil.
+        let mut want = vec![0x91; Value::MAX_DEPTH];
+        want.push(0xc0);
+        assert_eq!(out, want);
+    }
+
     #[test]
     fn strings_of_every_length_match_rmp_byte_for_byte() {
         // Every length (ASCII), and multi-byte characters at many offsets.

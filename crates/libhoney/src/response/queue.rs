@@ -12,14 +12,66 @@
 //!
 //! Two locks, always taken in the order `outbox` then `inbox`: writers take
 //! only `inbox`; readers take `outbox`, and `inbox` when `outbox` is empty.
+//!
+//! When it must drop (full, and the transmission does not block), it keeps
+//! error responses in preference to successes: a batch that does not fit
+//! keeps its errors first, and an error that finds no room evicts the
+//! oldest success still in `inbox` (responses a reader has already moved
+//! to `outbox` are its own and stay). Sampled responses count as successes
+//! here: at a high sample rate most responses say "sampled". Only when the
+//! queue holds nothing but errors is an error dropped.
 
-use crate::sync::LockExt;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
-use super::Response;
+// Under `--cfg libhoney_loom` the queue is built on loom's model of these
+// types, for the model-checking tests at the end of this file. (Not plain
+// `--cfg loom`: RUSTFLAGS reach every crate, and tokio built with
+// `cfg(loom)` leaves out `tokio::net`, which hyper-util needs.)
+#[cfg(not(all(test, libhoney_loom)))]
+use crate::sync::LockExt;
+#[cfg(all(test, libhoney_loom))]
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+#[cfg(all(test, libhoney_loom))]
+use loom::sync::{Condvar, Mutex, MutexGuard};
+#[cfg(not(all(test, libhoney_loom)))]
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+#[cfg(not(all(test, libhoney_loom)))]
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Orders a `SeqCst` write before a `SeqCst` read of another atomic, as
+/// `std`'s `SeqCst` accesses already do (one total order of all of them):
+/// nothing to do outside loom. Loom models `SeqCst` accesses as `AcqRel`
+/// (its README, "Unsupported features"), under which the writer's
+/// "count myself waiting, then look at the length" and the reader's "lower
+/// the length, then look at the count" could both read stale values (a
+/// lost wake-up that real `SeqCst` rules out); a `SeqCst` fence, which loom
+/// does model, gives the model the order the code relies on.
+#[inline(always)]
+fn seq_cst_order() {
+    #[cfg(all(test, libhoney_loom))]
+    loom::sync::atomic::fence(SeqCst);
+}
+
+#[cfg(all(test, libhoney_loom))]
+trait LockExt<T> {
+    fn lock_unpoisoned(&self) -> MutexGuard<'_, T>;
+}
+
+#[cfg(all(test, libhoney_loom))]
+impl<T> LockExt<T> for Mutex<T> {
+    fn lock_unpoisoned(&self) -> MutexGuard<'_, T> {
+        self.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+use super::{Response, ResponseError};
+
+/// Whether the queue keeps `r` in preference to successes when it must
+/// drop: a failure other than sampling.
+fn is_error(r: &Response) -> bool {
+    !r.is_success() && !matches!(r.error, Some(ResponseError::Sampled))
+}
 
 pub(crate) struct Queue {
     capacity: usize,
@@ -125,6 +177,10 @@ impl Queue {
                 self.admit(inbox, n, |chunks| append(chunks, responses));
                 return 0;
             }
+            if !block && responses.iter().any(is_error) {
+                // Full for these: keep their errors first (see the module docs).
+                return self.admit_errors_first(&mut inbox, responses);
+            }
             if room > 0 {
                 // Room for some: queue those, then wait or drop the rest.
                 let rest = responses.split_off(room);
@@ -145,11 +201,73 @@ impl Queue {
             // other, and a reader's wake-up takes the lock this thread holds
             // until it waits, so no wake-up is lost.
             self.writers_waiting.fetch_add(1, SeqCst);
+            seq_cst_order();
             if self.len.load(SeqCst) > self.low_water && !inbox.ended {
                 inbox = self.writable.wait(inbox).unwrap_or_else(|e| e.into_inner());
             }
             self.writers_waiting.fetch_sub(1, SeqCst);
         }
+    }
+
+    /// Queues what fits of `responses` (more than fit), errors first:
+    /// evicts the oldest successes still in `inbox` to make room for the
+    /// errors, then keeps as many errors as fit and the first successes that
+    /// still fit, in their order. Returns how many were dropped, evicted
+    /// successes included. Costs a pass over `inbox` when it evicts.
+    fn admit_errors_first(&self, inbox: &mut Inbox, responses: Vec<Response>) -> usize {
+        let errors = responses.iter().filter(|r| is_error(r)).count();
+        let mut room = self.capacity.saturating_sub(self.len.load(SeqCst));
+        let mut evicted = 0;
+        if room < errors {
+            let mut want = errors - room;
+            for chunk in inbox.chunks.iter_mut() {
+                if want == 0 {
+                    break;
+                }
+                let before = chunk.len();
+                chunk.retain(|r| {
+                    if want > 0 && !is_error(r) {
+                        want -= 1;
+                        false
+                    } else {
+                        true
+                    }
+                });
+                evicted += before - chunk.len();
+            }
+            inbox.chunks.retain(|c| !c.is_empty());
+            self.len.fetch_sub(evicted, SeqCst);
+            room += evicted;
+        }
+        let keep_errors = errors.min(room);
+        let mut keep_successes = room - keep_errors;
+        let mut errors_left = keep_errors;
+        let total = responses.len();
+        let kept: Vec<Response> = responses
+            .into_iter()
+            .filter(|r| {
+                let slot = if is_error(r) {
+                    &mut errors_left
+                } else {
+                    &mut keep_successes
+                };
+                if *slot > 0 {
+                    *slot -= 1;
+                    true
+                } else {
+                    false
+                }
+            })
+            .collect();
+        let n = kept.len();
+        if n > 0 {
+            self.len.fetch_add(n, SeqCst);
+            append(&mut inbox.chunks, kept);
+            if inbox.readers_waiting > 0 {
+                self.readable.notify_one();
+            }
+        }
+        total - n + evicted
     }
 
     /// [`push`](Self::push) for one response, without allocating a batch for
@@ -253,6 +371,7 @@ impl Queue {
     /// is down to the low-water mark.
     fn taken(&self) {
         let left = self.len.fetch_sub(1, SeqCst) - 1;
+        seq_cst_order();
         if left <= self.low_water && self.writers_waiting.load(SeqCst) > 0 {
             let _inbox = self.inbox.lock_unpoisoned();
             self.writable.notify_all();
@@ -289,10 +408,10 @@ fn append(chunks: &mut VecDeque<Vec<Response>>, mut responses: Vec<Response>) {
     chunks.push_back(responses);
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(libhoney_loom)))]
 mod tests {
     use super::*;
-    use crate::response::Metadata;
+    use crate::response::{Metadata, ResponseError};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -344,6 +463,117 @@ mod tests {
             .collect();
         assert_eq!(got, vec![0, 1, 2, 3, 4], "the first ones kept, in order");
         assert_eq!(q.push(batch(0, 8..13), false), 0, "room again once read");
+    }
+
+    fn failed(writer: u64, n: u64) -> Response {
+        let mut r = tagged(writer, n);
+        r.status_code = Some(400);
+        r.error = Some(ResponseError::Rejected("no".into()));
+        r
+    }
+
+    fn sampled(writer: u64, n: u64) -> Response {
+        let mut r = tagged(writer, n);
+        r.error = Some(ResponseError::Sampled);
+        r
+    }
+
+    fn drain(q: &Queue) -> Vec<(u64, u64)> {
+        std::iter::from_fn(|| q.pop(Wait::No).ok())
+            .map(|r| tag(&r))
+            .collect()
+    }
+
+    #[test]
+    fn when_full_errors_are_kept_in_preference_to_successes() {
+        let q = Queue::new(4);
+        assert_eq!(q.push(batch(0, 0..4), false), 0);
+        // An error evicts the oldest success.
+        assert_eq!(q.push_one(failed(1, 0), false), 1);
+        assert_eq!(q.len(), 4);
+        // A success finds no room: dropped, as before.
+        assert_eq!(q.push_one(tagged(2, 0), false), 1);
+        // A batch with errors and successes: its errors first, by evicting
+        // older successes; its successes are dropped.
+        assert_eq!(
+            q.push(
+                vec![tagged(3, 0), failed(3, 1), tagged(3, 2), failed(3, 3)],
+                false
+            ),
+            4,
+            "two evicted, two of its successes dropped"
+        );
+        assert_eq!(drain(&q), vec![(0, 3), (1, 0), (3, 1), (3, 3)]);
+        // Full of errors: a new error is dropped (the oldest errors stay).
+        for n in 0..4 {
+            assert_eq!(q.push_one(failed(4, n), false), 0);
+        }
+        assert_eq!(q.push_one(failed(5, 0), false), 1);
+        assert_eq!(drain(&q), vec![(4, 0), (4, 1), (4, 2), (4, 3)]);
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_room_keeps_its_errors_then_its_first_successes_in_order() {
+        let q = Queue::new(5);
+        assert_eq!(q.push(batch(0, 0..2), false), 0);
+        let mixed = vec![
+            tagged(1, 0),
+            tagged(1, 1),
+            failed(1, 2),
+            tagged(1, 3),
+            failed(1, 4),
+        ];
+        assert_eq!(q.push(mixed, false), 2);
+        assert_eq!(drain(&q), vec![(0, 0), (0, 1), (1, 0), (1, 2), (1, 4)]);
+    }
+
+    #[test]
+    fn sampled_responses_are_not_preferred_and_read_ones_are_not_evicted() {
+        let q = Queue::new(3);
+        assert_eq!(
+            q.push(vec![sampled(0, 0), sampled(0, 1), sampled(0, 2)], false),
+            0
+        );
+        assert_eq!(
+            q.push_one(sampled(1, 0), false),
+            1,
+            "no preference among them"
+        );
+        assert_eq!(q.push_one(failed(1, 1), false), 1, "a sampled one evicted");
+        assert_eq!(drain(&q), vec![(0, 1), (0, 2), (1, 1)]);
+        // Responses a reader moved to its side are not evicted.
+        assert_eq!(q.push(batch(2, 0..3), false), 0);
+        assert_eq!(tag(&q.pop(Wait::No).unwrap()), (2, 0)); // moves all to the outbox
+        assert_eq!(q.push_one(tagged(2, 3), false), 0);
+        assert_eq!(
+            q.push_one(failed(2, 4), false),
+            1,
+            "evicts (2, 3), in inbox"
+        );
+        assert_eq!(
+            q.push_one(failed(2, 5), false),
+            1,
+            "nothing to evict: dropped"
+        );
+        assert_eq!(drain(&q), vec![(2, 1), (2, 2), (2, 4)]);
+    }
+
+    #[test]
+    fn a_blocking_queue_still_drops_nothing() {
+        let q = Arc::new(Queue::new(2));
+        assert_eq!(q.push(batch(0, 0..2), true), 0);
+        let writer = {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || q.push(vec![failed(1, 0), tagged(1, 1)], true))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!writer.is_finished());
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            got.push(tag(&q.pop(Wait::Forever).unwrap()));
+        }
+        assert_eq!(writer.join().unwrap(), 0);
+        assert_eq!(got, vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
     }
 
     #[test]
@@ -477,5 +707,132 @@ mod tests {
         assert_eq!(all.len(), want.len());
         assert!(all == want, "every response exactly once");
         assert_eq!(q.len(), 0);
+    }
+}
+
+/// Model checking with loom: each model runs every interleaving of its
+/// threads that loom's scheduler can produce (every order of lock
+/// acquisitions, atomic operations and condition-variable wake-ups,
+/// spurious ones included), so what they assert holds in all of them, not
+/// only in the runs a stress test happens to see. They prove, for these
+/// small configurations:
+///
+/// * `blocking_push_and_pop_lose_nothing_and_never_hang`: with a queue of
+///   one, two writers that block for room (a batch and a single response)
+///   and a reader that waits, every response is read exactly once, each
+///   writer's in order, and no interleaving leaves a thread waiting forever
+///   (loom fails a model in which every thread is blocked): the hand-over
+///   of `writers_waiting`, `readers_waiting` and the low-water mark loses
+///   no wake-up.
+/// * `end_releases_blocked_writers_and_readers`: `end` during a blocked
+///   push and a waiting pop releases both, whatever the order.
+/// * `an_error_survives_a_race_with_a_success_for_the_last_place`: a full
+///   queue that does not block keeps the error of two racing writers, and
+///   counts exactly one drop.
+///
+/// Loom treats `SeqCst` accesses as `AcqRel`; `seq_cst_order` adds, under
+/// loom only, the fences that give the model the total order `std`'s
+/// `SeqCst` provides (without them loom reports the lost wake-up that
+/// `SeqCst` rules out). Preemptions are bounded (`LOOM_MAX_PREEMPTIONS=3`)
+/// to keep the run to minutes, as loom recommends.
+///
+/// Run: `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg libhoney_loom" cargo test
+/// -p libhoney-sdk --lib --release loom`.
+#[cfg(all(test, libhoney_loom))]
+mod loom_models {
+    use super::*;
+    use crate::response::{Metadata, ResponseError};
+    use loom::sync::Arc;
+    use loom::thread;
+    use std::time::Duration;
+
+    fn tagged(writer: u64, n: u64) -> Response {
+        Response::success(Some(Metadata::new((writer, n))), Some(202), Duration::ZERO)
+    }
+
+    fn failed(writer: u64, n: u64) -> Response {
+        let mut r = tagged(writer, n);
+        r.error = Some(ResponseError::Rejected("no".into()));
+        r
+    }
+
+    fn tag(r: &Response) -> (u64, u64) {
+        *r.metadata
+            .as_ref()
+            .and_then(|m| m.downcast_ref::<(u64, u64)>())
+            .expect("a tagged response")
+    }
+
+    #[test]
+    fn loom_blocking_push_and_pop_lose_nothing_and_never_hang() {
+        loom::model(|| {
+            let q = Arc::new(Queue::new(1));
+            let w1 = {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.push(vec![tagged(1, 0), tagged(1, 1)], true))
+            };
+            let w2 = {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.push_one(tagged(2, 0), true))
+            };
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                got.push(tag(&q.pop(Wait::Forever).expect("a response")));
+            }
+            assert_eq!(w1.join().unwrap(), 0);
+            assert_eq!(w2.join().unwrap(), 0);
+            let ones: Vec<u64> = got.iter().filter(|t| t.0 == 1).map(|t| t.1).collect();
+            assert_eq!(ones, vec![0, 1], "writer 1 in order: {got:?}");
+            assert_eq!(got.iter().filter(|t| t.0 == 2).count(), 1);
+            assert_eq!(q.len(), 0);
+        });
+    }
+
+    #[test]
+    fn loom_end_releases_blocked_writers_and_readers() {
+        loom::model(|| {
+            let q = Arc::new(Queue::new(1));
+            assert_eq!(q.push_one(tagged(0, 0), false), 0);
+            let writer = {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.push_one(tagged(1, 0), true))
+            };
+            let reader = {
+                let q = Arc::clone(&q);
+                thread::spawn(move || {
+                    let mut n = 0;
+                    while q.pop(Wait::Forever).is_ok() {
+                        n += 1;
+                    }
+                    n
+                })
+            };
+            q.end();
+            let dropped = writer.join().unwrap();
+            let read = reader.join().unwrap();
+            // The blocked response either got in before the end (and was
+            // read) or was dropped: never both, never lost silently.
+            assert_eq!(read + dropped, 2, "read {read}, dropped {dropped}");
+        });
+    }
+
+    #[test]
+    fn loom_an_error_survives_a_race_with_a_success_for_the_last_place() {
+        loom::model(|| {
+            let q = Arc::new(Queue::new(1));
+            let ok = {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.push_one(tagged(1, 0), false))
+            };
+            let err = {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.push_one(failed(2, 0), false))
+            };
+            let dropped = ok.join().unwrap() + err.join().unwrap();
+            assert_eq!(dropped, 1);
+            let r = q.pop(Wait::No).expect("one kept");
+            assert_eq!(tag(&r), (2, 0), "the error is the one kept");
+            assert_eq!(q.pop(Wait::No).unwrap_err(), PopError::Empty);
+        });
     }
 }

@@ -4,6 +4,7 @@
 //! task per batch, HTTP with hyper.
 
 mod handoff;
+mod keyguard;
 mod resolve;
 pub(crate) mod threads;
 #[cfg(feature = "tokio")]

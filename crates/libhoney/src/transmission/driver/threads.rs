@@ -12,6 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::handoff::Handoff;
+use super::keyguard::{GuardConnector, KeyGuard};
 use super::resolve::Resolver;
 use crate::config::{Config, Encoding};
 use crate::error::{CloseError, ConfigError, FlushError};
@@ -20,6 +21,7 @@ use crate::transmission::pipeline::{
     Intake, Next, Outcome, ReadyBatch, Retries, RetryPolicy, Step, Wait,
 };
 use crate::transmission::{Context, QueuedEvent, SendFuture, Transmission};
+use ureq::unversioned::transport::Connector as _;
 
 /// The default transmission: sends events to the Honeycomb Events API (or
 /// Refinery, or any compatible receiver) in compressed batches.
@@ -114,12 +116,18 @@ struct SenderSettings {
     resolver: Resolver,
     encoding: Encoding,
     retry: RetryPolicy,
+    /// Stand-ins for API keys, so ureq never logs a key (`keyguard`).
+    keys: KeyGuard,
     core: Arc<Core>,
     /// Sender threads waiting for a batch.
     idle: AtomicUsize,
 }
 
-fn build_agent(config: &Config, resolver: Resolver) -> Result<ureq::Agent, ConfigError> {
+fn build_agent(
+    config: &Config,
+    resolver: Resolver,
+    keys: KeyGuard,
+) -> Result<ureq::Agent, ConfigError> {
     let proxy = match (&config.proxy, config.proxy_from_env) {
         (Some(url), _) => Some(
             ureq::Proxy::new(url).map_err(|e| ConfigError::InvalidProxy {
@@ -148,11 +156,11 @@ fn build_agent(config: &Config, resolver: Resolver) -> Result<ureq::Agent, Confi
         .max_idle_connections_per_host(conns.max(2))
         .proxy(proxy)
         .build();
-    Ok(ureq::Agent::with_parts(
-        agent_config,
-        ureq::unversioned::transport::DefaultConnector::default(),
-        resolver,
-    ))
+    // Last in the chain (above TLS): swaps each key in for its stand-in
+    // after ureq has logged the request head.
+    let connector =
+        ureq::unversioned::transport::DefaultConnector::default().chain(GuardConnector(keys));
+    Ok(ureq::Agent::with_parts(agent_config, connector, resolver))
 }
 
 impl Transmission for Http {
@@ -164,7 +172,8 @@ impl Transmission for Http {
         }
         let config = &ctx.config;
         let resolver = Resolver::default();
-        let agent = build_agent(config, resolver.clone())?;
+        let keys = KeyGuard::default();
+        let agent = build_agent(config, resolver.clone(), keys.clone())?;
         let (intake, engine, core) = pipeline::build(config, ctx.responder.clone(), block_plainly);
         let jobs = Arc::new(Handoff::<ReadyBatch>::new(config.max_concurrent_batches));
         let senders = Arc::new(Mutex::new(Vec::new()));
@@ -177,6 +186,7 @@ impl Transmission for Http {
                 resolver,
                 encoding: config.encoding,
                 retry: RetryPolicy::from_config(config),
+                keys,
                 core: Arc::clone(&core),
                 idle: AtomicUsize::new(0),
             }),
@@ -405,7 +415,10 @@ fn post(settings: &SenderSettings, url: &str, job: &ReadyBatch, limit: usize) ->
     let mut req = settings
         .agent
         .post(url)
-        .header("X-Honeycomb-Team", job.dest.api_key())
+        .header(
+            "X-Honeycomb-Team",
+            settings.keys.stand_in(job.dest.api_key()),
+        )
         .header("Content-Type", content_type(settings.encoding));
     if let Some(enc) = job.content_encoding {
         req = req.header("Content-Encoding", enc);
