@@ -57,7 +57,7 @@ fn sigkill_mid_file_then_restart_loses_nothing() {
     // were answered in (a checkpoint can only cover answered lines).
     loop {
         let accepted = rx.events().len() as u64;
-        if accepted >= 500 && accepted < N / 2 && checkpoint_offset(&ckpt).is_some() {
+        if (500..N / 2).contains(&accepted) && checkpoint_offset(&ckpt).is_some() {
             break;
         }
         assert!(

@@ -472,6 +472,7 @@ impl Config {
     /// let config = libhoney::Config::new().max_pending_bytes(8 << 20);
     /// assert_eq!(config.settings().max_pending_bytes(), 8 << 20);
     /// ```
+    #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn max_pending_bytes(mut self, n: usize) -> Self {
         self.max_pending_bytes = n;
         self

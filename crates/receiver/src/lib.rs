@@ -298,6 +298,7 @@ impl ReceiverBuilder {
     /// minimum 1). A connection accepted beyond it is closed at once,
     /// unread, so clients see a reset rather than a hang; each open
     /// connection costs about 10 KB while idle.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn max_connections(mut self, n: usize) -> Self {
         self.limits.max_connections = n.max(1);
         self
@@ -306,6 +307,7 @@ impl ReceiverBuilder {
     /// Longest time from the first byte of a request to the end of its
     /// header (default [`DEFAULT_HEADER_READ_TIMEOUT`]). A connection that
     /// sends its header slower (slowloris) is closed without an answer.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn header_read_timeout(mut self, d: Duration) -> Self {
         self.limits.header_read_timeout = d;
         self
@@ -316,6 +318,7 @@ impl ReceiverBuilder {
     /// [body memory budget](Self::max_buffered_body_bytes) included
     /// (default [`DEFAULT_BODY_READ_TIMEOUT`]). A body that takes longer
     /// gets `408` and the connection is closed.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn body_read_timeout(mut self, d: Duration) -> Self {
         self.limits.body_read_timeout = d;
         self
@@ -324,6 +327,7 @@ impl ReceiverBuilder {
     /// Longest time a connection may stay open with no request on it: from
     /// its accept, or the end of its last request, to the first byte of
     /// the next (default [`DEFAULT_IDLE_TIMEOUT`]). It is then closed.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn idle_timeout(mut self, d: Duration) -> Self {
         self.limits.idle_timeout = d;
         self
@@ -337,6 +341,7 @@ impl ReceiverBuilder {
     /// socket buffers. With [`max_body_bytes`](Self::max_body_bytes) it
     /// bounds the receiver's memory for request data. At most
     /// `u32::MAX` bytes.
+    #[must_use = "a by-value setter returns the changed value: use it"]
     pub fn max_buffered_body_bytes(mut self, bytes: usize) -> Self {
         self.limits.max_buffered_body_bytes = bytes.clamp(1, u32::MAX as usize);
         self

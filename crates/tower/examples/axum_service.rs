@@ -62,7 +62,10 @@ pub fn app(layer: HoneycombLayer) -> Router {
 /// A path parameter, and fields added to the request's event.
 async fn user(Path(id): Path<u64>, ev: HoneycombEvent) -> String {
     ev.add_field("user.id", id);
-    ev.add_field("user.plan", if id % 2 == 0 { "free" } else { "pro" });
+    ev.add_field(
+        "user.plan",
+        if id.is_multiple_of(2) { "free" } else { "pro" },
+    );
     let name = load_user(id).await;
     format!("user {id}: {name}\n")
 }
@@ -71,7 +74,7 @@ async fn user(Path(id): Path<u64>, ev: HoneycombEvent) -> String {
 #[tracing::instrument]
 async fn load_user(id: u64) -> &'static str {
     tracing::info!(cache = "miss", "user loaded");
-    if id % 2 == 0 {
+    if id.is_multiple_of(2) {
         "grace"
     } else {
         "ada"

@@ -544,8 +544,8 @@ fn sigterm_after_requests_delivers_every_event() {
         .build()
         .unwrap();
     rt.block_on(async {
-        for i in 0..20 {
-            let path = if i % 2 == 0 { "/" } else { "/users/7" };
+        for i in 0..20u32 {
+            let path = if i.is_multiple_of(2) { "/" } else { "/users/7" };
             let reply = send_request(addr, "GET", path, &[], b"").await.unwrap();
             assert_eq!(reply.status, 200);
         }

@@ -24,46 +24,10 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-// Under `--cfg libhoney_loom` the queue is built on loom's model of these
-// types, for the model-checking tests at the end of this file. (Not plain
-// `--cfg loom`: RUSTFLAGS reach every crate, and tokio built with
-// `cfg(loom)` leaves out `tokio::net`, which hyper-util needs.)
-#[cfg(not(all(test, libhoney_loom)))]
-use crate::sync::LockExt;
-#[cfg(all(test, libhoney_loom))]
-use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-#[cfg(all(test, libhoney_loom))]
-use loom::sync::{Condvar, Mutex, MutexGuard};
-#[cfg(not(all(test, libhoney_loom)))]
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-#[cfg(not(all(test, libhoney_loom)))]
-use std::sync::{Condvar, Mutex, MutexGuard};
-
-/// Orders a `SeqCst` write before a `SeqCst` read of another atomic, as
-/// `std`'s `SeqCst` accesses already do (one total order of all of them):
-/// nothing to do outside loom. Loom models `SeqCst` accesses as `AcqRel`
-/// (its README, "Unsupported features"), under which the writer's
-/// "count myself waiting, then look at the length" and the reader's "lower
-/// the length, then look at the count" could both read stale values (a
-/// lost wake-up that real `SeqCst` rules out); a `SeqCst` fence, which loom
-/// does model, gives the model the order the code relies on.
-#[inline(always)]
-fn seq_cst_order() {
-    #[cfg(all(test, libhoney_loom))]
-    loom::sync::atomic::fence(SeqCst);
-}
-
-#[cfg(all(test, libhoney_loom))]
-trait LockExt<T> {
-    fn lock_unpoisoned(&self) -> MutexGuard<'_, T>;
-}
-
-#[cfg(all(test, libhoney_loom))]
-impl<T> LockExt<T> for Mutex<T> {
-    fn lock_unpoisoned(&self) -> MutexGuard<'_, T> {
-        self.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+// `std`'s types, or loom's models under `--cfg libhoney_loom` (tests only).
+use crate::sync::model::{
+    seq_cst_order, AtomicBool, AtomicUsize, Condvar, LockExt, Mutex, MutexGuard, Ordering::SeqCst,
+};
 
 use super::{Response, ResponseError};
 

@@ -32,12 +32,14 @@
 //! [`RecvTimeoutError::Timeout`] at once, so that it can look at work that
 //! is not in the queue.
 
-use crate::sync::LockExt;
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
+
+// `std`'s types, or loom's models under `--cfg libhoney_loom` (tests only).
+use crate::sync::model::{
+    seq_cst_order, Arc, AtomicBool, AtomicUsize, Condvar, LockExt, Mutex, MutexGuard, Ordering,
+};
 use std::time::{Duration, Instant};
 
 /// How often the receiver publishes its count of items taken.
@@ -256,6 +258,7 @@ impl<T: Weight> Sender<T> {
             // timeout is a backstop only.
             s.writers_waiting += 1;
             sh.writers.store(s.writers_waiting, Ordering::SeqCst);
+            seq_cst_order();
             if sh.queued(&s) > sh.low_water {
                 s = sh
                     .writable
@@ -331,6 +334,13 @@ impl<T: Weight> Sender<T> {
                 s.writer_wakers.push(cx.waker().clone());
                 s.writers_waiting += 1;
                 sh.writers.store(s.writers_waiting, Ordering::SeqCst);
+            }
+            // Counted before this last look at `taken` (the receiver
+            // publishes `taken` before it looks at the count): one of the
+            // two sees the other, as for a blocked thread.
+            seq_cst_order();
+            if sh.queued(&s) < sh.capacity {
+                return Poll::Ready(true);
             }
             Poll::Pending
         })
@@ -412,6 +422,7 @@ impl<T: Weight> Receiver<T> {
             self.unpublished = 0;
             let sh = &*self.shared;
             sh.taken.store(self.taken, Ordering::SeqCst);
+            seq_cst_order();
             if sh.writers.load(Ordering::SeqCst) > 0 {
                 let mut s = sh.state.lock_unpoisoned();
                 let wake =
@@ -556,7 +567,73 @@ impl<T> Drop for Receiver<T> {
     }
 }
 
-#[cfg(test)]
+/// Model checking with loom (see `crate::sync::model` for how to run it).
+/// For these small configurations, in every interleaving loom can produce
+/// (lock orders, atomic orders, spurious and timed-out waits):
+///
+/// * `loom_a_blocked_sender_is_released_and_nothing_is_lost`: a sender
+///   that finds a queue of one full waits, and is woken once the receiver
+///   takes the item; both items arrive, in order (the hand-over of
+///   `writers`, `taken` and the low-water mark loses no wake-up).
+/// * `loom_a_kick_always_ends_the_receivers_wait`: a kick ends a wait
+///   whether it comes before or during it.
+/// * `loom_closing_the_receiver_releases_a_blocked_sender`: the sender
+///   gets its item back.
+///
+/// `seq_cst_order` gives the model the total order of `SeqCst` accesses
+/// that loom does not model on its own.
+#[cfg(all(test, libhoney_loom))]
+mod loom_models {
+    use super::*;
+
+    impl Weight for u32 {}
+
+    #[test]
+    fn loom_a_blocked_sender_is_released_and_nothing_is_lost() {
+        loom::model(|| {
+            let (tx, mut rx) = bounded::<u32>(1, Unit::Events);
+            let tx = Arc::new(tx);
+            assert_eq!(tx.try_send(0), Ok(()));
+            let sender = {
+                let tx = Arc::clone(&tx);
+                loom::thread::spawn(move || tx.send_blocking(1))
+            };
+            assert_eq!(rx.recv(), Ok(0));
+            assert_eq!(rx.recv(), Ok(1));
+            assert_eq!(sender.join().unwrap(), Ok(()));
+        });
+    }
+
+    #[test]
+    fn loom_a_kick_always_ends_the_receivers_wait() {
+        loom::model(|| {
+            let (tx, mut rx) = bounded::<u32>(1, Unit::Events);
+            let kicker = loom::thread::spawn(move || {
+                tx.kick();
+                tx
+            });
+            assert_eq!(rx.recv(), Err(RecvTimeoutError::Timeout));
+            drop(kicker.join().unwrap());
+        });
+    }
+
+    #[test]
+    fn loom_closing_the_receiver_releases_a_blocked_sender() {
+        loom::model(|| {
+            let (tx, mut rx) = bounded::<u32>(1, Unit::Events);
+            let tx = Arc::new(tx);
+            assert_eq!(tx.try_send(0), Ok(()));
+            let sender = {
+                let tx = Arc::clone(&tx);
+                loom::thread::spawn(move || tx.send_blocking(2))
+            };
+            rx.close();
+            assert_eq!(sender.join().unwrap(), Err(2));
+        });
+    }
+}
+
+#[cfg(all(test, not(libhoney_loom)))]
 mod tests {
     use super::*;
 
