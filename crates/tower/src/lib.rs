@@ -223,11 +223,6 @@
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The README's snippets are compiled as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../README.md")]
-struct ReadmeDoctests;
-
 /// The README's examples, compiled (and run, unless `no_run`) as doc-tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
