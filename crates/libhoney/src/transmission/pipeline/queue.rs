@@ -533,7 +533,7 @@ impl<T: Weight> Receiver<T> {
     }
 
     /// Weight queued and not yet returned (exact).
-    #[cfg(test)]
+    #[cfg(all(test, not(libhoney_loom)))]
     pub(crate) fn len(&self) -> usize {
         let pushed = self.shared.state.lock_unpoisoned().pushed;
         pushed.wrapping_sub(self.taken)
