@@ -373,7 +373,7 @@ impl Intake {
             }
             self.ship_lanes();
             let mut room = false;
-            if !(self.block)(&mut || room = self.tx.wait_room()) {
+            if !(self.block)(&mut || room = self.tx.wait_room(&|| self.lanes_held())) {
                 self.cannot_wait(ev);
                 return;
             }
@@ -396,10 +396,14 @@ impl Intake {
         }
     }
 
-    /// Before waiting for room: queues every body the lanes hold, so that
-    /// the room awaited is not held in a body that waits for its timer.
+    /// Before waiting for room: if the lanes hold half the budget or more,
+    /// queues every body they hold, so that the room awaited is not held in
+    /// bodies that wait for their timer (a small queue). With the default
+    /// budget lanes never hold that much, and the senders' bodies are left
+    /// to fill: taking them would split every thread's batches.
     fn ship_lanes(&self) {
-        if self.lanes.held() == 0 {
+        let held = self.lanes_held();
+        if held == 0 || held < self.tx.capacity() / 2 {
             return;
         }
         let mut bodies = Vec::new();
@@ -448,7 +452,7 @@ impl Intake {
                 Err(back) => ev = back,
             }
             self.ship_lanes();
-            if !self.tx.room().await {
+            if !self.tx.room(&|| self.lanes_held()).await {
                 self.respond(ev, stopped());
                 return;
             }

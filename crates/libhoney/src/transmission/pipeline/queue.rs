@@ -227,7 +227,7 @@ impl<T: Weight> Sender<T> {
     /// receiver still has half a queue of work when the senders wake.
     pub(crate) fn send_blocking(&self, item: T) -> Result<(), T> {
         let sh = &*self.shared;
-        match self.wait_room_locked(sh.state.lock_unpoisoned()) {
+        match self.wait_room_locked(sh.state.lock_unpoisoned(), &|| 0) {
             Some(s) => {
                 sh.admit(s, item);
                 Ok(())
@@ -236,18 +236,20 @@ impl<T: Weight> Sender<T> {
         }
     }
 
-    /// Waits, with the lock `s` holds, until the queue has room; the lock
+    /// Waits, with the lock `s` holds, until the queue has room besides
+    /// `held()` (weight kept elsewhere that counts against it); the lock
     /// back, or `None` if the receiver is gone.
     fn wait_room_locked<'a>(
         &'a self,
         mut s: MutexGuard<'a, State<T>>,
+        held: &dyn Fn() -> usize,
     ) -> Option<MutexGuard<'a, State<T>>> {
         let sh = &*self.shared;
         loop {
             if s.receiver_gone {
                 return None;
             }
-            if sh.queued(&s) < sh.capacity {
+            if sh.queued(&s).saturating_add(held()) < sh.capacity {
                 return Some(s);
             }
             // Full. The count of waiting senders is raised before the last look
@@ -310,24 +312,30 @@ impl<T: Weight> Sender<T> {
             < sh.capacity
     }
 
-    /// Waits until the queue has room, as [`send_blocking`](Self::send_blocking)
-    /// does, without queueing anything; false if the receiver is gone.
-    pub(crate) fn wait_room(&self) -> bool {
-        self.wait_room_locked(self.shared.state.lock_unpoisoned())
+    /// Waits until the queue has room besides `held()`, as
+    /// [`send_blocking`](Self::send_blocking) waits, without queueing
+    /// anything; false if the receiver is gone. (The same room
+    /// [`has_room`](Self::has_room) looks for: a wait that looked for less
+    /// would return while `has_room` still says no, and its caller spin.)
+    pub(crate) fn wait_room(&self, held: &dyn Fn() -> usize) -> bool {
+        self.wait_room_locked(self.shared.state.lock_unpoisoned(), held)
             .is_some()
     }
 
     /// Resolves once the queue has room (`true`), or the receiver is gone
     /// (`false`). A task that finds it full is woken once the receiver has
     /// taken it down to half, as a blocked thread is. Needs no runtime.
-    pub(crate) fn room(&self) -> impl Future<Output = bool> + '_ {
+    pub(crate) fn room<'a>(
+        &'a self,
+        held: &'a (dyn Fn() -> usize + Sync),
+    ) -> impl Future<Output = bool> + 'a {
         std::future::poll_fn(move |cx| {
             let sh = &*self.shared;
             let mut s = sh.state.lock_unpoisoned();
             if s.receiver_gone {
                 return Poll::Ready(false);
             }
-            if sh.queued(&s) < sh.capacity {
+            if sh.queued(&s).saturating_add(held()) < sh.capacity {
                 return Poll::Ready(true);
             }
             if !s.writer_wakers.iter().any(|w| w.will_wake(cx.waker())) {
@@ -339,7 +347,7 @@ impl<T: Weight> Sender<T> {
             // publishes `taken` before it looks at the count): one of the
             // two sees the other, as for a blocked thread.
             seq_cst_order();
-            if sh.queued(&s) < sh.capacity {
+            if sh.queued(&s).saturating_add(held()) < sh.capacity {
                 return Poll::Ready(true);
             }
             Poll::Pending
@@ -768,7 +776,7 @@ mod tests {
         drop(rx);
         assert_eq!(tx.try_send(1), Err(TrySendError::Disconnected(1)));
         assert_eq!(tx.send_blocking(2), Err(2));
-        assert!(!tx.wait_room());
+        assert!(!tx.wait_room(&|| 0));
     }
 
     #[test]
