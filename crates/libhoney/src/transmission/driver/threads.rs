@@ -368,14 +368,16 @@ fn send_with_retries(settings: &SenderSettings, job: &ReadyBatch) -> Outcome {
         match retries.after(attempt, Instant::now(), SystemTime::now()) {
             Next::Done(outcome) => return outcome,
             Next::Retry { delay, failed } => {
-                job.claim.retrying(failed);
+                job.claim.retrying(failed.clone());
                 log::debug!(
                     target: "libhoney",
                     "retrying a batch in {delay:?} (attempt {} failed)",
                     retries.attempts() - 1
                 );
                 if !flight.sleep(delay) {
-                    return Outcome::Abandoned("the client's close stopped the retries".into());
+                    // A close gave up: answer with how the batch failed (if
+                    // the close has not already).
+                    return failed;
                 }
                 metrics.record_retry();
             }

@@ -56,6 +56,7 @@ pub(crate) fn content_type(enc: Encoding) -> &'static str {
 }
 
 /// How a batch's sending ended.
+#[derive(Clone)]
 pub(crate) enum Outcome {
     /// The server answered.
     Http {

@@ -396,14 +396,14 @@ impl Intake {
         }
     }
 
-    /// Before waiting for room: if the lanes hold half the budget or more,
-    /// queues every body they hold, so that the room awaited is not held in
-    /// bodies that wait for their timer (a small queue). With the default
-    /// budget lanes never hold that much, and the senders' bodies are left
-    /// to fill: taking them would split every thread's batches.
+    /// Before waiting for room: if the queue is down to half and what the
+    /// lanes hold fills the rest (a small queue), queues their bodies, so
+    /// that the room awaited is not held in bodies waiting for their timer.
+    /// Otherwise room comes as the batcher takes from the queue, and the
+    /// senders' open bodies are left to fill: taking them would split every
+    /// thread's batches (with the default budget, lanes never hold half).
     fn ship_lanes(&self) {
-        let held = self.lanes_held();
-        if held == 0 || held < self.tx.capacity() / 2 {
+        if self.lanes_held() == 0 || self.tx.queued_approx() > self.tx.capacity() / 2 {
             return;
         }
         let mut bodies = Vec::new();

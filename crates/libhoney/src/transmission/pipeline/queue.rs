@@ -258,6 +258,12 @@ impl<T: Weight> Sender<T> {
             // other. A receiver that sees the count takes the lock, which this
             // thread holds until it waits, so its wake-up is not lost. The
             // timeout is a backstop only.
+            if sh.queued(&s) <= sh.low_water {
+                // The queue is draining low and what is held elsewhere fills
+                // the rest: no wake-up would come; the caller frees what it
+                // holds (`Intake::ship_lanes`).
+                return Some(s);
+            }
             s.writers_waiting += 1;
             sh.writers.store(s.writers_waiting, Ordering::SeqCst);
             seq_cst_order();
@@ -300,23 +306,28 @@ impl<T: Weight> Sender<T> {
         self.shared.gone.load(Ordering::SeqCst)
     }
 
-    /// Whether the queue holds less than its capacity less `held` (weight
-    /// kept elsewhere that counts against it), as far as senders know;
-    /// takes no lock.
-    pub(crate) fn has_room(&self, held: usize) -> bool {
+    /// Weight queued, as far as senders know; takes no lock.
+    pub(crate) fn queued_approx(&self) -> usize {
         let sh = &*self.shared;
         sh.pushed
             .load(Ordering::SeqCst)
             .wrapping_sub(sh.taken.load(Ordering::SeqCst))
-            .saturating_add(held)
-            < sh.capacity
+    }
+
+    /// Whether the queue holds less than its capacity less `held` (weight
+    /// kept elsewhere that counts against it), as far as senders know;
+    /// takes no lock.
+    pub(crate) fn has_room(&self, held: usize) -> bool {
+        self.queued_approx().saturating_add(held) < self.shared.capacity
     }
 
     /// Waits until the queue has room besides `held()`, as
     /// [`send_blocking`](Self::send_blocking) waits, without queueing
-    /// anything; false if the receiver is gone. (The same room
-    /// [`has_room`](Self::has_room) looks for: a wait that looked for less
-    /// would return while `has_room` still says no, and its caller spin.)
+    /// anything, or until the queue is down to half and `held()` alone
+    /// fills the rest (then its holder must free it); false if the receiver
+    /// is gone. (The same room [`has_room`](Self::has_room) looks for: a
+    /// wait that looked for less would return while `has_room` still says
+    /// no, and its caller spin.)
     pub(crate) fn wait_room(&self, held: &dyn Fn() -> usize) -> bool {
         self.wait_room_locked(self.shared.state.lock_unpoisoned(), held)
             .is_some()

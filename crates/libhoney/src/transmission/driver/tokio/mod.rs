@@ -667,7 +667,7 @@ async fn send_with_retries(cx: &SendContext, batch: &mut ReadyBatch) -> Outcome 
         match retries.after(attempt, Instant::now(), SystemTime::now()) {
             Next::Done(outcome) => return outcome,
             Next::Retry { delay, failed } => {
-                batch.claim.retrying(failed);
+                batch.claim.retrying(failed.clone());
                 log::debug!(
                     target: "libhoney",
                     "retrying a batch in {delay:?} (attempt {} failed)",
@@ -678,7 +678,9 @@ async fn send_with_retries(cx: &SendContext, batch: &mut ReadyBatch) -> Outcome 
                     First::B(()) => false,
                 };
                 if !slept {
-                    return Outcome::Abandoned("the client's close stopped the retries".into());
+                    // A close gave up: answer with how the batch failed (if
+                    // the close has not already).
+                    return failed;
                 }
                 metrics.record_retry();
             }
