@@ -23,7 +23,7 @@ pub const API_MAX_BATCH_BYTES: usize = 5_000_000;
 /// Durations above this (100 years) are treated as this, so that `Duration::MAX`
 /// can mean "wait forever" without overflowing an `Instant`.
 /// The default of [`Config::max_pending_bytes`].
-pub(crate) const DEFAULT_MAX_PENDING_BYTES: usize = 32 << 20;
+pub(crate) const DEFAULT_MAX_PENDING_BYTES: usize = 48 << 20;
 
 /// The default of [`Config::response_queue_capacity`] when the pending queue
 /// is bounded by memory (the default): 16,384 responses, about 2 MiB when
@@ -248,7 +248,7 @@ impl Config {
     /// | max_batch_size | 500 events (libhoney-go: 50, libhoney-py: 100; larger batches cost the sender and the API less per event, and `send_frequency` still bounds the wait) |
     /// | send_frequency | 100 ms after a batch's first event |
     /// | max_concurrent_batches | 10 requests in flight |
-    /// | max_pending_bytes | 32 MiB of events waiting to be sent (bursts of hundreds of thousands of events absorbed at once: see [`max_pending_bytes`](Config::max_pending_bytes)) |
+    /// | max_pending_bytes | 48 MiB of events waiting to be sent (bursts of hundreds of thousands of events absorbed at once: see [`max_pending_bytes`](Config::max_pending_bytes)) |
     /// | pending_work_capacity | none (libhoney-go: 10,000 events, libhoney-py: 1,000); set it to bound the queue by a count of events instead |
     /// | response_queue_capacity | 16,384 responses ([`DEFAULT_RESPONSE_QUEUE_CAPACITY`]), or 2 × pending_work_capacity when that is set |
     /// | block_on_send / block_on_response | false / false |
@@ -445,7 +445,7 @@ impl Config {
     }
 
     /// The memory budget of events waiting for the transmission (default
-    /// 32 MiB), used unless [`pending_work_capacity`](Config::pending_work_capacity)
+    /// 48 MiB), used unless [`pending_work_capacity`](Config::pending_work_capacity)
     /// bounds the queue by a count of events instead. What counts: an event
     /// handed over as it is weighs an estimate of its size in memory (128
     /// bytes, plus 64 per field it set itself; its strings' contents are
@@ -459,12 +459,15 @@ impl Config {
     /// never refused. The queue may pass the budget by a sixteenth, and by
     /// the bodies of events admitted just before. 0 is a [`ConfigError::Zero`].
     ///
-    /// Why 32 MiB: once the batcher is behind, `send` encodes into bodies,
+    /// Why 48 MiB: once the batcher is behind, `send` encodes into bodies,
     /// so the budget holds encoded events (about 340 bytes each for ten
-    /// fields, in buffers up to twice that): some 50,000 to 100,000 of them,
+    /// fields, in buffers up to twice that): some 70,000 to 140,000 of them,
     /// which absorbs a one-thread loop of 200,000 events, or 100 tokio tasks
-    /// sending 1,000 each, with no loss and a peak RSS under 64 MB; 16 MiB
-    /// lost some of such bursts (`bench/burst.sh`, docs/PERFORMANCE.md).
+    /// sending 1,000 each (also with `send` and the `Tokio` transmission,
+    /// whose batcher competes with those tasks for the runtime), with no
+    /// loss and a peak RSS around 40 MB; 32 MiB lost some of the tokio
+    /// bursts, 16 MiB some of every kind (`bench/burst.sh`,
+    /// docs/PERFORMANCE.md).
     /// Memory is used only while events wait: a client sending flat out with
     /// `block_on_send` keeps the queue full, and so holds about this much.
     ///

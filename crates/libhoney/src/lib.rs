@@ -18,7 +18,7 @@
 //! `close` time out (a close that gives up answers every event it still holds
 //! before the response stream ends), and when a runtime running the
 //! transmission shuts down. What the defaults absorb: the pending queue holds
-//! up to 32 MiB of events ([`Config::max_pending_bytes`]), a burst of hundreds
+//! up to 48 MiB of events ([`Config::max_pending_bytes`]), a burst of hundreds
 //! of thousands of events from one thread or a hundred tasks; past that, each
 //! further event overflows on its own, unless you wait for room
 //! ([`Config::block_on_send`], or [`Event::send_async`] from async code).

@@ -49,7 +49,7 @@ fn assert_defaults(c: &Config) {
     assert_eq!(c.settings().send_frequency(), Duration::from_millis(100));
     assert_eq!(c.settings().max_concurrent_batches(), 10);
     assert_eq!(c.settings().pending_work_capacity(), None);
-    assert_eq!(c.settings().max_pending_bytes(), 32 << 20);
+    assert_eq!(c.settings().max_pending_bytes(), 48 << 20);
     assert_eq!(c.settings().response_queue_capacity(), 16_384);
     assert!(!c.settings().block_on_send());
     assert!(!c.settings().block_on_response());
