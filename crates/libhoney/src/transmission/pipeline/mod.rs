@@ -152,6 +152,32 @@ impl Core {
         self.responder().metrics().outstanding()
     }
 
+    /// What a flush (blocking or async) decides before it waits: `Closed`
+    /// after a close, `Ok(false)` when no event waits for its answer.
+    pub(crate) fn needs_flush(&self) -> Result<bool, FlushError> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(FlushError::Closed);
+        }
+        Ok(self.pending() > 0)
+    }
+
+    /// The error of a flush that ran out of `timeout`.
+    pub(crate) fn flush_timed_out(&self, timeout: Duration) -> FlushError {
+        FlushError::Timeout {
+            timeout,
+            pending: self.pending(),
+        }
+    }
+
+    /// A close gives up (blocking or async): every batch not yet answered is
+    /// answered now (see [`Flight::abandon`]). Returns how many events were
+    /// still without an answer, for its error.
+    pub(crate) fn give_up(&self) -> usize {
+        let pending = self.pending();
+        self.flight.abandon();
+        pending
+    }
+
     /// Waits (looking every millisecond) until every accepted event is
     /// answered; false if `deadline` passed first.
     pub(crate) fn all_answered(&self, deadline: Instant) -> bool {
@@ -488,25 +514,15 @@ impl Intake {
     /// The blocking flush of both drivers: queues a marker, then waits until
     /// every batch it covers is answered, up to `timeout`.
     pub(crate) fn flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        if self.core.closed.load(Ordering::SeqCst) {
-            return Err(FlushError::Closed);
-        }
-        if self.core.pending() == 0 {
+        if !self.core.needs_flush()? {
             return Ok(());
         }
         let deadline = deadline_after(timeout);
-        let upto = match self.flush_marker().wait(deadline) {
-            Some(Answered::Upto(last)) => Some(last),
-            Some(Answered::Gone) => Some(u64::MAX),
-            None => None,
-        };
+        let upto = self.flush_marker().wait(deadline).map(Answered::last);
         if upto.is_some_and(|upto| self.core.flight.wait_upto(upto, deadline)) {
             Ok(())
         } else {
-            Err(FlushError::Timeout {
-                timeout,
-                pending: self.core.pending(),
-            })
+            Err(self.core.flush_timed_out(timeout))
         }
     }
 
@@ -531,8 +547,7 @@ impl Intake {
         if drained {
             return Ok(());
         }
-        let pending = self.core.pending();
-        self.core.flight.abandon();
+        let pending = self.core.give_up();
         give_up();
         self.core.all_answered(deadline);
         Err(CloseError::Timeout { timeout, pending })

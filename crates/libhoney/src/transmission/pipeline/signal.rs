@@ -110,6 +110,17 @@ pub(crate) enum Answered {
     Gone,
 }
 
+impl Answered {
+    /// The last batch a flush or close must wait for: all of them once the
+    /// batcher is gone.
+    pub(crate) fn last(self) -> u64 {
+        match self {
+            Answered::Upto(last) => last,
+            Answered::Gone => u64::MAX,
+        }
+    }
+}
+
 /// A one-time reply that threads and futures can wait for.
 #[derive(Default)]
 pub(crate) struct Reply {

@@ -28,8 +28,8 @@ use crate::config::Encoding;
 use crate::error::{CloseError, ConfigError, FlushError};
 use crate::response::Response;
 use crate::transmission::pipeline::{
-    self, close_deadlines, content_type, deadline_after, max_answer_bytes, Answered, Attempt, Core,
-    Engine, FailureKind, Intake, Next, Outcome, ReadyBatch, Retries, RetryPolicy, Step, Wait,
+    self, close_deadlines, content_type, deadline_after, max_answer_bytes, Attempt, Core, Engine,
+    FailureKind, Intake, Next, Outcome, ReadyBatch, Retries, RetryPolicy, Step, Wait,
 };
 use crate::transmission::{Context, QueuedEvent, SendFuture, Transmission};
 
@@ -252,27 +252,18 @@ impl Tokio {
         let Some(r) = self.running() else {
             return Ok(());
         };
-        if r.core.closed.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(FlushError::Closed);
-        }
-        if r.core.pending() == 0 {
+        if !r.core.needs_flush()? {
             return Ok(());
         }
         let deadline = tokio::time::Instant::from_std(deadline_after(timeout));
         let flight = &r.core.flight;
         let settle = async {
-            let upto = match r.intake.flush_marker().answered().await {
-                Answered::Upto(last) => last,
-                Answered::Gone => u64::MAX,
-            };
+            let upto = r.intake.flush_marker().answered().await.last();
             flight.upto(upto).await;
         };
         match tokio::time::timeout_at(deadline, settle).await {
             Ok(()) => Ok(()),
-            Err(_) => Err(FlushError::Timeout {
-                timeout,
-                pending: r.core.pending(),
-            }),
+            Err(_) => Err(r.core.flush_timed_out(timeout)),
         }
     }
 
@@ -281,7 +272,8 @@ impl Tokio {
     /// delivered (open batches go out at once) and the tasks stop, all within
     /// `timeout`. It does not end the client's response stream: call
     /// [`Client::close_async`](crate::Client::close_async) after it (it returns
-    /// at once then), or drop the client. Calling it again does nothing.
+    /// at once then), or drop the client. Calling it again waits for the
+    /// same close.
     ///
     /// If the time runs out, retries are interrupted, queued events are
     /// answered with a transport error at once, and requests in progress
@@ -328,8 +320,7 @@ impl Tokio {
         if tokio::time::timeout_at(grace, drain).await.is_ok() {
             return Ok(());
         }
-        let pending = core.pending();
-        core.flight.abandon();
+        let pending = core.give_up();
         let deadline = tokio::time::Instant::from_std(deadline);
         let _ = tokio::time::timeout_at(deadline, all_answered(core)).await;
         Err(CloseError::Timeout { timeout, pending })
