@@ -1,8 +1,6 @@
 //! `honey send` end to end against the receiver.
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
@@ -97,17 +95,7 @@ fn send_reads_a_json_object_from_stdin() {
     let rx = receiver();
     let mut c = honey_to(&rx, "send", "stdin");
     c.args(["--stdin", "extra=1", "job=override"]);
-    c.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(br#"{"job":"backup","rows":12,"nested":{"ok":true}}"#)
-        .unwrap();
-    let out = wait_output(child, T);
+    let out = run_with_input(c, br#"{"job":"backup","rows":12,"nested":{"ok":true}}"#, T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let d = &rx.events()[0].data;
     assert_eq!(d["job"], json!("override"));
@@ -118,13 +106,8 @@ fn send_reads_a_json_object_from_stdin() {
     // Not an object: usage error, nothing sent.
     rx.reset();
     let mut c = honey_to(&rx, "send", "stdin");
-    c.arg("--stdin")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"[1,2]").unwrap();
-    let out = wait_output(child, T);
+    c.arg("--stdin");
+    let out = run_with_input(c, b"[1,2]", T);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("not one JSON object"),

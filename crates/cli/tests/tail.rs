@@ -1,7 +1,6 @@
 //! `honey tail` end to end against the receiver.
 mod common;
 
-use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -259,18 +258,8 @@ fn logfmt_regex_and_time_field() {
 fn stdin_and_dry_run() {
     let rx = receiver();
     let mut c = honey_to(&rx, "tail", "stdin");
-    c.args(["--dry-run", "--add-field", "src=pipe", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(seq_lines(0..3).as_bytes())
-        .unwrap();
-    let out = wait_output(child, T);
+    c.args(["--dry-run", "--add-field", "src=pipe", "-"]);
+    let out = run_with_input(c, seq_lines(0..3).as_bytes(), T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let lines: Vec<serde_json::Value> = stdout(&out)
         .lines()
@@ -283,18 +272,8 @@ fn stdin_and_dry_run() {
 
     // Really sending from stdin.
     let mut c = honey_to(&rx, "tail", "stdin");
-    c.arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(seq_lines(0..50).as_bytes())
-        .unwrap();
-    let out = wait_output(child, T);
+    c.arg("-");
+    let out = run_with_input(c, seq_lines(0..50).as_bytes(), T);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(seq_counts(&rx).len(), 50);
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -59,6 +60,21 @@ pub fn receiver() -> RunningReceiver {
 pub fn run(mut c: Command, timeout: Duration) -> Output {
     c.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = c.spawn().expect("honey starts");
+    wait_output(child, timeout)
+}
+
+/// Runs to completion with `input` on its standard input, with a time limit.
+pub fn run_with_input(mut c: Command, input: &[u8], timeout: Duration) -> Output {
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("honey starts");
+    child
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(input)
+        .expect("stdin written");
     wait_output(child, timeout)
 }
 
