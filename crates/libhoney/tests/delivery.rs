@@ -108,6 +108,15 @@ fn count_responses(client: &Client, n: u64) -> JoinHandle<Counts> {
 
 /// A plain thread that reads every response of `client` until the stream
 /// ends (each within [`LONG`]), and yields them.
+/// Closes `client` and waits for everything to be delivered: the tokio
+/// transmission's own close first (the client's, from a helper thread, then
+/// ends the stream); for `Http` the first close is the client's, and the
+/// second returns at once.
+async fn close_fully(client: &Sending) {
+    client.close_within(LONG).await.expect("close delivers");
+    client.close_async(LONG).await.expect("close delivers");
+}
+
 fn read_all(client: &Client) -> JoinHandle<Vec<Response>> {
     let responses = client.responses();
     std::thread::spawn(move || {
@@ -312,12 +321,7 @@ async fn tasks_sending_async_lose_nothing(kind: Kind) {
     for t in tasks {
         t.await.unwrap();
     }
-    if kind != Kind::Http {
-        // The tokio transmission's own close first (the client's, from a
-        // helper thread, then ends the stream).
-        client.close_within(LONG).await.expect("close delivers");
-    }
-    client.close_async(LONG).await.expect("close delivers");
+    close_fully(&client).await;
     let counts = reader.join().unwrap();
     let delivered = Require {
         every_response: false,
@@ -626,10 +630,7 @@ async fn huge_answers_are_bounded(kind: Kind) {
     let client = kind.client(batch(server.url.clone()));
     let reader = read_all(&client);
     let sent = send_ids(&client, 0..500);
-    if kind != Kind::Http {
-        client.close_within(LONG).await.expect("close delivers");
-    }
-    client.close_async(LONG).await.expect("close delivers");
+    close_fully(&client).await;
     let got = reader.join().unwrap();
     assert_eq!(got.len(), 500);
     let mut ids: Vec<u64> = got.iter().map(meta_id).collect();
@@ -655,10 +656,7 @@ async fn huge_answers_are_bounded(kind: Kind) {
     let client = kind.client(batch(server.url.clone()).max_attempts(1));
     let reader = read_all(&client);
     send_ids(&client, 0..500);
-    if kind != Kind::Http {
-        client.close_within(LONG).await.expect("close delivers");
-    }
-    client.close_async(LONG).await.expect("close delivers");
+    close_fully(&client).await;
     let got = reader.join().unwrap();
     assert_eq!(got.len(), 500);
     for r in &got {
@@ -677,10 +675,7 @@ async fn huge_answers_are_bounded(kind: Kind) {
     let client = kind.client(batch(server.url.clone()));
     let reader = read_all(&client);
     send_ids(&client, 0..500);
-    if kind != Kind::Http {
-        client.close_within(LONG).await.expect("close delivers");
-    }
-    client.close_async(LONG).await.expect("close delivers");
+    close_fully(&client).await;
     let got = reader.join().unwrap();
     assert_eq!(got.len(), 500);
     for r in &got {
