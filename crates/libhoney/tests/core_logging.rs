@@ -5,30 +5,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
-use common::{base, mock_client, FailingWriter, SharedBuf, SECRET_KEY};
+use common::{base, mock_client, FailingWriter, SharedBuf, LOGS, SECRET_KEY};
 use libhoney::transmission::{Discard, Writer};
 use libhoney::{Client, Config};
-use log::{Level, LevelFilter, Log, Metadata, Record};
-
-struct Capture(Mutex<Vec<(Level, String, String)>>);
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &Record) {
-        self.0.lock().unwrap().push((
-            record.level(),
-            record.target().to_string(),
-            record.args().to_string(),
-        ));
-    }
-    fn flush(&self) {}
-}
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
+use log::{Level, LevelFilter};
 
 fn take() -> Vec<(Level, String, String)> {
     std::mem::take(&mut *LOGS.0.lock().unwrap())

@@ -2,30 +2,14 @@
 //! counted in the metrics, and a key set on a builder still works. A logger is
 //! process-wide, so this binary has a single test.
 
-use std::sync::Mutex;
+mod common;
+
 use std::time::Duration;
 
+use common::LOGS;
 use libhoney::{Client, Config, SendError};
 use libhoney_receiver::Receiver;
-use log::{Level, LevelFilter, Log, Metadata, Record};
-
-struct Capture(Mutex<Vec<(Level, String, String)>>);
-
-impl Log for Capture {
-    fn enabled(&self, _: &Metadata) -> bool {
-        true
-    }
-    fn log(&self, record: &Record) {
-        self.0.lock().unwrap().push((
-            record.level(),
-            record.target().to_string(),
-            record.args().to_string(),
-        ));
-    }
-    fn flush(&self) {}
-}
-
-static LOGS: Capture = Capture(Mutex::new(Vec::new()));
+use log::{Level, LevelFilter};
 
 fn warnings() -> Vec<String> {
     LOGS.0

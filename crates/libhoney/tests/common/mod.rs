@@ -6,6 +6,29 @@ use std::sync::{Arc, Mutex};
 
 use libhoney::transmission::Mock;
 use libhoney::{Client, Config};
+use log::{Level, Log, Metadata, Record};
+
+/// A `log` logger that keeps every record (level, target, message). A
+/// logger is process-wide: a binary that installs it (`log::set_logger(&LOGS)`)
+/// has a single test.
+pub struct Capture(pub Mutex<Vec<(Level, String, String)>>);
+
+impl Log for Capture {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &Record<'_>) {
+        self.0.lock().unwrap().push((
+            record.level(),
+            record.target().to_string(),
+            record.args().to_string(),
+        ));
+    }
+    fn flush(&self) {}
+}
+
+/// The capturing logger of this test binary.
+pub static LOGS: Capture = Capture(Mutex::new(Vec::new()));
 
 /// A recognisable environment (non-classic) API key: tests assert it never
 /// appears in Debug output or logs.
