@@ -290,6 +290,45 @@ pub use response::{
 };
 pub use value::{FieldName, Value};
 
+/// Internals exposed for the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod __fuzz {
+    use crate::transmission::pipeline::answer::fuzz;
+
+    /// The most bytes of server text copied into a response (`…` may follow).
+    pub const MAX_ERROR_TEXT: usize = crate::transmission::pipeline::answer::MAX_ERROR_TEXT;
+
+    /// A per-event status as the SDK reads it: `(status, error)`.
+    pub type Status = (u16, Option<String>);
+
+    /// The responses a batch of `events` events gets when the server
+    /// answers `status` with `body` (JSON, or msgpack with `msgpack`).
+    pub fn answer(status: u16, body: &[u8], msgpack: bool, events: usize) -> Vec<crate::Response> {
+        fuzz::answer(status, body, msgpack, events)
+    }
+
+    /// The statuses of a JSON answer as read by the fast path (`None` when
+    /// it declines the body) and by the general path.
+    pub fn json_both_paths(body: &[u8]) -> (Option<Vec<Status>>, Result<Vec<Status>, String>) {
+        fuzz::json_both_paths(body)
+    }
+
+    /// The statuses of a JSON or msgpack answer.
+    pub fn statuses(body: &[u8], msgpack: bool) -> Result<Vec<Status>, String> {
+        fuzz::statuses(body, msgpack)
+    }
+
+    /// `Retry-After: value` read at a fixed time (2001-09-09T01:46:40Z).
+    pub fn retry_after(value: &str) -> Option<std::time::Duration> {
+        let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+        crate::transmission::pipeline::retry::parse_retry_after(value, now)
+    }
+
+    /// The longest `Retry-After` the SDK takes as given.
+    pub const MAX_RETRY_AFTER: std::time::Duration =
+        crate::transmission::pipeline::retry::MAX_RETRY_AFTER;
+}
+
 /// Internals exposed for the benchmarks in `benches/`; not part of the API.
 #[doc(hidden)]
 pub mod __bench {

@@ -188,9 +188,15 @@ pub(crate) struct EventStatus {
 /// matched without regard to case (as libhoney-go does), other members are
 /// ignored, and a null or empty error means none.
 pub(crate) fn parse_statuses_json(body: &[u8]) -> Result<Vec<EventStatus>, String> {
-    if let Some(statuses) = parse_plain_statuses(body) {
-        return Ok(statuses);
+    match parse_plain_statuses(body) {
+        Some(statuses) => Ok(statuses),
+        None => parse_general_statuses(body),
     }
+}
+
+/// The general path of [`parse_statuses_json`]: any valid JSON, read into a
+/// tree (serde_json's recursion limit of 128 bounds its depth).
+fn parse_general_statuses(body: &[u8]) -> Result<Vec<EventStatus>, String> {
     let v: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
     let arr = v.as_array().ok_or("not a JSON array")?;
@@ -227,7 +233,12 @@ fn parse_plain_statuses(body: &[u8]) -> Option<Vec<EventStatus>> {
     }
     impl P<'_> {
         fn ws(&mut self) {
-            while self.b.get(self.i).is_some_and(|c| c.is_ascii_whitespace()) {
+            // JSON's white space (not `is_ascii_whitespace`, which takes a form feed too).
+            while self
+                .b
+                .get(self.i)
+                .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
+            {
                 self.i += 1;
             }
         }
@@ -247,7 +258,8 @@ fn parse_plain_statuses(body: &[u8]) -> Option<Vec<EventStatus>> {
                     return None;
                 }
             }
-            if self.i == start {
+            // JSON has no leading zeros: `0202` is for the general path to refuse.
+            if self.i == start || (self.b[start] == b'0' && self.i - start > 1) {
                 return None;
             }
             u16::try_from(n).ok()
@@ -386,6 +398,49 @@ fn mp_skip(rd: &mut &[u8], depth: usize) -> Option<()> {
     Some(())
 }
 
+/// Hooks for the fuzz targets in `fuzz/` (through `libhoney::__fuzz`).
+pub(crate) mod fuzz {
+    use super::*;
+
+    /// The responses a batch of `events` events gets when the server
+    /// answers `status` with `body`.
+    pub(crate) fn answer(status: u16, body: &[u8], msgpack: bool, events: usize) -> Vec<Response> {
+        let outcome = Outcome::Http {
+            status,
+            body: body.to_vec(),
+            msgpack,
+        };
+        batch_responses((0..events).map(|_| None).collect(), outcome, Duration::ZERO)
+    }
+
+    /// A status as `(status, error)`.
+    pub(crate) type Status = (u16, Option<String>);
+
+    fn plain(v: Vec<EventStatus>) -> Vec<Status> {
+        v.into_iter().map(|s| (s.status, s.error)).collect()
+    }
+
+    /// The JSON statuses read by the fast path (`None` when it declines)
+    /// and by the general path.
+    pub(crate) fn json_both_paths(
+        body: &[u8],
+    ) -> (Option<Vec<Status>>, Result<Vec<Status>, String>) {
+        (
+            parse_plain_statuses(body).map(plain),
+            parse_general_statuses(body).map(plain),
+        )
+    }
+
+    /// The statuses read from a JSON (`msgpack == false`) or msgpack body.
+    pub(crate) fn statuses(body: &[u8], msgpack: bool) -> Result<Vec<Status>, String> {
+        if msgpack {
+            parse_statuses_msgpack(body).map(plain)
+        } else {
+            parse_statuses_json(body).map(plain)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +539,9 @@ mod tests {
             br#"[{"status":2020000}]"#,
             br#"[{"status":202},]"#,
             br#"[{"status":-1}]"#,
+            // Not JSON: a leading zero, a form feed as white space.
+            br#"[{"status":0202}]"#,
+            b"\x0c[]",
             b"",
         ] {
             assert!(

@@ -200,17 +200,28 @@ pub(crate) fn is_retryable_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
-/// Parses `Retry-After`: seconds (integer or decimal) or an HTTP date.
+/// The longest `Retry-After` taken as given (a day); longer ones are cut to
+/// it (the retry deadline usually ends the wait far sooner).
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(86_400);
+
+/// Parses `Retry-After`: seconds (integer or decimal) or an HTTP date; at
+/// most [`MAX_RETRY_AFTER`] either way.
 pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<f64>() {
         if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+            return Some(Duration::from_secs_f64(
+                secs.min(MAX_RETRY_AFTER.as_secs_f64()),
+            ));
         }
         return None;
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 #[cfg(test)]
@@ -231,6 +242,10 @@ mod tests {
         assert_eq!(parse_retry_after(&date, now), Some(Duration::from_secs(7)));
         let past = httpdate::fmt_http_date(now - Duration::from_secs(7));
         assert_eq!(parse_retry_after(&past, now), Some(Duration::ZERO));
+        // A date years ahead, or 10^9 seconds: a day at most.
+        let far = httpdate::fmt_http_date(now + Duration::from_secs(1_000_000_000));
+        assert_eq!(parse_retry_after(&far, now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("1e9", now), Some(MAX_RETRY_AFTER));
     }
 
     #[test]
