@@ -15,7 +15,7 @@ secs="${1:?usage: fuzz/run.sh SECONDS [TARGET...]}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(receiver_json receiver_msgpack receiver_decode encode_roundtrip)
+    targets=(receiver_json receiver_msgpack receiver_decode encode_roundtrip sdk_answer sdk_answer_roundtrip)
 fi
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
