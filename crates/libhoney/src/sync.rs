@@ -40,7 +40,7 @@ impl<T: ?Sized> RwLockExt<T> for RwLock<T> {
 }
 
 /// The synchronization types of the SDK's hand-written queues (the pending
-/// queue, the hand-off to sender threads, the response queue): `std`'s, or,
+/// queue, the lanes, the hand-off to sender threads, the response queue): `std`'s, or,
 /// under `--cfg libhoney_loom` (tests only), loom's models of them, so that
 /// the loom tests check the very code that runs. (Not plain `--cfg loom`:
 /// RUSTFLAGS reach every crate, and tokio built with `cfg(loom)` leaves out
@@ -52,12 +52,12 @@ pub(crate) mod model {
     pub(crate) use super::LockExt;
     #[cfg(all(test, libhoney_loom))]
     pub(crate) use loom::sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Condvar, Mutex, MutexGuard,
     };
     #[cfg(not(all(test, libhoney_loom)))]
     pub(crate) use std::sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc, Condvar, Mutex, MutexGuard,
     };
 

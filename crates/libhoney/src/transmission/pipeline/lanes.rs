@@ -27,11 +27,12 @@
 //! slot's oldest body (the one opened first). So lanes hold at most
 //! `slots × MAX_OPEN` open bodies.
 
-use crate::sync::LockExt;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::TryLockError;
 use std::time::Instant;
+
+// `std`'s types, or loom's models under `--cfg libhoney_loom` (tests only).
+use crate::sync::model::{AtomicU64, AtomicUsize, LockExt, Mutex, MutexGuard, Ordering};
 
 use super::batch::{fill, BatchSettings, OpenBatch};
 use crate::destination::Destination;
@@ -101,14 +102,15 @@ thread_local! {
     static INDEX: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-/// The next lane index to hand to a thread.
-static NEXT_INDEX: AtomicUsize = AtomicUsize::new(0);
+/// The next lane index to hand to a thread (`std`'s atomic even under
+/// loom: a static, and only a hint).
+static NEXT_INDEX: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn thread_index() -> usize {
     INDEX.with(|i| {
         let mut v = i.get();
         if v == usize::MAX {
-            v = NEXT_INDEX.fetch_add(1, Ordering::Relaxed);
+            v = NEXT_INDEX.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             i.set(v);
         }
         v
@@ -287,7 +289,7 @@ impl Lanes {
 
     /// Events in open bodies, counted under each slot's lock (and checked
     /// against [`held`](Lanes::held), which may lag by the drift).
-    #[cfg(test)]
+    #[cfg(all(test, not(libhoney_loom)))]
     fn open_events(&self) -> usize {
         let n = self
             .slots
@@ -323,7 +325,123 @@ fn add(counter: &AtomicUsize, before: usize, after: usize) {
     }
 }
 
-#[cfg(test)]
+/// Model checking with loom (see `crate::sync::model` for how to run it).
+/// In every interleaving loom produces for these small configurations:
+///
+/// * `loom_sends_racing_a_take_lose_and_repeat_nothing`: two threads send
+///   two events each (batches of two, two slots, so sends contend for a
+///   slot, ship full bodies and open new ones) while the batcher takes
+///   every open body (a flush): each event ends in exactly one body, each
+///   body's count matches its metadata, and the published counts and the
+///   deadline return to zero and none once all is taken.
+/// * `loom_a_body_opened_before_a_wake_is_seen_by_the_batcher`: a sender
+///   opens a body and then wakes the batcher (as the queue's kick does); a
+///   batcher woken by it sees the body's deadline and takes the body at that
+///   deadline: `push` publishes the deadline before it returns, so a batcher
+///   woken after a send never sleeps past a body it was not told about.
+///
+/// (Loom runs its threads on one OS thread, so they share the thread-local
+/// lane index: every send starts at the same slot, the contended case.)
+#[cfg(all(test, libhoney_loom))]
+mod loom_models {
+    use super::*;
+    use crate::config::Config;
+    use crate::fields::{Fields, LayeredFields};
+    use crate::response::Metadata;
+    use crate::value::Value;
+    use loom::sync::atomic::AtomicBool;
+    use loom::sync::Arc;
+
+    fn lanes(slots: usize) -> Arc<Lanes> {
+        let config = Config::new().max_batch_size(2);
+        Arc::new(Lanes::with_slots(
+            BatchSettings::from_config(&config),
+            slots,
+        ))
+    }
+
+    fn event(n: i64) -> QueuedEvent {
+        let mut own = Fields::with_capacity(1);
+        own.insert("n".into(), Value::Int(n));
+        QueuedEvent {
+            fields: LayeredFields { base: None, own },
+            dest: Destination::new("http://127.0.0.1:9", "k", "d"),
+            sample_rate: 1,
+            timestamp: std::time::UNIX_EPOCH,
+            metadata: Some(Metadata::new(n)),
+        }
+    }
+
+    /// The events' numbers in `bodies`, sorted.
+    fn ns(bodies: &[OpenBatch]) -> Vec<i64> {
+        let mut v: Vec<i64> = bodies
+            .iter()
+            .flat_map(|b| &b.metas)
+            .map(|m| *m.as_ref().unwrap().downcast_ref::<i64>().unwrap())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn loom_sends_racing_a_take_lose_and_repeat_nothing() {
+        loom::model(|| {
+            let l = lanes(2);
+            let senders: Vec<_> = (0..2i64)
+                .map(|t| {
+                    let l = Arc::clone(&l);
+                    loom::thread::spawn(move || {
+                        let mut shipped = Vec::new();
+                        for i in 0..2 {
+                            let p = l.push(event(t * 10 + i));
+                            assert!(p.refused.is_none());
+                            shipped.extend(p.ship);
+                        }
+                        shipped
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            l.take(None, &mut all);
+            for s in senders {
+                all.extend(s.join().unwrap());
+            }
+            l.take(None, &mut all);
+            assert_eq!(ns(&all), vec![0, 1, 10, 11]);
+            assert!(all.iter().all(|b| b.count() == b.metas.len()));
+            assert_eq!((l.held(), l.held_bytes()), (0, 0));
+            assert_eq!(l.next_deadline(), None);
+        });
+    }
+
+    #[test]
+    fn loom_a_body_opened_before_a_wake_is_seen_by_the_batcher() {
+        loom::model(|| {
+            let l = lanes(2);
+            let woken = Arc::new(AtomicBool::new(false));
+            let sender = {
+                let (l, woken) = (Arc::clone(&l), Arc::clone(&woken));
+                loom::thread::spawn(move || {
+                    let p = l.push(event(7));
+                    assert!(p.opened && p.ship.is_empty());
+                    woken.store(true, Ordering::Release);
+                })
+            };
+            let mut out = Vec::new();
+            if woken.load(Ordering::Acquire) {
+                let deadline = l.next_deadline().expect("the opened body's deadline");
+                l.take(Some(deadline), &mut out);
+                assert_eq!(ns(&out), vec![7]);
+            }
+            sender.join().unwrap();
+            l.take(None, &mut out);
+            assert_eq!(ns(&out), vec![7]);
+            assert_eq!((l.held(), l.next_deadline()), (0, None));
+        });
+    }
+}
+
+#[cfg(all(test, not(libhoney_loom)))]
 mod tests {
     use super::*;
     use crate::config::{Config, Encoding};
