@@ -276,7 +276,7 @@ pub use config::{
 };
 pub use error::{
     CloseError, ConfigError, FieldError, FlushError, GlobalError, NotInitialized, SendError,
-    SerializeError,
+    SerializeError, StartError,
 };
 pub use event::Event;
 pub use global::{

@@ -96,8 +96,12 @@ pub trait Transmission: Send + Sync + 'static {
     /// response queue.
     ///
     /// # Errors
-    /// [`ConfigError::Transmission`] if the transmission cannot start (for
-    /// example, it was already started by another client).
+    /// What [`Client::new`](crate::Client::new) then returns. A transmission
+    /// of your own returns [`ConfigError::Transmission`] with its reason
+    /// (a message or any error: see [`StartError`](crate::StartError)), or
+    /// [`ConfigError::TransmissionInUse`] when it was already started by
+    /// another client. The built-in ones return the typed variants of
+    /// [`ConfigError`] that say why.
     fn start(&self, ctx: Context) -> Result<(), ConfigError>;
 
     /// Takes one accepted event.
