@@ -75,6 +75,7 @@ use ureq::unversioned::transport::Connector as _;
 /// It never uses an async runtime, so it works the same on plain threads,
 /// inside any tokio runtime, and at process exit.
 #[derive(Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub struct Http {
     running: OnceLock<Running>,
 }

@@ -139,6 +139,7 @@ use crate::transmission::{Context, QueuedEvent, SendFuture, Transmission};
 /// the runtime never waits for room in the response queue). The
 /// transmission stops for good then; later events are answered the same way.
 #[derive(Clone, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct Tokio {
     inner: Arc<Inner>,
 }
