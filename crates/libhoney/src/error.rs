@@ -94,8 +94,10 @@ pub enum ConfigError {
     /// The transmission is already in use: each of the built-in ones (and
     /// each clone of `Mock`, `Writer` or `Tokio`, which share one state)
     /// serves one client and starts once. Create a new one for this client.
+    /// A transmission of your own may return it too, with its own name.
     TransmissionInUse {
-        /// Which transmission: `"Http"`, `"Tokio"`, `"Writer"`, `"Mock"` or `"Discard"`.
+        /// Which transmission: `"Http"`, `"Tokio"`, `"Writer"`, `"Mock"` or
+        /// `"Discard"` (or the name a transmission of your own gives).
         transmission: &'static str,
     },
     /// `transmission::Tokio::new()` was given to a client built outside a

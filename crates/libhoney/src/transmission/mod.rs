@@ -34,7 +34,7 @@
 //! impl Transmission for Counting {
 //!     fn start(&self, ctx: Context) -> Result<(), libhoney::ConfigError> {
 //!         self.responder.set(ctx.responder().clone())
-//!             .map_err(|_| libhoney::ConfigError::Transmission("already started".into()))
+//!             .map_err(|_| libhoney::ConfigError::TransmissionInUse { transmission: "Counting" })
 //!     }
 //!     fn send(&self, mut event: QueuedEvent) {
 //!         *self.seen.lock().unwrap().entry(event.dataset().to_string()).or_default() += 1;
