@@ -22,7 +22,9 @@ impl Transmission for LastPerDataset {
     fn start(&self, ctx: Context) -> Result<(), ConfigError> {
         self.responder
             .set(ctx.responder().clone())
-            .map_err(|_| ConfigError::Transmission("already started".into()))
+            .map_err(|_| ConfigError::TransmissionInUse {
+                transmission: "LastPerDataset",
+            })
     }
     fn send(&self, mut event: QueuedEvent) {
         let json = event.to_json();

@@ -17,7 +17,7 @@ use crate::event::Event;
 use crate::fields::Fields;
 use crate::metrics::{Metrics, MetricsSnapshot, Sharded};
 use crate::response::{response_queue, Responder, Response, ResponseError, Responses};
-use crate::transmission::{Context, Http, QueuedEvent, Transmission};
+use crate::transmission::{Context, QueuedEvent, Transmission};
 use crate::value::{FieldName, Value};
 
 /// A handle to one libhoney client: its global fields, its transmission and its
@@ -125,7 +125,10 @@ impl Client {
     ///
     /// # Errors
     /// [`ConfigError`] for any invalid setting, or if the transmission cannot
-    /// start (for example, it already serves another client).
+    /// start (for example, it already serves another client). In a build
+    /// without the `http` feature, a config that names no transmission is a
+    /// [`ConfigError::NoTransmission`]; an option whose feature is off, a
+    /// [`ConfigError::FeatureDisabled`].
     pub fn new(config: Config) -> Result<Client, ConfigError> {
         let config = config.resolve()?;
         let metrics = Arc::new(Metrics::default());
@@ -136,7 +139,7 @@ impl Client {
         );
         let transmission: Arc<dyn Transmission> = match &config.transmission {
             Some(t) => Arc::clone(t),
-            None => Arc::new(Http::new()),
+            None => default_transmission()?,
         };
         // The transmission's copy of the config leaves the transmission out:
         // a transmission that keeps its config would otherwise own itself.
@@ -699,4 +702,17 @@ impl<T> Future for OffThread<T> {
             }
         }
     }
+}
+
+/// The transmission of a client given none: [`Http`](crate::transmission::Http).
+#[cfg(feature = "http")]
+fn default_transmission() -> Result<Arc<dyn Transmission>, ConfigError> {
+    Ok(Arc::new(crate::transmission::Http::new()))
+}
+
+/// Without the `http` feature there is no default transmission
+/// (`Config::resolve` has said so already).
+#[cfg(not(feature = "http"))]
+fn default_transmission() -> Result<Arc<dyn Transmission>, ConfigError> {
+    Err(ConfigError::NoTransmission)
 }

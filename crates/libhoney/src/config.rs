@@ -34,19 +34,44 @@ pub const DEFAULT_RESPONSE_QUEUE_CAPACITY: usize = 16_384;
 pub(crate) const LONGEST_WAIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
 /// How batch bodies are compressed. `Content-Encoding` says which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// Every variant exists in every build; `Zstd` needs the `zstd` feature and
+/// `Gzip` the `gzip` feature (both on by default). Choosing one whose feature
+/// is off is a [`ConfigError::FeatureDisabled`] from
+/// [`Client::new`](crate::Client::new). Without a choice, the client takes
+/// the [default](Compression::default): the best one built in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Compression {
     /// zstd (the default, as libhoney-go): the best ratio for the CPU spent.
-    #[default]
+    /// Feature `zstd`.
     Zstd,
-    /// gzip, for proxies or receivers that do not take zstd.
+    /// gzip, for proxies or receivers that do not take zstd. Feature `gzip`.
     Gzip,
     /// No compression.
     None,
 }
 
+impl Default for Compression {
+    /// The best compression this build has: [`Zstd`](Compression::Zstd)
+    /// with the `zstd` feature (on by default), else
+    /// [`Gzip`](Compression::Gzip) with the `gzip` feature, else
+    /// [`None`](Compression::None). The default of [`Config::compression`].
+    ///
+    /// ```
+    /// # #[cfg(feature = "zstd")]
+    /// assert_eq!(libhoney::Compression::default(), libhoney::Compression::Zstd);
+    /// ```
+    fn default() -> Self {
+        Compiled::THIS_BUILD.default_compression()
+    }
+}
+
 /// How batch bodies are encoded. `Content-Type` says which.
+///
+/// Both variants exist in every build; `Msgpack` needs the `msgpack` feature
+/// (on by default): choosing it without the feature is a
+/// [`ConfigError::FeatureDisabled`] from [`Client::new`](crate::Client::new).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum Encoding {
@@ -54,6 +79,7 @@ pub enum Encoding {
     #[default]
     Json,
     /// `application/msgpack`: smaller and cheaper to encode; same shape.
+    /// Feature `msgpack`.
     Msgpack,
 }
 
@@ -143,7 +169,8 @@ pub struct Config {
     pub(crate) tls_roots_pem: Option<Arc<Vec<u8>>>,
     pub(crate) tls_roots: Option<Arc<Vec<Vec<u8>>>>,
     pub(crate) request_timeout: Duration,
-    pub(crate) compression: Compression,
+    /// `None` until chosen, or until `resolve` puts in the default.
+    pub(crate) compression: Option<Compression>,
     pub(crate) compression_level: Option<i32>,
     pub(crate) encoding: Encoding,
     pub(crate) max_attempts: Option<u32>,
@@ -191,7 +218,7 @@ impl fmt::Debug for Config {
                 &self.tls_roots_pem.as_ref().map(|_| "(set)"),
             )
             .field("request_timeout", &self.request_timeout)
-            .field("compression", &self.compression)
+            .field("compression", &self.settings().compression())
             .field("compression_level", &self.compression_level)
             .field("encoding", &self.encoding)
             .field("max_attempts", &self.max_attempts)
@@ -254,7 +281,7 @@ impl Config {
     /// | block_on_send / block_on_response | false / false |
     /// | request_timeout | 10 s per attempt |
     /// | retry_deadline / max_attempts | 60 s / no cap (transient failures are retried with capped exponential backoff and jitter until the deadline) |
-    /// | compression / encoding | zstd / JSON |
+    /// | compression / encoding | zstd (the best built in: see [`Compression::default`]) / JSON |
     /// | shutdown_timeout | 10 s (used by `flush`, `close` and drop) |
     /// | compression_level | 1 |
     /// | retry_backoff | 100 ms doubling up to 5 s |
@@ -294,7 +321,7 @@ impl Config {
             tls_roots_pem: None,
             tls_roots: None,
             request_timeout: Duration::from_secs(10),
-            compression: Compression::Zstd,
+            compression: None,
             compression_level: None,
             encoding: Encoding::Json,
             max_attempts: None,
@@ -725,9 +752,14 @@ impl Config {
     /// How batch bodies are compressed (zstd by default). Compression runs on the
     /// transmission's batcher thread (`Http`) or a batch task (`Tokio`), never
     /// on the thread that calls `send`.
+    ///
+    /// Without a choice, the client takes the best compression built in
+    /// ([`Compression::default`]: zstd, else gzip, else none, by the
+    /// features `zstd` and `gzip`). A choice whose feature is off is a
+    /// [`ConfigError::FeatureDisabled`] from [`Client::new`](crate::Client::new).
     #[must_use = "a setter returns the changed configuration: use it (pass it on or to Client::new)"]
     pub fn compression(mut self, c: Compression) -> Self {
-        self.compression = c;
+        self.compression = Some(c);
         self
     }
 
@@ -758,7 +790,9 @@ impl Config {
 
     /// How batch bodies are encoded: [`Encoding::Json`] (the default) or
     /// [`Encoding::Msgpack`] (smaller and cheaper to encode; libhoney-go's
-    /// msgpack option).
+    /// msgpack option). `Msgpack` needs the `msgpack` feature (on by
+    /// default); without it, choosing it is a
+    /// [`ConfigError::FeatureDisabled`] from [`Client::new`](crate::Client::new).
     ///
     /// ```
     /// use libhoney::{Config, Encoding};
@@ -926,6 +960,8 @@ impl Config {
         if self.sample_rate == 0 {
             return Err(ConfigError::ZeroSampleRate);
         }
+        check_features(&self, Compiled::THIS_BUILD)?;
+        self.compression = Some(self.settings().compression());
         if let Some(pem) = &self.tls_roots_pem {
             self.tls_roots = Some(Arc::new(read_root_certificates(pem)?));
         }
@@ -974,7 +1010,7 @@ impl Config {
             *d = (*d).min(LONGEST_WAIT);
         }
         if let Some(level) = self.compression_level {
-            let range = match self.compression {
+            let range = match self.settings().compression() {
                 Compression::Zstd => (-7, 22),
                 Compression::Gzip => (0, 9),
                 Compression::None => (level, level),
@@ -1115,9 +1151,10 @@ impl<'a> Settings<'a> {
     pub fn request_timeout(&self) -> Duration {
         self.config.request_timeout
     }
-    /// Compression algorithm.
+    /// Compression algorithm: the one chosen, or the default, the best one
+    /// built in ([`Compression::default`]).
     pub fn compression(&self) -> Compression {
-        self.config.compression
+        self.config.compression.unwrap_or_default()
     }
     /// Compression level (1 when not set, the default of both algorithms).
     pub fn compression_level(&self) -> i32 {
@@ -1245,16 +1282,93 @@ pub(crate) fn check_api_host(url: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// The DER certificates of PEM text, for `tls_root_certificates_pem`.
+/// Which optional parts of the crate a build has: its Cargo features. A
+/// value, so that the rules that depend on them ([`check_features`]) are
+/// tested for every combination in one build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Compiled {
+    /// `transmission::Http`, the default transmission.
+    pub(crate) http: bool,
+    /// `transmission::Tokio`.
+    pub(crate) tokio: bool,
+    /// `Compression::Zstd`.
+    pub(crate) zstd: bool,
+    /// `Compression::Gzip`.
+    pub(crate) gzip: bool,
+    /// `Encoding::Msgpack`.
+    pub(crate) msgpack: bool,
+}
+
+impl Compiled {
+    /// This build.
+    pub(crate) const THIS_BUILD: Compiled = Compiled {
+        http: cfg!(feature = "http"),
+        tokio: cfg!(feature = "tokio"),
+        zstd: cfg!(feature = "zstd"),
+        gzip: cfg!(feature = "gzip"),
+        msgpack: cfg!(feature = "msgpack"),
+    };
+
+    /// The compression used when none is chosen: the best one built in.
+    pub(crate) const fn default_compression(self) -> Compression {
+        if self.zstd {
+            Compression::Zstd
+        } else if self.gzip {
+            Compression::Gzip
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// Refuses an option that a build without its feature cannot honour, rather
+/// than sending another wire format or failing later: a chosen compression
+/// or encoding, TLS roots without a TLS stack, and no transmission without
+/// the default one. Options left at their default are never refused: the
+/// default is the best one built in.
+pub(crate) fn check_features(config: &Config, compiled: Compiled) -> Result<(), ConfigError> {
+    let disabled = |option, feature| Err(ConfigError::FeatureDisabled { option, feature });
+    match config.compression {
+        Some(Compression::Zstd) if !compiled.zstd => return disabled("Compression::Zstd", "zstd"),
+        Some(Compression::Gzip) if !compiled.gzip => return disabled("Compression::Gzip", "gzip"),
+        _ => {}
+    }
+    if config.encoding == Encoding::Msgpack && !compiled.msgpack {
+        return disabled("Encoding::Msgpack", "msgpack");
+    }
+    if config.tls_roots_pem.is_some() && !(compiled.http || compiled.tokio) {
+        // rustls reads and checks them; only the HTTP transmissions use them.
+        return disabled("tls_root_certificates_pem", "http");
+    }
+    if config.transmission.is_none() && !compiled.http {
+        return Err(ConfigError::NoTransmission);
+    }
+    Ok(())
+}
+
+/// Without a TLS stack there is nothing to read the roots with (and nothing
+/// that would use them): `check_features` has refused them already.
+#[cfg(not(any(feature = "http", feature = "tokio")))]
+fn read_root_certificates(_pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
+    Err(ConfigError::FeatureDisabled {
+        option: "tls_root_certificates_pem",
+        feature: "http",
+    })
+}
+
+/// The DER certificates of PEM text, for `tls_root_certificates_pem`: every
+/// `CERTIFICATE` block, other blocks (keys, requests) skipped.
+#[cfg(any(feature = "http", feature = "tokio"))]
 fn read_root_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
+    use rustls::pki_types::pem::{PemObject, SectionKind};
     let mut certs = Vec::new();
-    for item in ureq::tls::parse_pem(pem) {
+    for item in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem) {
         match item {
-            Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert.der().to_vec()),
+            Ok((SectionKind::Certificate, der)) => certs.push(der),
             Ok(_) => {}
             Err(e) => {
                 return Err(ConfigError::InvalidRootCertificates {
-                    reason: e.to_string(),
+                    reason: format!("PEM: {e:?}"),
                 })
             }
         }
@@ -1427,6 +1541,113 @@ mod tests {
         ));
         let err = base().api_host("nope").resolve().unwrap_err().to_string();
         assert!(err.contains("https://"), "{err}");
+    }
+
+    /// Every combination of features, as `check_features` sees them.
+    fn every_build() -> impl Iterator<Item = Compiled> {
+        (0..32u8).map(|bits| Compiled {
+            http: bits & 1 != 0,
+            tokio: bits & 2 != 0,
+            zstd: bits & 4 != 0,
+            gzip: bits & 8 != 0,
+            msgpack: bits & 16 != 0,
+        })
+    }
+
+    #[test]
+    fn an_option_whose_feature_is_off_is_refused_by_name() {
+        let mock = || Config::new().transmission(crate::transmission::Mock::new());
+        for built in every_build() {
+            let check = |c: &Config| check_features(c, built);
+            let disabled = |option, feature| Err(ConfigError::FeatureDisabled { option, feature });
+            // Defaults never need a feature (with a transmission given).
+            assert_eq!(check(&mock()), Ok(()), "{built:?}");
+            let zstd = mock().compression(Compression::Zstd);
+            let want = if built.zstd {
+                Ok(())
+            } else {
+                disabled("Compression::Zstd", "zstd")
+            };
+            assert_eq!(check(&zstd), want, "{built:?}");
+            let gzip = mock().compression(Compression::Gzip);
+            let want = if built.gzip {
+                Ok(())
+            } else {
+                disabled("Compression::Gzip", "gzip")
+            };
+            assert_eq!(check(&gzip), want, "{built:?}");
+            assert_eq!(check(&mock().compression(Compression::None)), Ok(()));
+            let msgpack = mock().encoding(Encoding::Msgpack);
+            let want = if built.msgpack {
+                Ok(())
+            } else {
+                disabled("Encoding::Msgpack", "msgpack")
+            };
+            assert_eq!(check(&msgpack), want, "{built:?}");
+            assert_eq!(check(&mock().encoding(Encoding::Json)), Ok(()));
+            let roots = mock().tls_root_certificates_pem("pem");
+            let want = if built.http || built.tokio {
+                Ok(())
+            } else {
+                disabled("tls_root_certificates_pem", "http")
+            };
+            assert_eq!(check(&roots), want, "{built:?}");
+            // No transmission given: the default one needs `http`.
+            let want = if built.http {
+                Ok(())
+            } else {
+                Err(ConfigError::NoTransmission)
+            };
+            assert_eq!(check(&Config::new()), want, "{built:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_compression_is_the_best_one_built_in() {
+        for built in every_build() {
+            let want = match (built.zstd, built.gzip) {
+                (true, _) => Compression::Zstd,
+                (false, true) => Compression::Gzip,
+                (false, false) => Compression::None,
+            };
+            assert_eq!(built.default_compression(), want, "{built:?}");
+            // The default never needs a feature the build lacks.
+            let mut c = Config::new().transmission(crate::transmission::Mock::new());
+            c.compression = Some(want);
+            assert_eq!(check_features(&c, built), Ok(()), "{built:?}");
+        }
+        // This build: the default is what `Compression::default()` says, and
+        // what the resolved configuration holds.
+        assert_eq!(
+            Compression::default(),
+            Compiled::THIS_BUILD.default_compression()
+        );
+        let resolved = Config::new().read_env(false).resolve().unwrap();
+        assert_eq!(resolved.compression, Some(Compression::default()));
+    }
+
+    #[test]
+    fn feature_errors_say_what_to_enable() {
+        let msg = ConfigError::FeatureDisabled {
+            option: "Compression::Zstd",
+            feature: "zstd",
+        }
+        .to_string();
+        assert!(
+            msg.contains("Compression::Zstd needs the `zstd` feature"),
+            "{msg}"
+        );
+        assert!(msg.contains(r#"features = ["zstd"]"#), "{msg}");
+        let msg = ConfigError::NoTransmission.to_string();
+        for says in [
+            "`http` feature",
+            "Config::transmission",
+            "Tokio",
+            "Writer",
+            "Mock",
+        ] {
+            assert!(msg.contains(says), "{says}: {msg}");
+        }
     }
 
     #[test]

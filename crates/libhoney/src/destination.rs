@@ -122,13 +122,15 @@ pub(crate) fn escape_path_segment(s: &str) -> String {
 }
 
 impl Destination {
-    /// This destination's batch endpoint.
+    /// This destination's batch endpoint (for the HTTP transmissions).
+    #[cfg_attr(not(any(feature = "http", feature = "tokio")), allow(dead_code))]
     pub(crate) fn batch_url(&self) -> String {
         batch_url(self.api_host(), self.dataset())
     }
 }
 
 /// The batch endpoint of a destination: `{api_host with its path}/1/batch/{dataset}`.
+#[cfg_attr(not(any(feature = "http", feature = "tokio")), allow(dead_code))]
 fn batch_url(api_host: &str, dataset: &str) -> String {
     format!(
         "{}/1/batch/{}",

@@ -6,6 +6,7 @@
 //! [`Response`](crate::Response) carrying a [`ResponseError`](crate::ResponseError).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An invalid setting, reported when a [`Client`](crate::Client) is built (never
@@ -61,8 +62,82 @@ pub enum ConfigError {
         /// The accepted range.
         range: (i32, i32),
     },
-    /// The transmission could not start (for example, it was already started by another client).
-    Transmission(String),
+    /// An option needs a Cargo feature of `libhoney-sdk` that this build
+    /// leaves out (see the crate docs, "Cargo features"). Enable the
+    /// feature, or choose another option: the client never falls back to
+    /// another wire format on its own.
+    ///
+    /// ```
+    /// use libhoney::{Client, Config, ConfigError, Encoding, transmission::Mock};
+    /// let config = Config::new().encoding(Encoding::Msgpack).transmission(Mock::new());
+    /// match Client::new(config) {
+    ///     Ok(_) => {} // the `msgpack` feature is on (it is by default)
+    ///     Err(ConfigError::FeatureDisabled { option, feature }) => {
+    ///         assert_eq!((option, feature), ("Encoding::Msgpack", "msgpack"));
+    ///     }
+    ///     Err(other) => panic!("{other}"),
+    /// }
+    /// ```
+    FeatureDisabled {
+        /// The option as written in code: `Compression::Zstd`,
+        /// `Compression::Gzip`, `Encoding::Msgpack` or
+        /// `tls_root_certificates_pem`.
+        option: &'static str,
+        /// The feature to enable: `zstd`, `gzip`, `msgpack` or `http`.
+        feature: &'static str,
+    },
+    /// No transmission was given ([`Config::transmission`](crate::Config::transmission))
+    /// and the default one, [`Http`](crate::transmission::Http), is not built:
+    /// the `http` feature is off. Enable it, or pass a transmission (`Tokio`
+    /// with the `tokio` feature, `Writer`, `Mock`, or your own).
+    NoTransmission,
+    /// The transmission is already in use: each of the built-in ones (and
+    /// each clone of `Mock`, `Writer` or `Tokio`, which share one state)
+    /// serves one client and starts once. Create a new one for this client.
+    /// A transmission of your own may return it too, with its own name.
+    TransmissionInUse {
+        /// Which transmission: `"Http"`, `"Tokio"`, `"Writer"`, `"Mock"` or
+        /// `"Discard"` (or the name a transmission of your own gives).
+        transmission: &'static str,
+    },
+    /// `transmission::Tokio::new()` was given to a client built outside a
+    /// tokio runtime. Build the client inside the runtime (in an `async`
+    /// function, or within `Runtime::enter`), or use `Tokio::with_handle`.
+    NoTokioRuntime,
+    /// The tokio runtime that `transmission::Tokio` would run on lacks a
+    /// driver it needs: build the runtime with `enable_all()` (as
+    /// `#[tokio::main]` and `#[tokio::test]` do).
+    TokioDriverMissing {
+        /// The missing driver: `"time"` or `"I/O"`.
+        driver: &'static str,
+    },
+    /// TLS could not be set up with the configured settings (rustls refused
+    /// them; with the built-in roots this does not happen).
+    TlsSetup {
+        /// rustls's explanation.
+        reason: String,
+    },
+    /// The [`user_agent_addition`](crate::Config::user_agent_addition) holds a
+    /// character an HTTP header cannot carry (a control character such as a
+    /// line break). Reported by the `Tokio` transmission.
+    InvalidUserAgent,
+    /// A thread the transmission needs could not be started (the operating
+    /// system refused: too many threads, or out of memory).
+    ThreadSpawn {
+        /// The operating system's explanation.
+        reason: String,
+    },
+    /// A transmission of your own could not start: what its
+    /// [`Transmission::start`](crate::transmission::Transmission::start)
+    /// returned, with your error as the [`StartError`]'s. The built-in
+    /// transmissions report the typed variants above instead.
+    ///
+    /// ```
+    /// use libhoney::ConfigError;
+    /// let err = ConfigError::Transmission("the spool directory is missing".into());
+    /// assert_eq!(err.to_string(), "the transmission could not start: the spool directory is missing");
+    /// ```
+    Transmission(StartError),
 }
 
 impl fmt::Display for ConfigError {
@@ -94,12 +169,123 @@ impl fmt::Display for ConfigError {
                 "compression level {level} is out of range; use {}..={}",
                 range.0, range.1
             ),
-            ConfigError::Transmission(msg) => write!(f, "the transmission could not start: {msg}"),
+            ConfigError::FeatureDisabled { option, feature } => write!(
+                f,
+                "{option} needs the `{feature}` feature of libhoney-sdk, which this build leaves out: enable it in Cargo.toml (features = [\"{feature}\"]) or choose another option"
+            ),
+            ConfigError::NoTransmission => f.write_str(
+                "no transmission: the default one, Http, needs the `http` feature of libhoney-sdk, which this build leaves out; enable it, or give one with Config::transmission (Tokio with the `tokio` feature, Writer, Mock, or your own)",
+            ),
+            ConfigError::TransmissionInUse { transmission } => write!(
+                f,
+                "this {transmission} transmission is already used by another client (a transmission serves one client): create a new one for this client"
+            ),
+            ConfigError::NoTokioRuntime => f.write_str(
+                "no tokio runtime: build the client inside one (in async code, or within Runtime::enter), or give the runtime with Tokio::with_handle",
+            ),
+            ConfigError::TokioDriverMissing { driver } => write!(
+                f,
+                "the tokio runtime has no {driver} driver: build it with enable_all()"
+            ),
+            ConfigError::TlsSetup { reason } => write!(
+                f,
+                "TLS could not be set up: {reason}; check the TLS settings (tls_root_certificates_pem)"
+            ),
+            ConfigError::InvalidUserAgent => f.write_str(
+                "the user agent addition holds a character an HTTP header cannot carry (a control character such as a line break): remove it",
+            ),
+            ConfigError::ThreadSpawn { reason } => write!(
+                f,
+                "the transmission could not start a thread: {reason}; the system is out of threads or memory"
+            ),
+            ConfigError::Transmission(e) => write!(f, "the transmission could not start: {e}"),
         }
     }
 }
 
-impl std::error::Error for ConfigError {}
+impl std::error::Error for ConfigError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ConfigError::Transmission(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why a transmission of your own could not start
+/// ([`ConfigError::Transmission`]): any error, or a message. Cloning it
+/// shares the error (one reference count); two are equal when their
+/// messages are.
+///
+/// ```
+/// use libhoney::{ConfigError, StartError};
+/// let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no spool directory");
+/// let err = ConfigError::Transmission(StartError::new(io));
+/// let inner = std::error::Error::source(&err).unwrap();
+/// assert_eq!(inner.to_string(), "no spool directory");
+/// // Your own error type is there to downcast:
+/// let ConfigError::Transmission(start) = &err else { unreachable!() };
+/// assert!(start.get_ref().downcast_ref::<std::io::Error>().is_some());
+/// ```
+#[derive(Clone)]
+pub struct StartError(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl StartError {
+    /// Wraps an error (or a message: `&str` and `String` convert too).
+    /// Costs one allocation.
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        StartError(Arc::from(error.into()))
+    }
+
+    /// The error given to [`new`](StartError::new), to downcast to your own type.
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Debug for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StartError").field(&self.0).finish()
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for StartError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for StartError {}
+
+impl From<&str> for StartError {
+    fn from(message: &str) -> Self {
+        StartError::new(message)
+    }
+}
+
+impl From<String> for StartError {
+    fn from(message: String) -> Self {
+        StartError::new(message)
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync + 'static>> for StartError {
+    fn from(error: Box<dyn std::error::Error + Send + Sync + 'static>) -> Self {
+        StartError::new(error)
+    }
+}
 
 /// Why [`Event::send`](crate::Event::send) refused an event. A refused event gets
 /// no response: the error is the answer. Checks cost nothing: the destination's
@@ -441,5 +627,82 @@ impl<E: std::error::Error + 'static> std::error::Error for GlobalError<E> {
             GlobalError::NotInitialized => None,
             GlobalError::Client(e) => Some(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn transmission_errors_say_what_to_do() {
+        for (err, says) in [
+            (
+                ConfigError::TransmissionInUse {
+                    transmission: "Mock",
+                },
+                "create a new one",
+            ),
+            (ConfigError::NoTokioRuntime, "Tokio::with_handle"),
+            (
+                ConfigError::TokioDriverMissing { driver: "time" },
+                "no time driver: build it with enable_all()",
+            ),
+            (
+                ConfigError::TlsSetup {
+                    reason: "no protocol".into(),
+                },
+                "TLS could not be set up: no protocol",
+            ),
+            (ConfigError::InvalidUserAgent, "remove it"),
+            (
+                ConfigError::ThreadSpawn {
+                    reason: "out of threads".into(),
+                },
+                "could not start a thread: out of threads",
+            ),
+        ] {
+            assert!(err.to_string().contains(says), "{err}");
+            assert!(err.source().is_none(), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn a_start_error_keeps_its_source_and_compares_by_message() {
+        #[derive(Debug)]
+        struct Spool(std::io::Error);
+        impl fmt::Display for Spool {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("no spool")
+            }
+        }
+        impl std::error::Error for Spool {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "missing dir");
+        let err = ConfigError::Transmission(StartError::new(Spool(io)));
+        assert_eq!(
+            err.to_string(),
+            "the transmission could not start: no spool"
+        );
+        // The chain: ConfigError -> StartError (its message) -> the spool's source.
+        let start = err.source().unwrap();
+        assert_eq!(start.to_string(), "no spool");
+        assert_eq!(start.source().unwrap().to_string(), "missing dir");
+        let ConfigError::Transmission(inner) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(inner.get_ref().downcast_ref::<Spool>().is_some());
+        // Clones share it; equality is by message.
+        assert_eq!(err.clone(), err);
+        assert_eq!(StartError::from("no spool"), inner.clone());
+        assert_ne!(StartError::from("other"), inner.clone());
+        assert_eq!(
+            StartError::from(String::from("x")),
+            StartError::from(Box::<dyn std::error::Error + Send + Sync>::from("x"))
+        );
     }
 }

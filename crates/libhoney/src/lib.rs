@@ -35,19 +35,44 @@
 //!
 //! The package is `libhoney-sdk`; the crate is imported as `libhoney`. (The
 //! crates.io packages `libhoney` and `libhoney-rust` are other, older
-//! crates; the second is also imported as `libhoney`.) Rust 1.85 or newer and
-//! a C compiler (zstd, ring). Integrations are separate packages:
+//! crates; the second is also imported as `libhoney`.) Rust 1.85 or newer and,
+//! with the default features, a C compiler (zstd, ring). Integrations are separate packages:
 //! `libhoney-tracing` (a `tracing` layer), `libhoney-tower` (tower/axum
 //! middleware); `libhoney-receiver` is a local Events API receiver for tests.
 //!
 //! ## Cargo features
 //!
-//! | feature | default | adds |
-//! |---|---|---|
-//! | `tokio` | off | `transmission::Tokio`: sends from your tokio runtime (hyper, tokio-rustls) instead of the SDK's own threads |
+//! | feature | default | adds | needs |
+//! |---|---|---|---|
+//! | `http` | on | [`transmission::Http`], the default transmission: a batcher thread and sender threads, blocking HTTP/1.1 | ureq, rustls (ring: a C compiler) |
+//! | `zstd` | on | [`Compression::Zstd`], the default compression | zstd (a C compiler) |
+//! | `gzip` | on | [`Compression::Gzip`] | flate2 (pure Rust) |
+//! | `msgpack` | on | [`Encoding::Msgpack`] | rmp (pure Rust) |
+//! | `tokio` | off | `transmission::Tokio`: sends from your tokio runtime (hyper, tokio-rustls) instead of the SDK's own threads | tokio, hyper, rustls |
 //!
-//! Everything else (the threaded HTTP transmission, zstd and gzip, JSON and
-//! msgpack) is always built. Items that need a feature are marked on docs.rs.
+//! The defaults are the SDK as it always was. Every feature only adds; the
+//! types are the same in every build (every [`Compression`] and
+//! [`Encoding`] variant exists), and choosing an option whose feature is off
+//! is a [`ConfigError::FeatureDisabled`] naming the option and the feature,
+//! from [`Client::new`]: never a panic, never another wire format. Options
+//! left unset take the best built in: compression zstd, else gzip, else
+//! none ([`Compression::default`]). Without `http`, a config must name a
+//! transmission (`Tokio`, [`Writer`](transmission::Writer),
+//! [`Mock`](transmission::Mock), your own), or `Client::new` returns
+//! [`ConfigError::NoTransmission`]. Items that need a feature are marked
+//! on docs.rs.
+//!
+//! To send only from a tokio runtime, with one HTTP stack and no C
+//! compiler for zstd:
+//!
+//! ```toml
+//! [dependencies]
+//! libhoney-sdk = { version = "0.1", default-features = false, features = ["tokio", "gzip"] }
+//! ```
+//!
+//! For tests with [`Mock`](transmission::Mock) or
+//! [`Writer`](transmission::Writer) alone, `default-features = false` builds
+//! no HTTP, TLS or compression at all.
 //!
 //! ## Initialization
 //!
@@ -242,6 +267,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+// The docs link to `transmission::Http`, the default transmission, which a
+// build without the `http` feature leaves out (docs.rs builds every feature).
+#![cfg_attr(not(feature = "http"), allow(rustdoc::broken_intra_doc_links))]
 
 // The README's snippets are compiled and run as doc tests.
 #[cfg(doctest)]
@@ -276,7 +304,7 @@ pub use config::{
 };
 pub use error::{
     CloseError, ConfigError, FieldError, FlushError, GlobalError, NotInitialized, SendError,
-    SerializeError,
+    SerializeError, StartError,
 };
 pub use event::Event;
 pub use global::{

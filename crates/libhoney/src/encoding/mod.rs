@@ -5,8 +5,15 @@
 //! body. Both encodings carry the same shape:
 //! `{"data": {...}, "samplerate": N, "time": "..."}`, with `samplerate` left out
 //! when it is 1. In msgpack, `time` is the msgpack timestamp extension (type -1).
+//!
+//! msgpack needs the `msgpack` feature. `Config::resolve` refuses
+//! `Encoding::Msgpack` in a build without it, so the bodies here are only
+//! ever written in an encoding the build has; were one asked for msgpack
+//! anyway, it would get JSON (see [`written`]), and its `Content-Type`
+//! would say JSON too.
 
 pub(crate) mod json;
+#[cfg(feature = "msgpack")]
 pub(crate) mod msgpack;
 pub(crate) mod time;
 
@@ -39,11 +46,22 @@ pub(crate) fn put_short(o: &mut [u8], b: &[u8]) {
     }
 }
 
+/// The encoding a body asked to be in `enc` is written in: `enc` itself,
+/// or JSON for msgpack in a build without the `msgpack` feature (which
+/// `Config::resolve` refuses, so that this never happens in practice).
+pub(crate) const fn written(enc: Encoding) -> Encoding {
+    match enc {
+        Encoding::Msgpack if cfg!(feature = "msgpack") => Encoding::Msgpack,
+        _ => Encoding::Json,
+    }
+}
+
 /// Appends one event to a batch body being built.
 pub(crate) fn write_event(enc: Encoding, out: &mut Vec<u8>, ev: &QueuedEvent, nf: NonFiniteFloats) {
-    match enc {
-        Encoding::Json => json::write_event(out, ev, nf),
+    match written(enc) {
+        #[cfg(feature = "msgpack")]
         Encoding::Msgpack => msgpack::write_event(out, ev, nf),
+        _ => json::write_event(out, ev, nf),
     }
 }
 
@@ -60,9 +78,11 @@ impl BatchBody {
     /// capacity is what counts).
     pub(crate) fn new(enc: Encoding, mut buf: Vec<u8>) -> Self {
         debug_assert!(buf.is_empty());
+        let enc = written(enc);
         match enc {
-            Encoding::Json => buf.push(b'['),
+            #[cfg(feature = "msgpack")]
             Encoding::Msgpack => msgpack::write_array32_placeholder(&mut buf),
+            _ => buf.push(b'['),
         }
         BatchBody { enc, buf, count: 0 }
     }
@@ -70,9 +90,9 @@ impl BatchBody {
     /// Bytes a body of this encoding spends on framing: the JSON array's
     /// brackets, or the msgpack array header.
     pub(crate) fn framing(enc: Encoding) -> usize {
-        match enc {
-            Encoding::Json => 2,
+        match written(enc) {
             Encoding::Msgpack => 5,
+            _ => 2,
         }
     }
 
@@ -122,8 +142,9 @@ impl BatchBody {
     /// The finished body.
     pub(crate) fn finish(mut self) -> Vec<u8> {
         match self.enc {
-            Encoding::Json => self.buf.push(b']'),
+            #[cfg(feature = "msgpack")]
             Encoding::Msgpack => msgpack::patch_array32(&mut self.buf, 0, self.count),
+            _ => self.buf.push(b']'),
         }
         self.buf
     }

@@ -33,9 +33,11 @@ impl Discard {
 
 impl Transmission for Discard {
     fn start(&self, ctx: Context) -> Result<(), ConfigError> {
-        self.responder.set(ctx.responder.clone()).map_err(|_| {
-            ConfigError::Transmission("this Discard is already used by another client".into())
-        })
+        self.responder
+            .set(ctx.responder.clone())
+            .map_err(|_| ConfigError::TransmissionInUse {
+                transmission: "Discard",
+            })
     }
 
     fn send(&self, mut ev: QueuedEvent) {

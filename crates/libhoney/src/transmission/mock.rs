@@ -145,8 +145,8 @@ impl Transmission for Mock {
         self.inner
             .responder
             .set(ctx.responder.clone())
-            .map_err(|_| {
-                ConfigError::Transmission("this Mock is already used by another client".into())
+            .map_err(|_| ConfigError::TransmissionInUse {
+                transmission: "Mock",
             })
     }
 

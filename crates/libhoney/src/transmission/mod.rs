@@ -34,7 +34,7 @@
 //! impl Transmission for Counting {
 //!     fn start(&self, ctx: Context) -> Result<(), libhoney::ConfigError> {
 //!         self.responder.set(ctx.responder().clone())
-//!             .map_err(|_| libhoney::ConfigError::Transmission("already started".into()))
+//!             .map_err(|_| libhoney::ConfigError::TransmissionInUse { transmission: "Counting" })
 //!     }
 //!     fn send(&self, mut event: QueuedEvent) {
 //!         *self.seen.lock().unwrap().entry(event.dataset().to_string()).or_default() += 1;
@@ -69,10 +69,18 @@ use crate::value::Value;
 mod discard;
 mod driver;
 mod mock;
+// The HTTP transmissions' engine. A build with neither of them (no `http`,
+// no `tokio`) still compiles it, for the benchmarks' `__bench` module, but
+// nothing there runs it.
+#[cfg_attr(
+    not(any(feature = "http", feature = "tokio")),
+    allow(dead_code, unused_imports)
+)]
 pub(crate) mod pipeline;
 mod writer;
 
 pub use discard::Discard;
+#[cfg(feature = "http")]
 pub use driver::threads::Http;
 #[cfg(feature = "tokio")]
 pub use driver::tokio::Tokio;
@@ -96,8 +104,12 @@ pub trait Transmission: Send + Sync + 'static {
     /// response queue.
     ///
     /// # Errors
-    /// [`ConfigError::Transmission`] if the transmission cannot start (for
-    /// example, it was already started by another client).
+    /// What [`Client::new`](crate::Client::new) then returns. A transmission
+    /// of your own returns [`ConfigError::Transmission`] with its reason
+    /// (a message or any error: see [`StartError`](crate::StartError)), or
+    /// [`ConfigError::TransmissionInUse`] when it was already started by
+    /// another client. The built-in ones return the typed variants of
+    /// [`ConfigError`] that say why.
     fn start(&self, ctx: Context) -> Result<(), ConfigError>;
 
     /// Takes one accepted event.

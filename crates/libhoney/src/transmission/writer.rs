@@ -134,8 +134,8 @@ impl Transmission for Writer {
                 user_agent: ctx.config.user_agent(),
                 non_finite: ctx.config.non_finite_floats,
             })
-            .map_err(|_| {
-                ConfigError::Transmission("this Writer is already used by another client".into())
+            .map_err(|_| ConfigError::TransmissionInUse {
+                transmission: "Writer",
             })
     }
 

@@ -75,6 +75,7 @@ use ureq::unversioned::transport::Connector as _;
 /// It never uses an async runtime, so it works the same on plain threads,
 /// inside any tokio runtime, and at process exit.
 #[derive(Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub struct Http {
     running: OnceLock<Running>,
 }
@@ -166,9 +167,9 @@ fn build_agent(
 impl Transmission for Http {
     fn start(&self, ctx: Context) -> Result<(), ConfigError> {
         if self.running.get().is_some() {
-            return Err(ConfigError::Transmission(
-                "this Http transmission is already used by another client".into(),
-            ));
+            return Err(ConfigError::TransmissionInUse {
+                transmission: "Http",
+            });
         }
         let config = &ctx.config;
         let resolver = Resolver::default();
@@ -198,16 +199,20 @@ impl Transmission for Http {
         let batcher = std::thread::Builder::new()
             .name("libhoney-batch".into())
             .spawn(move || batcher_loop(engine, &batcher_jobs, pool))
-            .map_err(|e| ConfigError::Transmission(format!("could not start a thread: {e}")))?;
+            .map_err(|e| ConfigError::ThreadSpawn {
+                reason: e.to_string(),
+            })?;
         let running = Running {
             intake,
             jobs,
             batcher: Mutex::new(Some(batcher)),
             senders,
         };
-        self.running.set(running).map_err(|_| {
-            ConfigError::Transmission("this Http transmission was started twice".into())
-        })
+        self.running
+            .set(running)
+            .map_err(|_| ConfigError::TransmissionInUse {
+                transmission: "Http",
+            })
     }
 
     fn send(&self, ev: QueuedEvent) {

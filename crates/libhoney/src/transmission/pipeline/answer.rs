@@ -47,9 +47,10 @@ fn bounded_lossy(bytes: &[u8]) -> String {
     ))
 }
 
-/// The `Content-Type` of an encoding.
+/// The `Content-Type` of a body asked to be in `enc` (the encoding it is
+/// [written](crate::encoding::written) in).
 pub(crate) fn content_type(enc: Encoding) -> &'static str {
-    match enc {
+    match crate::encoding::written(enc) {
         Encoding::Json => "application/json",
         Encoding::Msgpack => "application/msgpack",
     }
@@ -291,22 +292,21 @@ fn parse_plain_statuses(body: &[u8]) -> Option<Vec<EventStatus>> {
 
 /// Reads the same statuses from msgpack (an array of maps). As with JSON,
 /// keys are matched without regard to case, other members are skipped, and a
-/// nil or empty error means none.
+/// nil or empty error means none. Needs no msgpack library (so it works in
+/// a build without the `msgpack` feature too).
 pub(crate) fn parse_statuses_msgpack(body: &[u8]) -> Result<Vec<EventStatus>, String> {
-    use rmp::decode;
     let mut rd = body;
     let bad = |what: &str| format!("bad msgpack statuses: {what}");
-    let n = decode::read_array_len(&mut rd).map_err(|_| bad("not an array"))?;
-    let mut out = Vec::with_capacity((n as usize).min(100_000));
+    let n = mp_array_len(&mut rd).ok_or_else(|| bad("not an array"))?;
+    let mut out = Vec::with_capacity(n.min(100_000));
     for _ in 0..n {
-        let fields = decode::read_map_len(&mut rd).map_err(|_| bad("item is not a map"))?;
+        let fields = mp_map_len(&mut rd).ok_or_else(|| bad("item is not a map"))?;
         let mut status = None;
         let mut error = None;
         for _ in 0..fields {
             let key = mp_str(&mut rd).ok_or_else(|| bad("key is not a string"))?;
             if key.eq_ignore_ascii_case(b"status") {
-                let s: u64 =
-                    decode::read_int(&mut rd).map_err(|_| bad("status is not an integer"))?;
+                let s = mp_uint(&mut rd).ok_or_else(|| bad("status is not an integer"))?;
                 status = u16::try_from(s).ok();
             } else if key.eq_ignore_ascii_case(b"error") {
                 if rd.first() == Some(&0xc0) {
@@ -342,6 +342,53 @@ fn mp_take<'a>(rd: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
 fn mp_len(rd: &mut &[u8], n: usize) -> Option<usize> {
     let b = mp_take(rd, n)?;
     Some(b.iter().fold(0usize, |acc, &x| acc << 8 | usize::from(x)))
+}
+
+/// Reads a msgpack array's header: its number of items.
+fn mp_array_len(rd: &mut &[u8]) -> Option<usize> {
+    let tag = *rd.first()?;
+    *rd = &rd[1..];
+    match tag {
+        0x90..=0x9f => Some(usize::from(tag & 0x0f)),
+        0xdc => mp_len(rd, 2),
+        0xdd => mp_len(rd, 4),
+        _ => None,
+    }
+}
+
+/// Reads a msgpack map's header: its number of key-value pairs.
+fn mp_map_len(rd: &mut &[u8]) -> Option<usize> {
+    let tag = *rd.first()?;
+    *rd = &rd[1..];
+    match tag {
+        0x80..=0x8f => Some(usize::from(tag & 0x0f)),
+        0xde => mp_len(rd, 2),
+        0xdf => mp_len(rd, 4),
+        _ => None,
+    }
+}
+
+/// Reads a msgpack integer that is not negative, in any of its widths.
+fn mp_uint(rd: &mut &[u8]) -> Option<u64> {
+    let tag = *rd.first()?;
+    *rd = &rd[1..];
+    let (n, signed) = match tag {
+        0x00..=0x7f => return Some(u64::from(tag)),
+        0xcc => (1, false),
+        0xcd => (2, false),
+        0xce => (4, false),
+        0xcf => (8, false),
+        0xd0 => (1, true),
+        0xd1 => (2, true),
+        0xd2 => (4, true),
+        0xd3 => (8, true),
+        _ => return None,
+    };
+    let b = mp_take(rd, n)?;
+    if signed && b[0] & 0x80 != 0 {
+        return None;
+    }
+    Some(b.iter().fold(0u64, |acc, &x| acc << 8 | u64::from(x)))
 }
 
 /// Reads a msgpack string (or binary) of any length, as bytes.
@@ -584,7 +631,54 @@ mod tests {
         assert!(parse_statuses_json(b"garbage").is_err());
     }
 
+    /// Headers and integers of every width, written by hand: the reader needs
+    /// no msgpack library, and these run in every build.
     #[test]
+    fn statuses_msgpack_of_every_width() {
+        let status = |int: &[u8]| {
+            let mut item = vec![0x81, 0xa6];
+            item.extend_from_slice(b"status");
+            item.extend_from_slice(int);
+            item
+        };
+        let mut b = vec![0xdc, 0x00, 0x04]; // array 16
+        b.extend(status(&[0xcd, 0x00, 0xca])); // uint 16: 202
+        b.extend(status(&[0xd0, 0x7f])); // int 8: 127
+        b.extend(status(&[0xd3, 0, 0, 0, 0, 0, 0, 0x01, 0x90])); // int 64: 400
+        b.extend([0xde, 0x00, 0x01, 0xa6]); // map 16
+        b.extend_from_slice(b"STATUS");
+        b.extend([0xce, 0, 0, 0x01, 0xf5]); // uint 32: 501
+        let got: Vec<u16> = parse_statuses_msgpack(&b)
+            .unwrap()
+            .iter()
+            .map(|s| s.status)
+            .collect();
+        assert_eq!(got, [202, 127, 400, 501]);
+        let mut c = vec![0xdd, 0, 0, 0, 0x01]; // array 32
+        c.extend([0xdf, 0, 0, 0, 0x01, 0xa6]); // map 32
+        c.extend_from_slice(b"status");
+        c.push(0x05);
+        assert_eq!(parse_statuses_msgpack(&c).unwrap()[0].status, 5);
+        // Negative, too wide for a status, or not an integer: no status.
+        for bad in [
+            &[0xff][..],
+            &[0xd0, 0x80],
+            &[0xd1, 0xff, 0x38],
+            &[0xca, 0, 0, 0, 0],
+        ] {
+            let mut b = vec![0x91];
+            b.extend(status(bad));
+            assert!(parse_statuses_msgpack(&b).is_err(), "{bad:?}");
+        }
+        let mut wide = vec![0x91];
+        wide.extend(status(&[0xce, 0, 0x01, 0, 0])); // 65,536
+        assert!(parse_statuses_msgpack(&wide).is_err());
+        assert!(parse_statuses_msgpack(&[0x81]).is_err()); // a map, not an array
+        assert!(parse_statuses_msgpack(&[0x91, 0x90]).is_err()); // an item that is no map
+    }
+
+    #[test]
+    #[cfg(feature = "msgpack")]
     fn statuses_msgpack() {
         let mut b = Vec::new();
         rmp::encode::write_array_len(&mut b, 2).unwrap();
@@ -610,6 +704,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "msgpack")]
     fn statuses_msgpack_skip_members_of_every_kind() {
         use rmp::encode;
         let extras: Vec<Vec<u8>> = {

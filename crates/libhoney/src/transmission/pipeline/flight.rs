@@ -138,7 +138,9 @@ impl Flight {
         self.settled.notify();
     }
 
-    /// Sleeps for a retry delay; false if a close gave up (before or meanwhile).
+    /// Sleeps for a retry delay; false if a close gave up (before or
+    /// meanwhile). `Http`'s sender threads; `Tokio` awaits instead.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn sleep(&self, d: Duration) -> bool {
         self.stop.sleep(d) && !self.abandoned()
     }

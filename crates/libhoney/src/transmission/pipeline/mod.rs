@@ -217,7 +217,8 @@ enum UseLanes {
 /// (the thread of a current-thread runtime that the batcher needs).
 pub(crate) type Block = fn(&mut dyn FnMut()) -> bool;
 
-/// Blocks as it is.
+/// Blocks as it is (`Http`'s threads).
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
 pub(crate) fn block_plainly(wait: &mut dyn FnMut()) -> bool {
     wait();
     true
@@ -258,7 +259,10 @@ pub(crate) fn build(
     let rhythm = config.pending_work_capacity.unwrap_or(ROUND_EVENTS);
     let settings = BatchSettings::from_config(config);
     let lanes = Arc::new(Lanes::new(settings.clone()).bounded_by(tx.capacity(), tx.unit()));
-    let compressor = Compressor::new(config.compression, config.compression_level.unwrap_or(1));
+    let compressor = Compressor::new(
+        config.settings().compression(),
+        config.settings().compression_level(),
+    );
     let batcher = Batcher::new(settings, compressor, flight);
     let use_lanes = match config.encode_on {
         EncodeOn::Batcher => UseLanes::Never,

@@ -465,12 +465,15 @@ impl<T: Weight> Receiver<T> {
         }
     }
 
-    /// The oldest item, waiting for one as long as it takes.
+    /// The oldest item, waiting for one as long as it takes (`Http`'s
+    /// batcher thread; `Tokio`'s batcher awaits instead).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn recv(&mut self) -> Result<T, RecvTimeoutError> {
         self.recv_until(None)
     }
 
     /// The oldest item, waiting for one until `deadline`.
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn recv_deadline(&mut self, deadline: Instant) -> Result<T, RecvTimeoutError> {
         self.recv_until(Some(deadline))
     }

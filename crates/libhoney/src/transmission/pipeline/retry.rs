@@ -22,7 +22,9 @@ pub(crate) enum FailureKind {
     Timeout,
     /// The connection could not be opened, or was lost.
     Connection,
-    /// The host name could not be resolved.
+    /// The host name could not be resolved (as ureq tells `Http`; `Tokio`'s
+    /// lookups fail with a plain I/O error, reported as `Connection`).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     Dns,
     /// TLS failed: a certificate that does not verify, or a handshake the
     /// server refuses. Retrying cannot help.

@@ -189,6 +189,7 @@ pub(crate) struct Stop {
 
 impl Stop {
     /// Sleeps for `d`; false if the signal fired (before or meanwhile).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     pub(crate) fn sleep(&self, d: Duration) -> bool {
         let deadline = deadline_after(d);
         self.signal

@@ -180,7 +180,7 @@ pub(super) fn tls_config(config: &Config) -> Result<Arc<rustls::ClientConfig>, C
             .clone()
         }
     };
-    built.map_err(|e| ConfigError::Transmission(format!("TLS could not be set up: {e}")))
+    built.map_err(|reason| ConfigError::TlsSetup { reason })
 }
 
 /// Opens connections for hyper: directly, or through a `CONNECT` tunnel when

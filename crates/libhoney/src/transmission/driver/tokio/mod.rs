@@ -33,9 +33,6 @@ use crate::transmission::pipeline::{
 };
 use crate::transmission::{Context, QueuedEvent, SendFuture, Transmission};
 
-const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client inside one \
-     (in async code, or on a thread that entered a runtime's handle), or use Tokio::with_handle";
-
 /// Sends events to the Events API from tasks on the application's tokio
 /// runtime, with the same wire format, batching, limits, retries and
 /// guarantees as the default [`Http`](crate::transmission::Http) transmission, but no
@@ -94,7 +91,7 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 ///
 /// The runtime must have its I/O and time drivers (`enable_all()`, as
 /// `#[tokio::main]` and `#[tokio::test]` do); the client reports a
-/// [`ConfigError::Transmission`] otherwise.
+/// [`ConfigError::TokioDriverMissing`] otherwise.
 ///
 /// # What blocks, and where
 ///
@@ -142,6 +139,7 @@ const NO_RUNTIME: &str = "Tokio::new() found no tokio runtime: build the client 
 /// the runtime never waits for room in the response queue). The
 /// transmission stops for good then; later events are answered the same way.
 #[derive(Clone, Default)]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub struct Tokio {
     inner: Arc<Inner>,
 }
@@ -176,7 +174,7 @@ impl Tokio {
     /// // Outside any runtime, the client cannot start it:
     /// let err = Client::new(Config::new().api_key("k").dataset("d").transmission(Tokio::new()))
     ///     .unwrap_err();
-    /// assert!(matches!(err, ConfigError::Transmission(_)));
+    /// assert_eq!(err, ConfigError::NoTokioRuntime);
     ///
     /// let runtime = tokio::runtime::Runtime::new()?;
     /// let client = runtime.block_on(async {
@@ -356,21 +354,18 @@ fn block_in_runtime(wait: &mut dyn FnMut()) -> bool {
 impl Transmission for Tokio {
     fn start(&self, ctx: Context) -> Result<(), ConfigError> {
         if self.running().is_some() {
-            return Err(ConfigError::Transmission(
-                "this Tokio transmission is already used by another client".into(),
-            ));
+            return Err(ConfigError::TransmissionInUse {
+                transmission: "Tokio",
+            });
         }
         let handle = match &self.inner.handle {
             Some(h) => h.clone(),
-            None => {
-                Handle::try_current().map_err(|_| ConfigError::Transmission(NO_RUNTIME.into()))?
-            }
+            None => Handle::try_current().map_err(|_| ConfigError::NoTokioRuntime)?,
         };
         check_drivers(&handle)?;
         let config = &ctx.config;
-        let user_agent = HeaderValue::from_str(&config.user_agent()).map_err(|_| {
-            ConfigError::Transmission("the user agent addition is not a valid header value".into())
-        })?;
+        let user_agent = HeaderValue::from_str(&config.user_agent())
+            .map_err(|_| ConfigError::InvalidUserAgent)?;
         let connector = Connector::new(config)?;
         let client = HyperClient::builder(HandleExecutor(handle.clone()))
             .pool_timer(TokioTimer::new())
@@ -393,8 +388,8 @@ impl Transmission for Tokio {
         self.inner
             .running
             .set(Running { intake, core })
-            .map_err(|_| {
-                ConfigError::Transmission("this Tokio transmission was started twice".into())
+            .map_err(|_| ConfigError::TransmissionInUse {
+                transmission: "Tokio",
             })?;
         handle.spawn(run_batcher(engine, cx));
         Ok(())
@@ -470,9 +465,7 @@ fn check_drivers(handle: &Handle) -> Result<(), ConfigError> {
     let _enter = handle.enter();
     let time = std::panic::catch_unwind(|| drop(tokio::time::sleep(Duration::ZERO)));
     if time.is_err() {
-        return Err(ConfigError::Transmission(
-            "the tokio runtime has no time driver: build it with enable_all()".into(),
-        ));
+        return Err(ConfigError::TokioDriverMissing { driver: "time" });
     }
     // Registering a socket needs the I/O driver. A loopback UDP socket costs
     // no traffic; if none can be had, the check is skipped.
@@ -482,9 +475,7 @@ fn check_drivers(handle: &Handle) -> Result<(), ConfigError> {
                 drop(tokio::net::UdpSocket::from_std(socket))
             }));
             if io.is_err() {
-                return Err(ConfigError::Transmission(
-                    "the tokio runtime has no I/O driver: build it with enable_all()".into(),
-                ));
+                return Err(ConfigError::TokioDriverMissing { driver: "I/O" });
             }
         }
     }
