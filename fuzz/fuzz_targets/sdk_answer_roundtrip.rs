@@ -166,10 +166,14 @@ fn mp_value(out: &mut Vec<u8>, v: &Json, width: u8) {
 
 fn mp_uint(out: &mut Vec<u8>, u: u64, width: u8) {
     use rmp::encode as e;
-    match width % 4 {
+    // Any width, signed forms of non-negative numbers included.
+    match width % 7 {
         0 => drop(e::write_uint(out, u).unwrap()),
         1 if u <= u64::from(u16::MAX) => e::write_u16(out, u as u16).unwrap(),
         2 if u <= u64::from(u32::MAX) => e::write_u32(out, u as u32).unwrap(),
+        3 if u <= i16::MAX as u64 => e::write_i16(out, u as i16).unwrap(),
+        4 if u <= i32::MAX as u64 => e::write_i32(out, u as i32).unwrap(),
+        5 if u <= i64::MAX as u64 => e::write_i64(out, u as i64).unwrap(),
         _ => e::write_u64(out, u).unwrap(),
     }
 }

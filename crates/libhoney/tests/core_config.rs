@@ -364,7 +364,12 @@ fn a_transmission_serves_one_client() {
     let mock = Mock::new();
     let _first = Client::new(base().transmission(mock.clone())).unwrap();
     let err = Client::new(base().transmission(mock.clone())).unwrap_err();
-    assert!(matches!(err, ConfigError::Transmission(_)), "{err:?}");
+    assert_eq!(
+        err,
+        ConfigError::TransmissionInUse {
+            transmission: "Mock"
+        }
+    );
 }
 
 #[test]

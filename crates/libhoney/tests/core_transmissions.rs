@@ -180,7 +180,12 @@ fn writer_flush_and_close_flush_the_output() {
     let shared: Arc<dyn Transmission> = Arc::new(w);
     let _first = Client::new(base().transmission_arc(Arc::clone(&shared))).unwrap();
     let err = Client::new(base().transmission_arc(shared)).unwrap_err();
-    assert!(matches!(err, ConfigError::Transmission(_)));
+    assert_eq!(
+        err,
+        ConfigError::TransmissionInUse {
+            transmission: "Writer"
+        }
+    );
 }
 
 fn non_finite_event(client: &Client) {

@@ -61,16 +61,21 @@ fn expect(v: &Value) -> Json {
     }
 }
 
-fn client() -> &'static (Client, Mock) {
+/// The shared client and its mock, held by one test at a time (two tests
+/// taking each other's events from the mock failed one in a few runs).
+fn client() -> (std::sync::MutexGuard<'static, ()>, &'static (Client, Mock)) {
     static C: OnceLock<(Client, Mock)> = OnceLock::new();
-    C.get_or_init(|| {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let c = C.get_or_init(|| {
         let mock = Mock::new();
         let config = Config::new()
             .api_key("k")
             .dataset("d")
             .transmission(mock.clone());
         (Client::new(config).unwrap(), mock)
-    })
+    });
+    (guard, c)
 }
 
 fn nested(depth: usize) -> Value {
@@ -92,10 +97,7 @@ proptest! {
     fn events_round_trip_through_both_encodings(
         fields in prop::collection::vec((".{0,16}", value()), 1..8)
     ) {
-        let (client, mock) = client();
-        // One test thread at a time uses the shared client's mock.
-        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let (_held, (client, mock)) = client();
         let mut ev = client.new_event();
         let mut want = Map::new();
         for (k, v) in &fields {
@@ -131,7 +133,7 @@ proptest! {
 
     #[test]
     fn send_accepts_exactly_the_values_within_the_depth_limit(depth in 0usize..(2 * Value::MAX_DEPTH)) {
-        let (client, mock) = client();
+        let (_held, (client, mock)) = client();
         let v = nested(depth);
         prop_assert_eq!(v.depth(), depth);
         let mut ev = client.new_event();

@@ -24,7 +24,9 @@ use libhoney_receiver::Fault;
 fn without_a_runtime_the_client_reports_a_config_error() {
     let rx = receiver();
     match Client::new(config(&rx).transmission(Tokio::new())) {
-        Err(ConfigError::Transmission(msg)) => assert!(msg.contains("no tokio runtime"), "{msg}"),
+        Err(e @ ConfigError::NoTokioRuntime) => {
+            assert!(e.to_string().contains("no tokio runtime"), "{e}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -37,7 +39,7 @@ fn a_runtime_without_its_drivers_is_a_config_error() {
         .unwrap();
     let got = bare.block_on(async { Client::new(config(&rx).transmission(Tokio::new())) });
     match got {
-        Err(ConfigError::Transmission(msg)) => assert!(msg.contains("time driver"), "{msg}"),
+        Err(ConfigError::TokioDriverMissing { driver: "time" }) => {}
         other => panic!("{other:?}"),
     }
     let no_io = tokio::runtime::Builder::new_current_thread()
@@ -46,7 +48,7 @@ fn a_runtime_without_its_drivers_is_a_config_error() {
         .unwrap();
     let t = Tokio::with_handle(no_io.handle().clone());
     match Client::new(config(&rx).transmission(t)) {
-        Err(ConfigError::Transmission(msg)) => assert!(msg.contains("I/O driver"), "{msg}"),
+        Err(ConfigError::TokioDriverMissing { driver: "I/O" }) => {}
         other => panic!("{other:?}"),
     }
 }
@@ -58,7 +60,9 @@ async fn one_transmission_serves_one_client() {
     let first = client(config(&rx).transmission(t.clone()));
     assert!(matches!(
         Client::new(config(&rx).transmission(t.clone())),
-        Err(ConfigError::Transmission(_))
+        Err(ConfigError::TransmissionInUse {
+            transmission: "Tokio"
+        })
     ));
     t.close(PATIENCE).await.unwrap();
     first.close_async(PATIENCE).await.unwrap();
