@@ -1562,28 +1562,34 @@ mod tests {
             let disabled = |option, feature| Err(ConfigError::FeatureDisabled { option, feature });
             // Defaults never need a feature (with a transmission given).
             assert_eq!(check(&mock()), Ok(()), "{built:?}");
-            let zstd = mock().compression(Compression::Zstd);
-            let want = if built.zstd {
-                Ok(())
-            } else {
-                disabled("Compression::Zstd", "zstd")
-            };
-            assert_eq!(check(&zstd), want, "{built:?}");
-            let gzip = mock().compression(Compression::Gzip);
-            let want = if built.gzip {
-                Ok(())
-            } else {
-                disabled("Compression::Gzip", "gzip")
-            };
-            assert_eq!(check(&gzip), want, "{built:?}");
+            for (config, compiled, option, feature) in [
+                (
+                    mock().compression(Compression::Zstd),
+                    built.zstd,
+                    "Compression::Zstd",
+                    "zstd",
+                ),
+                (
+                    mock().compression(Compression::Gzip),
+                    built.gzip,
+                    "Compression::Gzip",
+                    "gzip",
+                ),
+                (
+                    mock().encoding(Encoding::Msgpack),
+                    built.msgpack,
+                    "Encoding::Msgpack",
+                    "msgpack",
+                ),
+            ] {
+                let want = if compiled {
+                    Ok(())
+                } else {
+                    disabled(option, feature)
+                };
+                assert_eq!(check(&config), want, "{built:?}");
+            }
             assert_eq!(check(&mock().compression(Compression::None)), Ok(()));
-            let msgpack = mock().encoding(Encoding::Msgpack);
-            let want = if built.msgpack {
-                Ok(())
-            } else {
-                disabled("Encoding::Msgpack", "msgpack")
-            };
-            assert_eq!(check(&msgpack), want, "{built:?}");
             assert_eq!(check(&mock().encoding(Encoding::Json)), Ok(()));
             let roots = mock().tls_root_certificates_pem("pem");
             let want = if built.http || built.tokio {
