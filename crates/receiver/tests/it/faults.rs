@@ -1,6 +1,6 @@
 //! Every `Fault` variant, the FIFO rule queue, and where faults do not apply.
 
-mod common;
+use crate::common;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};

@@ -1,6 +1,5 @@
 //! Test helpers: a tiny blocking HTTP/1.1 client over `std::net::TcpStream`,
 //! body encoders (gzip, zstd, msgpack) and event builders.
-#![allow(dead_code)]
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,7 +1,7 @@
 //! Every validation rule, on both endpoints, with recording on and off, plus
 //! robustness against hostile input.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,6 +1,6 @@
 //! Printing (pretty and JSON lines) and the `libhoney-receiver` binary.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

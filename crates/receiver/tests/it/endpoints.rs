@@ -1,6 +1,6 @@
 //! Endpoints, encodings, datasets, keys and recording, over real HTTP.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

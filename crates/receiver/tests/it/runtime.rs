@@ -1,7 +1,7 @@
 //! Starting, using and dropping a receiver from inside a caller's tokio
 //! runtime (both flavours) and from plain threads.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

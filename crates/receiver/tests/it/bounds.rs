@@ -5,7 +5,7 @@
 //! bound (the connection stays open or unanswered, and the 10 s read
 //! timeout of the test client fires instead).
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
