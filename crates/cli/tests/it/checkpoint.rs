@@ -1,6 +1,6 @@
 //! Checkpoints: resume after a clean stop and after SIGKILL, with no line lost
 //! and duplicates only among lines past the last checkpoint write.
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};

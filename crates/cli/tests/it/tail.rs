@@ -1,5 +1,5 @@
 //! `honey tail` end to end against the receiver.
-mod common;
+use crate::common;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! `honey send` end to end against the receiver.
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! `honey check`, `honey receive`, completions and help.
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

@@ -1,11 +1,10 @@
 //! Helpers: run the built `honey` binary against an in-process receiver on
 //! 127.0.0.1 (port 0), with the `HONEYCOMB_*` environment cleared.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use libhoney_receiver::{Receiver, RunningReceiver};
@@ -95,10 +94,6 @@ pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-pub fn code(s: &ExitStatus) -> Option<i32> {
-    s.code()
 }
 
 pub fn stderr(o: &Output) -> String {
