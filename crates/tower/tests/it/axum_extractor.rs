@@ -1,7 +1,7 @@
 //! The axum extractor, and the layer wrapping a whole `Router` (in process,
 //! with the SDK's `Mock` transmission).
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::extract::Path;

@@ -1,7 +1,5 @@
 //! Helpers shared by the in-process tests.
 
-#![allow(dead_code)] // Each test file uses part of it.
-
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;

@@ -8,10 +8,10 @@
 //! and no other. The SIGTERM test runs the `axum_service` example in a child
 //! process (this binary, re-run with `INTEG_CHILD` set).
 
-#[path = "../examples/axum_service.rs"]
+#[path = "../../examples/axum_service.rs"]
 mod axum_example;
-mod common;
-#[path = "../examples/tonic_service.rs"]
+use crate::common;
+#[path = "../../examples/tonic_service.rs"]
 mod tonic_example;
 
 use std::collections::HashMap;
@@ -389,9 +389,16 @@ fn warnings(target: &str) -> Vec<String> {
 
 /// A client without an API key: the SDK says so once when it starts, each
 /// layer says once that its events are not sent, and the SDK's metrics count
-/// every refused event.
+/// every refused event. It installs a `log` logger (process-wide), so it
+/// runs alone in a child process (`own_process`, see `main.rs`).
 #[test]
 fn a_missing_api_key_is_said_once_by_each_layer_and_counted() {
+    if !crate::own_process::alone(
+        module_path!(),
+        "a_missing_api_key_is_said_once_by_each_layer_and_counted",
+    ) {
+        return;
+    }
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         log::set_logger(&LOGS).unwrap();
@@ -452,7 +459,13 @@ fn child() {
 /// Spawns this binary as a child in `mode`, sending to `rx` under `dataset`.
 fn spawn_child(mode: &str, rx: &RunningReceiver, dataset: &str) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--test-threads", "1", "--nocapture"])
+        .args([
+            "--exact",
+            "integrations::child",
+            "--test-threads",
+            "1",
+            "--nocapture",
+        ])
         .env("INTEG_CHILD", mode)
         .env("HONEYCOMB_API_KEY", "child-key")
         .env("HONEYCOMB_API_ENDPOINT", rx.url())

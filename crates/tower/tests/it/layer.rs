@@ -2,7 +2,7 @@
 //! fields each kind of request produces, and that exactly one event is sent
 //! whatever happens to the request.
 
-mod common;
+use crate::common;
 
 use std::convert::Infallible;
 use std::future::Future;
