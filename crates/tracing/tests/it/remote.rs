@@ -1,7 +1,7 @@
 //! Continuing a remote trace (traceparent in) and passing one on
 //! (traceparent out), through different subscriber stacks.
 
-mod common;
+use crate::common;
 
 use common::*;
 use libhoney_tracing::{HoneycombLayer, SpanExt, SpanId, TraceContext, TraceId};

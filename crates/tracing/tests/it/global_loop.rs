@@ -2,21 +2,26 @@
 //! debug lines for each request, and a warning for an API key rejected with
 //! 401), `log` is bridged into `tracing`, and the layer is the global
 //! default. Were those sent as events, each batch would make another batch,
-//! forever. They must not be sent.
-
-#[path = "common/recorder.rs"]
-mod recorder;
+//! forever. They must not be sent. The bridge and the global default are
+//! process-wide: the test runs alone in a child process (`own_process`, see
+//! `main.rs`).
 
 use std::time::Duration;
 
+use crate::common::recorder::Recorder;
 use libhoney::{Client, Config};
 use libhoney_receiver::Receiver;
 use libhoney_tracing::HoneycombLayer;
-use recorder::Recorder;
 use tracing_subscriber::prelude::*;
 
 #[test]
 fn sdk_warnings_on_its_own_thread_do_not_loop_back() {
+    if !crate::own_process::alone(
+        module_path!(),
+        "sdk_warnings_on_its_own_thread_do_not_loop_back",
+    ) {
+        return;
+    }
     tracing_log::LogTracer::init().unwrap();
     let rx = Receiver::builder()
         .api_key("the-right-key")

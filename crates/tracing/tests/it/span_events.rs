@@ -1,7 +1,7 @@
 //! Log events: span events inside spans, standalone events outside, the
 //! switches for both, reserved names and levels.
 
-mod common;
+use crate::common;
 
 use common::*;
 use libhoney::Value;
@@ -33,7 +33,7 @@ fn a_log_event_in_a_span_is_a_span_event_sent_at_once() {
     assert_eq!(log.get("items").unwrap().as_i64(), Some(3));
     assert_eq!(s(log, "user"), "ann");
     assert_eq!(s(log, "level"), "INFO");
-    assert_eq!(s(log, "target"), "span_events");
+    assert_eq!(s(log, "target"), module_path!());
     assert_eq!(s(log, "service.name"), "svc");
     assert!(s(log, "code.filepath").ends_with("span_events.rs"));
     assert_eq!(

@@ -1,7 +1,7 @@
 //! Span → event: fields, ids, parenting across threads, reserved names,
 //! sources, level filter and sampling, with a real registry and the SDK's Mock.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime};
@@ -41,8 +41,8 @@ fn a_root_span_sends_one_event_with_every_field() {
     assert_eq!(s(ev, "service.name"), "checkout");
     assert_eq!(s(ev, "meta.span_type"), "root");
     assert_eq!(s(ev, "level"), "INFO");
-    assert_eq!(s(ev, "target"), "spans");
-    assert_eq!(s(ev, "code.namespace"), "spans");
+    assert_eq!(s(ev, "target"), module_path!());
+    assert_eq!(s(ev, "code.namespace"), module_path!());
     assert!(s(ev, "code.filepath").ends_with("spans.rs"));
     assert_eq!(
         ev.get("code.lineno").unwrap().as_u64(),
@@ -203,7 +203,7 @@ fn reserved_names_are_prefixed_and_ours_survive() {
     assert_eq!(s(ev, "name"), "real_name");
     assert_ne!(f(ev, "duration_ms"), 1234.5);
     assert_eq!(s(ev, "level"), "INFO");
-    assert_eq!(s(ev, "target"), "spans");
+    assert_eq!(s(ev, "target"), module_path!());
     assert_eq!(s(ev, "service.name"), "svc");
     assert!(is_hex(s(ev, "trace.span_id"), 16));
     assert!(is_hex(s(ev, "trace.trace_id"), 32));

@@ -4,7 +4,7 @@
 //! ever, and returns from `main` with only the client's `close_on_drop`
 //! guard to deliver what is queued. Every event must arrive.
 
-#[path = "../examples/tracing_demo.rs"]
+#[path = "../../examples/tracing_demo.rs"]
 mod demo;
 
 use std::collections::HashSet;
@@ -29,7 +29,13 @@ fn returning_from_main_with_the_layer_installed_delivers_every_event() {
     }
     let rx = Receiver::builder().api_key("exit-key").start().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--test-threads", "1", "--quiet"])
+        .args([
+            "--exact",
+            "process_exit::child",
+            "--test-threads",
+            "1",
+            "--quiet",
+        ])
         .env("TRACING_EXIT_CHILD", "1")
         .env("HONEYCOMB_API_KEY", "exit-key")
         .env("HONEYCOMB_API_ENDPOINT", rx.url())

@@ -7,7 +7,7 @@
 //! closes, and tokio drops a finished task's future outside any
 //! `with_subscriber` scope.
 
-mod common;
+use crate::common;
 
 use common::*;
 use libhoney::transmission::QueuedEvent;

@@ -1,8 +1,10 @@
 //! The SDK's own diagnostics (targets starting with `libhoney`) never loop
 //! back into Honeycomb through the layer, also when `log` is bridged into
-//! `tracing` with tracing-log; other layers still see them.
+//! `tracing` with tracing-log; other layers still see them. The bridge is a
+//! `log` logger, process-wide: each test runs alone in a child process
+//! (`own_process`, see `main.rs`), where it installs the bridge if it needs it.
 
-mod common;
+use crate::common;
 
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::Duration;
@@ -16,7 +18,7 @@ use tracing::{info_span, Dispatch};
 use tracing_subscriber::prelude::*;
 
 /// Bridges `log` records into `tracing` (each goes to the calling thread's
-/// default subscriber), once for this test binary.
+/// default subscriber), once for this process.
 fn bridge_log() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| tracing_log::LogTracer::init().unwrap());
@@ -41,6 +43,12 @@ fn targets(events: &[QueuedEvent]) -> Vec<String> {
 
 #[test]
 fn bridged_log_records_from_libhoney_targets_are_not_sent() {
+    if !crate::own_process::alone(
+        module_path!(),
+        "bridged_log_records_from_libhoney_targets_are_not_sent",
+    ) {
+        return;
+    }
     bridge_log();
     let (client, mock) = mock_client();
     let recorder = Recorder::default();
@@ -68,7 +76,7 @@ fn bridged_log_records_from_libhoney_targets_are_not_sent() {
         "every record reached the subscriber"
     );
     let events = mock.take_events();
-    assert_eq!(targets(&events), ["app::db", "self_filter", "app"]);
+    assert_eq!(targets(&events), ["app::db", module_path!(), "app"]);
     // The bridged record's real target, file and line are used.
     let rec = one(&events, "an app record");
     assert_eq!(s(rec, "meta.annotation_type"), "span_event");
@@ -77,7 +85,7 @@ fn bridged_log_records_from_libhoney_targets_are_not_sent() {
         rec.get("code.lineno").unwrap().as_u64(),
         Some(u64::from(line))
     );
-    assert_eq!(s(rec, "code.namespace"), "self_filter");
+    assert_eq!(s(rec, "code.namespace"), module_path!());
     assert_eq!(s(rec, "level"), "INFO");
     for key in ["log.target", "log.file", "log.line", "log.module_path"] {
         assert!(rec.get(key).is_none(), "{key}");
@@ -86,6 +94,12 @@ fn bridged_log_records_from_libhoney_targets_are_not_sent() {
 
 #[test]
 fn tracing_spans_and_events_from_libhoney_targets_are_not_sent() {
+    if !crate::own_process::alone(
+        module_path!(),
+        "tracing_spans_and_events_from_libhoney_targets_are_not_sent",
+    ) {
+        return;
+    }
     let (client, mock) = mock_client();
     let recorder = Recorder::default();
     tracing::dispatcher::with_default(&stack(&client, &recorder), || {
@@ -106,6 +120,9 @@ fn tracing_spans_and_events_from_libhoney_targets_are_not_sent() {
 
 #[test]
 fn the_sdks_real_diagnostics_are_not_sent() {
+    if !crate::own_process::alone(module_path!(), "the_sdks_real_diagnostics_are_not_sent") {
+        return;
+    }
     bridge_log();
     let recorder = Recorder::default();
     let mock = libhoney::transmission::Mock::new();
@@ -169,6 +186,12 @@ impl Transmission for Chatty {
 
 #[test]
 fn diagnostics_logged_while_sending_do_not_loop() {
+    if !crate::own_process::alone(
+        module_path!(),
+        "diagnostics_logged_while_sending_do_not_loop",
+    ) {
+        return;
+    }
     bridge_log();
     let chatty = std::sync::Arc::new(Chatty::default());
     let client = Client::new(
@@ -189,7 +212,7 @@ fn diagnostics_logged_while_sending_do_not_loop() {
     let sent = chatty.sent.lock().unwrap();
     // 10 spans, 10 span events, 1 standalone event: nothing more.
     assert_eq!(sent.len(), 21);
-    assert!(sent.iter().all(|e| s(e, "target") == "self_filter"));
+    assert!(sent.iter().all(|e| s(e, "target") == module_path!()));
     // The diagnostics did reach the subscriber (from span closes at least,
     // where tracing does not suppress re-entrant events).
     let seen = recorder.targets();
