@@ -27,7 +27,9 @@ use std::time::Duration;
 
 use http_support::tls::TlsFront;
 use http_support::*;
-use libhoney::{Client, CloseError, Config, EncodeOn, MetricsSnapshot, Response, ResponseError};
+#[cfg(feature = "tokio")]
+use libhoney::CloseError;
+use libhoney::{Client, Config, EncodeOn, MetricsSnapshot, Response, ResponseError};
 use libhoney_receiver::{Fault, Receiver, RunningReceiver};
 
 /// A close that may wait as long as retries may go on (the default
@@ -334,6 +336,7 @@ async fn tasks_sending_async_lose_nothing_over_http() {
     tasks_sending_async_lose_nothing(Kind::Http).await;
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_sending_async_lose_nothing_over_tokio() {
     tasks_sending_async_lose_nothing(Kind::Tokio).await;
@@ -351,6 +354,7 @@ async fn send_blocking_and_close(kind: Kind, client: &Sending, ids: std::ops::Ra
         Kind::Http => {
             send_ids(client, ids);
         }
+        #[cfg(feature = "tokio")]
         Kind::Tokio => {
             let sender = Client::clone(client);
             tokio::task::spawn_blocking(move || send_ids(&sender, ids))
@@ -409,6 +413,7 @@ fn a_10s_outage_mid_stream_loses_nothing() {
 }
 
 /// The 3 s outage over the tokio transmission.
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_3s_outage_mid_stream_loses_nothing_over_tokio() {
     an_outage_mid_stream_loses_nothing(Kind::Tokio, Duration::from_secs(3), 50_000).await;
@@ -462,6 +467,7 @@ fn intermittent_500_429_and_dropped_connections_lose_nothing() {
     block_on(intermittent_faults_lose_nothing(Kind::Http));
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn intermittent_500_429_and_dropped_connections_lose_nothing_over_tokio() {
     intermittent_faults_lose_nothing(Kind::Tokio).await;
@@ -475,6 +481,7 @@ async fn intermittent_500_429_and_dropped_connections_lose_nothing_over_tokio() 
 /// transmission gives up after 300 ms (the request timeout is a minute):
 /// `CloseError::Timeout`, and every event still gets exactly one response,
 /// saying the close gave up, before the stream ends.
+#[cfg(feature = "tokio")]
 async fn a_close_that_gives_up_answers_every_event_over_tokio() {
     let stalled = Stalled::start();
     let (client, _t) =
@@ -498,6 +505,7 @@ async fn a_close_that_gives_up_answers_every_event_over_tokio() {
     let m = client.metrics();
     assert_eq!((m.events_failed, m.events_sent), (5, 0), "{m:?}");
 }
+#[cfg(feature = "tokio")]
 on_both_runtimes!(a_close_that_gives_up_answers_every_event_over_tokio);
 
 // ---------------------------------------------------------------------------
@@ -691,6 +699,7 @@ fn huge_answers_are_bounded_over_http() {
     block_on(huge_answers_are_bounded(Kind::Http));
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_answers_are_bounded_over_tokio() {
     huge_answers_are_bounded(Kind::Tokio).await;
@@ -727,6 +736,7 @@ fn a_refused_certificate_is_not_retried_over_http() {
     block_on(a_refused_certificate_is_not_retried(Kind::Http));
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_certificate_is_not_retried_over_tokio() {
     a_refused_certificate_is_not_retried(Kind::Tokio).await;

@@ -54,7 +54,6 @@ mod core_metrics;
 mod core_response_drops;
 mod core_responses;
 mod core_transmissions;
-#[cfg(feature = "tokio")]
 mod delivery;
 mod hardening_depth;
 mod http_batching;

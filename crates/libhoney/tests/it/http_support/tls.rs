@@ -221,12 +221,15 @@ pub fn roots_are_checked_when_the_client_is_built() {
     assert!(!shown.contains("MIIB"), "{shown}");
     let both = format!("{LEAF_KEY_PEM}{TEST_CA_PEM}");
     Client::new(base().tls_root_certificates_pem(both.clone())).expect("Http");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let tokio = libhoney::transmission::Tokio::new();
-        Client::new(base().tls_root_certificates_pem(both).transmission(tokio)).expect("Tokio");
-    });
+    #[cfg(feature = "tokio")]
+    {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let tokio = libhoney::transmission::Tokio::new();
+            Client::new(base().tls_root_certificates_pem(both).transmission(tokio)).expect("Tokio");
+        });
+    }
 }
