@@ -3,9 +3,8 @@
 //! transmission to a real `libhoney-receiver`; the assertions read what the
 //! receiver got.
 
+use crate::axum_example as example;
 use crate::common;
-#[path = "../../examples/axum_service.rs"]
-mod example;
 
 use common::{receiver_client, Scripted, Step};
 

@@ -3,9 +3,8 @@
 //! built per connection with the peer address. Real sockets, real client,
 //! events read back from a real `libhoney-receiver`.
 
+use crate::axum_example::raw_http;
 use crate::common;
-#[path = "../../examples/support/raw_http.rs"]
-mod raw_http;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

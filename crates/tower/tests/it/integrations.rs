@@ -8,11 +8,9 @@
 //! and no other. The SIGTERM test runs the `axum_service` example in a child
 //! process (this binary, re-run with `INTEG_CHILD` set).
 
-#[path = "../../examples/axum_service.rs"]
-mod axum_example;
+use crate::axum_example;
 use crate::common;
-#[path = "../../examples/tonic_service.rs"]
-mod tonic_example;
+use crate::tonic_example;
 
 use std::collections::HashMap;
 use std::future::Future;

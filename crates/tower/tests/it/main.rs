@@ -21,6 +21,11 @@
 
 mod common;
 mod own_process;
+// The examples some tests run, loaded once (each file a module once).
+#[path = "../../examples/axum_service.rs"]
+mod axum_example;
+#[path = "../../examples/tonic_service.rs"]
+mod tonic_example;
 
 mod axum_extractor;
 mod e2e_axum;
