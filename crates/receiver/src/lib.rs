@@ -65,6 +65,9 @@ struct ReadmeDoctests;
 #[doc(hidden)]
 #[path = "fuzz_api.rs"]
 pub mod __fuzz;
+#[doc(hidden)]
+#[path = "own_process.rs"]
+pub mod __own_process;
 mod decode;
 mod handler;
 mod json;

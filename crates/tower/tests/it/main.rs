@@ -20,7 +20,9 @@
 //!   own environment, as before.
 
 mod common;
-mod own_process;
+// One implementation for the workspace's test binaries (in the receiver,
+// which every one of them dev-depends on).
+use libhoney_receiver::__own_process as own_process;
 // The examples some tests run, loaded once (each file a module once).
 #[path = "../../examples/axum_service.rs"]
 mod axum_example;

@@ -1,5 +1,8 @@
 //! Runs one test in a child process of this test binary, alone, for tests
-//! that change process-global state (see the top of `main.rs`).
+//! that change process-global state (a logger, the environment, a global
+//! subscriber). Support for this workspace's integration tests (the SDK's,
+//! `libhoney-tower`'s and `libhoney-tracing`'s `tests/it/`, which all
+//! dev-depend on this crate); not part of the receiver's API.
 //!
 //! A test starts with `if !own_process::alone(module_path!(), "name") { return; }`.
 //! In the normal run, `alone` re-runs this binary with
