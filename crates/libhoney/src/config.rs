@@ -1644,6 +1644,15 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains(r#"features = ["zstd"]"#), "{msg}");
+        assert!(!msg.contains("tokio"), "{msg}");
+        // The roots serve both HTTP transmissions: the message names both features.
+        let msg = ConfigError::FeatureDisabled {
+            option: "tls_root_certificates_pem",
+            feature: "http",
+        }
+        .to_string();
+        assert!(msg.contains("`http` feature"), "{msg}");
+        assert!(msg.contains("(or `tokio`"), "{msg}");
         let msg = ConfigError::NoTransmission.to_string();
         for says in [
             "`http` feature",

@@ -83,7 +83,8 @@ pub enum ConfigError {
         /// `Compression::Gzip`, `Encoding::Msgpack` or
         /// `tls_root_certificates_pem`.
         option: &'static str,
-        /// The feature to enable: `zstd`, `gzip`, `msgpack` or `http`.
+        /// The feature to enable: `zstd`, `gzip`, `msgpack` or `http` (for
+        /// `tls_root_certificates_pem`, `tokio` serves as well).
         feature: &'static str,
     },
     /// No transmission was given ([`Config::transmission`](crate::Config::transmission))
@@ -169,10 +170,18 @@ impl fmt::Display for ConfigError {
                 "compression level {level} is out of range; use {}..={}",
                 range.0, range.1
             ),
-            ConfigError::FeatureDisabled { option, feature } => write!(
-                f,
-                "{option} needs the `{feature}` feature of libhoney-sdk, which this build leaves out: enable it in Cargo.toml (features = [\"{feature}\"]) or choose another option"
-            ),
+            ConfigError::FeatureDisabled { option, feature } => {
+                // The roots serve both HTTP transmissions: either feature will do.
+                let or = if *option == "tls_root_certificates_pem" {
+                    " (or `tokio`, for the Tokio transmission)"
+                } else {
+                    ""
+                };
+                write!(
+                    f,
+                    "{option} needs the `{feature}` feature of libhoney-sdk{or}, which this build leaves out: enable it in Cargo.toml (features = [\"{feature}\"]) or choose another option"
+                )
+            }
             ConfigError::NoTransmission => f.write_str(
                 "no transmission: the default one, Http, needs the `http` feature of libhoney-sdk, which this build leaves out; enable it, or give one with Config::transmission (Tokio with the `tokio` feature, Writer, Mock, or your own)",
             ),

@@ -298,7 +298,9 @@ pub(crate) fn parse_statuses_msgpack(body: &[u8]) -> Result<Vec<EventStatus>, St
     let mut rd = body;
     let bad = |what: &str| format!("bad msgpack statuses: {what}");
     let n = mp_array_len(&mut rd).ok_or_else(|| bad("not an array"))?;
-    let mut out = Vec::with_capacity(n.min(100_000));
+    // Each item takes at least a byte: an array claiming more than the body
+    // holds reserves no more than the body's length.
+    let mut out = Vec::with_capacity(n.min(rd.len()));
     for _ in 0..n {
         let fields = mp_map_len(&mut rd).ok_or_else(|| bad("item is not a map"))?;
         let mut status = None;
