@@ -6,7 +6,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
-use libhoney_receiver::Fault;
+use libhoney_receiver::{Fault, RunningReceiver};
+use std::path::Path;
+use std::process::Output;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -107,7 +109,7 @@ fn sigkill_mid_file_then_restart_loses_nothing() {
     let mut c = honey_to(&rx, "tail", "k");
     c.args(["--backfill", "--checkpoint"]).arg(&ckpt).arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let second = seq_counts(&rx);
     // The restart resumes exactly at the checkpoint and sends the rest once.
     assert_eq!(second.len() as u64, N - before, "{}", stderr(&out));
@@ -139,6 +141,13 @@ fn sigkill_mid_file_then_restart_loses_nothing() {
     assert_eq!(checkpoint_offset(&ckpt), Some(*ends.last().unwrap()));
 }
 
+/// `honey tail --backfill --checkpoint ckpt log` to dataset `r`, run to its end.
+fn tail_checkpointed(rx: &RunningReceiver, ckpt: &Path, log: &Path) -> Output {
+    let mut c = honey_to(rx, "tail", "r");
+    c.args(["--backfill", "--checkpoint"]).arg(ckpt).arg(log);
+    run(c, T)
+}
+
 #[test]
 fn clean_restart_resumes_without_duplicates() {
     let rx = receiver();
@@ -146,16 +155,12 @@ fn clean_restart_resumes_without_duplicates() {
     let log = dir.join("a.log");
     let ckpt = dir.join("ckpt.json");
     std::fs::write(&log, seq_lines(0..100)).unwrap();
-    let tail = |rx: &libhoney_receiver::RunningReceiver| {
-        let mut c = honey_to(rx, "tail", "r");
-        c.args(["--backfill", "--checkpoint"]).arg(&ckpt).arg(&log);
-        run(c, T)
-    };
+    let tail = |rx: &RunningReceiver| tail_checkpointed(rx, &ckpt, &log);
     let out = tail(&rx);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     append(&log, &seq_lines(100..150));
     let out = tail(&rx);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     assert!(stderr(&out).contains("read 50 lines"), "{}", stderr(&out));
     let counts = seq_counts(&rx);
     assert_eq!(counts.len(), 150);
@@ -164,14 +169,14 @@ fn clean_restart_resumes_without_duplicates() {
     // Nothing new: nothing sent.
     rx.reset();
     let out = tail(&rx);
-    assert_eq!(out.status.code(), Some(0));
+    assert_success(&out);
     assert_eq!(rx.stats().requests, 0);
 
     // The file was replaced while honey was stopped: start it from the beginning.
     std::fs::remove_file(&log).unwrap();
     std::fs::write(&log, seq_lines(1000..1003)).unwrap();
     let out = tail(&rx);
-    assert_eq!(out.status.code(), Some(0));
+    assert_success(&out);
     assert!(
         stderr(&out).contains("checkpoint is for another file"),
         "{}",
@@ -189,7 +194,7 @@ fn clean_restart_resumes_without_duplicates() {
         .arg(&ckpt)
         .arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0));
+    assert_success(&out);
     assert_eq!(rx.stats().requests, 0);
 
     // A corrupt checkpoint is a configuration error, not a silent restart.
@@ -206,19 +211,15 @@ fn rotated_while_stopped_the_old_file_is_finished_first() {
     let log = dir.join("a.log");
     let ckpt = dir.join("ckpt.json");
     std::fs::write(&log, seq_lines(0..100)).unwrap();
-    let tail = |rx: &libhoney_receiver::RunningReceiver| {
-        let mut c = honey_to(rx, "tail", "r");
-        c.args(["--backfill", "--checkpoint"]).arg(&ckpt).arg(&log);
-        run(c, T)
-    };
-    assert_eq!(tail(&rx).status.code(), Some(0));
+    let tail = |rx: &RunningReceiver| tail_checkpointed(rx, &ckpt, &log);
+    assert_success(&tail(&rx));
     // While honey is stopped: more lines, then a rotation and a new file.
     append(&log, &seq_lines(100..120));
     std::fs::rename(&log, dir.join("a.log.1")).unwrap();
     std::fs::write(&log, seq_lines(120..130)).unwrap();
     rx.reset();
     let out = tail(&rx);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     assert!(
         stderr(&out).contains("reading the rest of"),
         "{}",
@@ -233,7 +234,7 @@ fn rotated_while_stopped_the_old_file_is_finished_first() {
     // Done with the old file: it leaves the checkpoint, nothing is sent again.
     rx.reset();
     let out = tail(&rx);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     assert_eq!(rx.stats().requests, 0, "{}", stderr(&out));
     assert!(!std::fs::read_to_string(&ckpt).unwrap().contains("rotated"));
 }
@@ -286,7 +287,7 @@ fn sigkill_just_after_a_rotation_loses_nothing() {
     let mut c = honey_to(&rx, "tail", "rk");
     c.args(["--backfill", "--checkpoint"]).arg(&ckpt).arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     assert!(
         stderr(&out).contains("reading the rest of"),
         "{}",

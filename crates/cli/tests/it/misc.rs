@@ -19,7 +19,7 @@ fn check_prints_team_and_environment() {
     let mut c = honey();
     c.args(["check", "--api-host", &rx.api_host(), "--api-key", KEY]);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let text = stdout(&out);
     assert!(text.contains("team: acme"), "{text}");
     assert!(text.contains("environment: production"), "{text}");
@@ -84,7 +84,7 @@ fn receive_serves_send_and_stops_on_sigterm() {
         "hello=world",
     ]);
     let sent = run(s, T);
-    assert_eq!(sent.status.code(), Some(0), "{}", stderr(&sent));
+    assert_success(&sent);
     // The receiver prints the event (pretty, one line per event).
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
@@ -92,7 +92,7 @@ fn receive_serves_send_and_stops_on_sigterm() {
 
     sigterm(&mut child);
     let rest = child.finish(T);
-    assert_eq!(rest.status.code(), Some(0));
+    assert_success(&rest);
     let err = stderr(&rest);
     assert!(err.contains("\"events_accepted\":1"), "{err}");
 }
@@ -103,7 +103,7 @@ fn completions_and_help_with_examples() {
         let mut c = honey();
         c.args(["completions", shell]);
         let out = run(c, T);
-        assert_eq!(out.status.code(), Some(0));
+        assert_success(&out);
         let text = stdout(&out);
         assert!(
             text.contains("honey") && text.contains("backfill"),
@@ -114,7 +114,7 @@ fn completions_and_help_with_examples() {
         let mut c = honey();
         c.args([sub, "--help"]);
         let out = run(c, T);
-        assert_eq!(out.status.code(), Some(0));
+        assert_success(&out);
         assert!(
             stdout(&out).contains("Examples:"),
             "{sub} --help has no examples"

@@ -26,7 +26,7 @@ fn send_infers_each_type() {
         "eq=a=b",
     ]);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let ev = &rx.events()[0];
     assert_eq!(ev.dataset, "types");
     assert_eq!(ev.api_key, KEY);
@@ -55,7 +55,7 @@ fn send_string_flag_timestamp_and_sample_rate() {
         "ok=true",
     ]);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let ev = &rx.events()[0];
     assert_eq!(ev.data["id"], json!("0042"));
     assert_eq!(ev.data["ok"], json!("true"));
@@ -74,7 +74,7 @@ fn send_string_flag_timestamp_and_sample_rate() {
         let mut c = honey_to(&rx, "send", "s");
         c.args(["--timestamp", "1700000000", "--sample-rate", "2", "n=1"]);
         let out = run(c, T);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert_success(&out);
         assert!(out.stderr.is_empty() || stderr(&out).contains("dropped by sampling"));
     }
     for ev in rx.events() {
@@ -96,7 +96,7 @@ fn send_reads_a_json_object_from_stdin() {
     let mut c = honey_to(&rx, "send", "stdin");
     c.args(["--stdin", "extra=1", "job=override"]);
     let out = run_with_input(c, br#"{"job":"backup","rows":12,"nested":{"ok":true}}"#, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let d = &rx.events()[0].data;
     assert_eq!(d["job"], json!("override"));
     assert_eq!(d["rows"], json!(12));
@@ -189,7 +189,7 @@ fn usage_and_configuration_errors() {
         .env("HONEYCOMB_API_ENDPOINT", rx.api_host())
         .args(["send", "a=1"]);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     assert_eq!(rx.events()[0].dataset, "from-env");
 }
 
@@ -208,7 +208,7 @@ fn dry_run_prints_instead_of_sending() {
         "b=x",
     ]);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let line: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(line["dataset"], json!("dry"));
     assert_eq!(line["data"], json!({"a": 1, "b": "x"}));

@@ -48,7 +48,7 @@ fn follows_appends_rotation_truncation_and_partial_lines() {
 
     sigterm(&mut child);
     let out = child.finish(T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let counts = seq_counts(&rx);
     assert_eq!(counts.len(), 39, "{counts:?}");
     assert!(counts.iter().all(|(s, n)| *s < 39 && *n == 1), "{counts:?}");
@@ -73,7 +73,7 @@ fn malformed_lines_are_counted_never_fatal() {
     let mut c = honey_to(&rx, "tail", "bad");
     c.arg("--backfill").arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let err = stderr(&out);
     assert!(err.contains("5 unparseable"), "{err}");
     assert!(err.contains("2 blank"), "{err}");
@@ -87,7 +87,7 @@ fn malformed_lines_are_counted_never_fatal() {
     let mut c = honey_to(&rx, "tail", "bad");
     c.args(["--backfill", "--send-unparsed"]).arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let raws: Vec<_> = rx
         .events()
         .into_iter()
@@ -129,7 +129,7 @@ fn nginx_preset_with_field_operations() {
     ])
     .arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let mut evs = rx.events();
     evs.sort_by_key(|e| e.time.clone());
     assert_eq!(evs.len(), 2);
@@ -177,7 +177,7 @@ fn scrub_matches_sha256_of_the_value() {
     let mut c = honey_to(&rx, "tail", "scrub");
     c.args(["--backfill", "--scrub-field", "email"]).arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     assert_eq!(
         rx.events()[0].data["email"],
         json!("2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
@@ -198,7 +198,7 @@ fn logfmt_regex_and_time_field() {
     c.args(["--backfill", "--parser", "logfmt", "--time-field", "ts"])
         .arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let mut evs = rx.events();
     evs.sort_by_key(|e| e.time.clone());
     assert!(evs[0]
@@ -228,7 +228,7 @@ fn logfmt_regex_and_time_field() {
     .arg(&log);
     let out = run(c, T);
     // Neither line matches: both counted, nothing sent, still exit 0.
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     assert!(stderr(&out).contains("2 unparseable"), "{}", stderr(&out));
     std::fs::write(&log, "WARN 12ms disk nearly full\n").unwrap();
     let mut c = honey_to(&rx, "tail", "re");
@@ -241,7 +241,7 @@ fn logfmt_regex_and_time_field() {
     ])
     .arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let d = &rx.events()[0].data;
     assert_eq!(d["level"], json!("WARN"));
     assert_eq!(d["ms"], json!(12));
@@ -260,7 +260,7 @@ fn stdin_and_dry_run() {
     let mut c = honey_to(&rx, "tail", "stdin");
     c.args(["--dry-run", "--add-field", "src=pipe", "-"]);
     let out = run_with_input(c, seq_lines(0..3).as_bytes(), T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let lines: Vec<serde_json::Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -274,7 +274,7 @@ fn stdin_and_dry_run() {
     let mut c = honey_to(&rx, "tail", "stdin");
     c.arg("-");
     let out = run_with_input(c, seq_lines(0..50).as_bytes(), T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     assert_eq!(seq_counts(&rx).len(), 50);
 }
 
@@ -287,7 +287,7 @@ fn sampling_fixed_and_dynamic() {
     let mut c = honey_to(&rx, "tail", "fixed");
     c.args(["--backfill", "--sample-rate", "10"]).arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let evs = rx.events();
     assert!(
         (100..=320).contains(&evs.len()),
@@ -331,7 +331,7 @@ fn sampling_fixed_and_dynamic() {
     std::thread::sleep(Duration::from_millis(500));
     sigterm(&mut child);
     let out = child.finish(T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let evs: Vec<_> = rx
         .events()
         .into_iter()
@@ -443,7 +443,7 @@ fn undelivered_lines_stop_the_tail_and_hold_the_checkpoint() {
     let mut c = honey_to(&rx, "tail", "u");
     c.args(["--backfill", "--checkpoint"]).arg(&ckpt).arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     assert_eq!(seq_counts(&rx).len(), 20);
 }
 
@@ -463,7 +463,7 @@ fn progress_line_and_missing_files() {
     std::thread::sleep(Duration::from_millis(1300)); // one progress interval
     sigterm(&mut child);
     let out = child.finish(T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let err = stderr(&out);
     // Not a terminal: progress lines are plain lines.
     assert!(
@@ -495,7 +495,7 @@ fn progress_line_and_missing_files() {
     expect_events(&rx, 3, "a file that appeared later is read from its start");
     sigterm(&mut child);
     let out = child.finish(T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     assert!(
         stderr(&out).contains("waiting for it to appear"),
         "{}",
@@ -515,7 +515,7 @@ fn overlong_lines_are_skipped_and_counted() {
     let mut c = honey_to(&rx, "tail", "o");
     c.arg("--backfill").arg(&log);
     let out = run(c, T);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_success(&out);
     let err = stderr(&out);
     assert!(
         err.contains("o.log:3: unparseable line: line longer than 1 MiB"),

@@ -96,6 +96,12 @@ pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
     }
 }
 
+/// Asserts that `honey` exited with 0, showing its stderr if not.
+#[track_caller]
+pub fn assert_success(o: &Output) {
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
