@@ -1368,7 +1368,7 @@ fn read_root_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
             Ok(_) => {}
             Err(e) => {
                 return Err(ConfigError::InvalidRootCertificates {
-                    reason: format!("PEM: {e:?}"),
+                    reason: pem_error_reason(&e),
                 })
             }
         }
@@ -1390,9 +1390,76 @@ fn read_root_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
     Ok(certs)
 }
 
+/// What is wrong with PEM text, in words, for `InvalidRootCertificates`.
+/// rustls' own `Display` prints the offending line as a list of byte values;
+/// this quotes it as text instead, cut to 64 characters (the text may be
+/// anything a user passed in, so the message has a bound).
+#[cfg(any(feature = "http", feature = "tokio"))]
+fn pem_error_reason(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    fn cut(bytes: &[u8]) -> String {
+        const MAX: usize = 64;
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim();
+        match text.char_indices().nth(MAX) {
+            Some((end, _)) => format!("{}…", &text[..end]),
+            None => text.to_owned(),
+        }
+    }
+    let quoted = |bytes: &[u8]| format!("{:?}", cut(bytes));
+    match e {
+        // The marker is the block's label, `CERTIFICATE`.
+        Error::MissingSectionEnd { end_marker } => format!(
+            "a PEM block has no {:?} line",
+            format!("-----END {}-----", cut(end_marker))
+        ),
+        Error::IllegalSectionStart { line } => {
+            format!("a malformed PEM BEGIN line: {}", quoted(line))
+        }
+        Error::Base64Decode(detail) => format!(
+            "a PEM block's body is not valid base64 ({})",
+            quoted(detail.as_bytes())
+        ),
+        Error::SectionTooLarge => "a PEM block is larger than 256 MB".into(),
+        other => format!("PEM: {other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// PEM errors read as words, and a hostile line is quoted cut short.
+    #[cfg(any(feature = "http", feature = "tokio"))]
+    #[test]
+    fn pem_errors_are_words_with_a_bound() {
+        let reason = |pem: &str| match read_root_certificates(pem.as_bytes()) {
+            Err(ConfigError::InvalidRootCertificates { reason }) => reason,
+            other => panic!("{pem:?} gave {other:?}"),
+        };
+        let long = format!("-----BEGIN {}\nAAAA\n", "X".repeat(10_000));
+        let said = reason(&long);
+        assert!(
+            said.starts_with("a malformed PEM BEGIN line: \"-----BEGIN XXX"),
+            "{said}"
+        );
+        assert!(
+            said.ends_with("…\"") && said.len() < 120,
+            "{} bytes: {said}",
+            said.len()
+        );
+        let said = reason("-----BEGIN CERTIFICATE-----\nAAAA\n");
+        assert_eq!(
+            said,
+            "a PEM block has no \"-----END CERTIFICATE-----\" line"
+        );
+        let said = reason("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n");
+        assert!(
+            said.starts_with("a PEM block's body is not valid base64 ("),
+            "{said}"
+        );
+        assert!(!said.contains('['), "no byte lists: {said}");
+    }
 
     #[test]
     fn classic_keys() {

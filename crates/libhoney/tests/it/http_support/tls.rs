@@ -191,13 +191,18 @@ pub fn roots_are_checked_when_the_client_is_built() {
     use libhoney::{Client, Config, ConfigError};
     let base = || Config::new().read_env(false).api_key(KEY).dataset("wire");
     let broken = "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n";
+    let unended = "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n";
     // Valid base64, but no certificate inside.
     let not_a_cert = "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n";
     for (bad, says) in [
         ("", "no -----BEGIN CERTIFICATE-----"),
         ("just text", "no -----BEGIN CERTIFICATE-----"),
         (LEAF_KEY_PEM, "no -----BEGIN CERTIFICATE-----"),
-        (broken, "PEM: Base64Decode"),
+        (broken, "a PEM block's body is not valid base64"),
+        (
+            unended,
+            "a PEM block has no \"-----END CERTIFICATE-----\" line",
+        ),
         (not_a_cert, "certificate 1:"),
     ] {
         let err = Client::new(
