@@ -633,6 +633,23 @@ mod tests {
         assert!(parse_statuses_json(b"garbage").is_err());
     }
 
+    /// An array header claiming 4,294,967,295 items in a body of a dozen
+    /// bytes reserves by what the body can hold: the claim itself would ask
+    /// for over 100 GB at once, which aborts the process, test harness and
+    /// all (checked by reserving the claim: "memory allocation failed").
+    #[test]
+    fn statuses_msgpack_claiming_more_items_than_bytes() {
+        let mut b = vec![0xdd, 0xff, 0xff, 0xff, 0xff, 0x81, 0xa6];
+        b.extend_from_slice(b"status");
+        b.extend([0xcc, 0xca]);
+        let err = parse_statuses_msgpack(&b).unwrap_err();
+        assert!(err.contains("bad msgpack statuses"), "{err}");
+        // The same claim through the whole answer path: one error response per event.
+        let responses = crate::__fuzz::answer(202, &b, true, 3);
+        assert_eq!(responses.len(), 3);
+        assert!(responses.iter().all(|r| r.error.is_some()), "{responses:?}");
+    }
+
     /// Headers and integers of every width, written by hand: the reader needs
     /// no msgpack library, and these run in every build.
     #[test]
