@@ -1392,20 +1392,13 @@ fn read_root_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, ConfigError> {
 
 /// What is wrong with PEM text, in words, for `InvalidRootCertificates`.
 /// rustls' own `Display` prints the offending line as a list of byte values;
-/// this quotes it as text instead, cut to 64 characters (the text may be
+/// this quotes it as text instead, cut to 64 bytes (the text may be
 /// anything a user passed in, so the message has a bound).
 #[cfg(any(feature = "http", feature = "tokio"))]
 fn pem_error_reason(e: &rustls::pki_types::pem::Error) -> String {
     use rustls::pki_types::pem::Error;
-    fn cut(bytes: &[u8]) -> String {
-        const MAX: usize = 64;
-        let text = String::from_utf8_lossy(bytes);
-        let text = text.trim();
-        match text.char_indices().nth(MAX) {
-            Some((end, _)) => format!("{}…", &text[..end]),
-            None => text.to_owned(),
-        }
-    }
+    let cut =
+        |bytes: &[u8]| crate::transmission::pipeline::answer::cut_lossy(bytes.trim_ascii(), 64);
     let quoted = |bytes: &[u8]| format!("{:?}", cut(bytes));
     match e {
         // The marker is the block's label, `CERTIFICATE`.

@@ -27,24 +27,36 @@ pub(crate) fn max_answer_bytes(events: usize) -> usize {
         .min(16 * 1024 * 1024)
 }
 
-/// `text` cut to at most [`MAX_ERROR_TEXT`] bytes at a character boundary,
-/// with `…` where it was cut.
-pub(crate) fn bounded_text(text: &str) -> String {
-    if text.len() <= MAX_ERROR_TEXT {
+/// `text` cut to at most `max` bytes at a character boundary, with `…`
+/// where it was cut.
+pub(crate) fn cut_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
         return text.to_string();
     }
-    let mut end = MAX_ERROR_TEXT;
+    let mut end = max;
     while !text.is_char_boundary(end) {
         end -= 1;
     }
     format!("{}…", &text[..end])
 }
 
+/// [`cut_text`] of bytes that may not be UTF-8 (only the first `max + 4`
+/// bytes are read).
+pub(crate) fn cut_lossy(bytes: &[u8], max: usize) -> String {
+    cut_text(
+        &String::from_utf8_lossy(&bytes[..bytes.len().min(max + 4)]),
+        max,
+    )
+}
+
+/// `text` cut to at most [`MAX_ERROR_TEXT`] bytes ([`cut_text`]).
+pub(crate) fn bounded_text(text: &str) -> String {
+    cut_text(text, MAX_ERROR_TEXT)
+}
+
 /// [`bounded_text`] of bytes that may not be UTF-8.
 fn bounded_lossy(bytes: &[u8]) -> String {
-    bounded_text(&String::from_utf8_lossy(
-        &bytes[..bytes.len().min(MAX_ERROR_TEXT + 4)],
-    ))
+    cut_lossy(bytes, MAX_ERROR_TEXT)
 }
 
 /// The `Content-Type` of a body asked to be in `enc` (the encoding it is
