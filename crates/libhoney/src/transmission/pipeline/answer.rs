@@ -645,8 +645,8 @@ mod tests {
         assert!(parse_statuses_json(b"garbage").is_err());
     }
 
-    /// An array header claiming 4,294,967,295 items in a body of a dozen
-    /// bytes reserves by what the body can hold: the claim itself would ask
+    /// An array header claiming 4,294,967,295 items in a body of 15 bytes
+    /// reserves by what the body can hold: the claim itself would ask
     /// for over 100 GB at once, which aborts the process, test harness and
     /// all (checked by reserving the claim: "memory allocation failed").
     #[test]
