@@ -419,7 +419,10 @@ fn mp_str<'a>(rd: &mut &'a [u8]) -> Option<&'a [u8]> {
     mp_take(rd, n)
 }
 
-/// Skips one msgpack value of any kind.
+/// Skips one msgpack value of any kind. Lengths are saturated, not added:
+/// a 32-bit map length doubled, or an ext length plus its type byte, would
+/// overflow a 32-bit `usize` (a saturated length is then longer than any
+/// body, so the value fails to read).
 fn mp_skip(rd: &mut &[u8], depth: usize) -> Option<()> {
     if depth > 64 {
         return None;
@@ -440,16 +443,16 @@ fn mp_skip(rd: &mut &[u8], depth: usize) -> Option<()> {
         0xdb | 0xc6 => (mp_len(rd, 4)?, 0),
         0xdc => (0, mp_len(rd, 2)?),
         0xdd => (0, mp_len(rd, 4)?),
-        0xde => (0, 2 * mp_len(rd, 2)?),
-        0xdf => (0, 2 * mp_len(rd, 4)?),
+        0xde => (0, mp_len(rd, 2)?.saturating_mul(2)),
+        0xdf => (0, mp_len(rd, 4)?.saturating_mul(2)),
         0xd4 => (2, 0),
         0xd5 => (3, 0),
         0xd6 => (5, 0),
         0xd7 => (9, 0),
         0xd8 => (17, 0),
-        0xc7 => (mp_len(rd, 1)? + 1, 0),
-        0xc8 => (mp_len(rd, 2)? + 1, 0),
-        0xc9 => (mp_len(rd, 4)? + 1, 0),
+        0xc7 => (mp_len(rd, 1)?.saturating_add(1), 0),
+        0xc8 => (mp_len(rd, 2)?.saturating_add(1), 0),
+        0xc9 => (mp_len(rd, 4)?.saturating_add(1), 0),
         _ => return None, // 0xc1, never used
     };
     mp_take(rd, skip)?;
