@@ -38,7 +38,7 @@ pub fn alone(module: &str, name: &str) -> bool {
     if std::env::var(MARKER).as_deref() == Ok(test.as_str()) {
         return true;
     }
-    let (ok, out) = run(&test, &[]);
+    let (ok, out) = run(&test, &[], LIMIT);
     // A renamed test would otherwise match nothing and "pass".
     assert!(
         ok && out.contains("test result: ok. 1 passed"),
@@ -50,8 +50,8 @@ pub fn alone(module: &str, name: &str) -> bool {
 
 /// Runs `test` (its full name) alone in a child process of this binary, with
 /// `env` added to its environment; whether it exited successfully, and its
-/// stdout and stderr. Panics if it runs longer than [`LIMIT`].
-pub fn run(test: &str, env: &[(&str, &str)]) -> (bool, String) {
+/// stdout and stderr. Kills it and panics if it runs longer than `limit`.
+pub fn run(test: &str, env: &[(&str, &str)], limit: Duration) -> (bool, String) {
     let mut child = Command::new(std::env::current_exe().expect("the test binary"))
         .args(["--exact", test, "--test-threads", "1", "--nocapture"])
         .env(MARKER, test)
@@ -76,10 +76,10 @@ pub fn run(test: &str, env: &[(&str, &str)]) -> (bool, String) {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if start.elapsed() > LIMIT {
+        if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{test} in a child process took more than {LIMIT:?}");
+            panic!("{test} in a child process took more than {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
     };

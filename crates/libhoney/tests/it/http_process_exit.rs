@@ -2,8 +2,9 @@
 //! child processes (this test binary re-run with a filter and an environment
 //! variable that make `child` do the sending).
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::own_process;
 
 use libhoney::Config;
 use libhoney_receiver::Receiver;
@@ -64,29 +65,9 @@ fn child() {
 
 fn run_child(url: &str, mode: &str) -> (bool, Duration) {
     let start = Instant::now();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "http_process_exit::child",
-            "--test-threads",
-            "1",
-            "--quiet",
-        ])
-        .env("EXIT_TEST_URL", url)
-        .env("EXIT_TEST_MODE", mode)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return (status.success(), start.elapsed());
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("the {mode} child did not exit within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let env = [("EXIT_TEST_URL", url), ("EXIT_TEST_MODE", mode)];
+    let (ok, _) = own_process::run("http_process_exit::child", &env, Duration::from_secs(60));
+    (ok, start.elapsed())
 }
 
 #[test]

@@ -8,10 +8,11 @@
 mod demo;
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libhoney_receiver::Receiver;
+
+use crate::own_process;
 
 /// The child's side: does nothing in a normal test run.
 #[test]
@@ -28,33 +29,15 @@ fn returning_from_main_with_the_layer_installed_delivers_every_event() {
         return;
     }
     let rx = Receiver::builder().api_key("exit-key").start().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "process_exit::child",
-            "--test-threads",
-            "1",
-            "--quiet",
-        ])
-        .env("TRACING_EXIT_CHILD", "1")
-        .env("HONEYCOMB_API_KEY", "exit-key")
-        .env("HONEYCOMB_API_ENDPOINT", rx.url())
-        .env("HONEYCOMB_DATASET", "exit")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("the child did not exit within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    assert!(status.success(), "{status:?}");
+    let url = rx.url();
+    let env = [
+        ("TRACING_EXIT_CHILD", "1"),
+        ("HONEYCOMB_API_KEY", "exit-key"),
+        ("HONEYCOMB_API_ENDPOINT", &url),
+        ("HONEYCOMB_DATASET", "exit"),
+    ];
+    let (ok, out) = own_process::run("process_exit::child", &env, Duration::from_secs(60));
+    assert!(ok, "{out}");
 
     // No waiting: the child has exited, whatever it did not deliver is lost.
     let events = rx.events();
